@@ -1,0 +1,71 @@
+# Dual-use technology transfer capability: the whole pipeline.
+#   make all    build the environment if missing, then run every stage (no network after the install step)
+#   make test   run the tests (builds the environment and the fast data stages first)
+#   make help   list targets
+# Each output has one producer; the producing program is the first prerequisite; outputs are written atomically.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DELETE_ON_ERROR:
+.SUFFIXES:
+.DEFAULT_GOAL := all
+
+PYTHON_BOOT ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+ENV_STAMP := $(VENV)/.installed-stamp
+export PYTHONHASHSEED := 0
+export MPLBACKEND := Agg
+
+P := data/processed
+RAW_FILES := $(shell find data/raw -type f 2>/dev/null | LC_ALL=C sort)
+PKG := analysis/__init__.py analysis/paths.py analysis/io.py analysis/provinces.py
+
+.PHONY: all env data panel indices shocks estimates tables test bench clean clean-env help register
+
+all: env data estimates tables ## everything: environment, data stages, models, tables
+
+help: ## list targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
+
+# ---- environment (the only step that touches the network) -----------------------------------------------------
+env: $(ENV_STAMP) ## create .venv from requirements.txt (pinned) if missing
+
+$(ENV_STAMP): requirements.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
+	@$(PY) -c 'import sys; assert sys.version_info[:2] == (3, 11), f"Python 3.11 required, found {sys.version.split()[0]}"'
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@touch $@
+
+# ---- 0. raw data: verify against the manifest ------------------------------------------------------------------
+$(P)/.raw_verified: analysis/manifest.py configs/data_sources.yaml $(RAW_FILES) $(PKG) | $(ENV_STAMP)
+	$(PY) -m analysis.manifest verify --stamp $@
+
+register: | $(ENV_STAMP) ## record a replacement raw file: make register FILE=data/raw/... ORIGIN="..." [LICENCE="..."]
+	@test -n "$(FILE)" || { echo "usage: make register FILE=data/raw/<path> ORIGIN='...' [LICENCE='...']"; exit 2; }
+	$(PY) -m analysis.manifest register "$(FILE)" $(if $(ORIGIN),--origin "$(ORIGIN)") $(if $(LICENCE),--licence "$(LICENCE)")
+
+# ---- 1. clean: raw → panel ------------------------------------------------------------------------------------
+PANEL_OUT := $(P)/panel.parquet $(P)/panel.csv $(P)/codebook.csv $(P)/cleaning_log.csv $(P)/provinces.csv
+panel: $(PANEL_OUT) ## cleaned province × year panel, codebook, cleaning log, province table
+
+$(PANEL_OUT) &: analysis/clean/__main__.py analysis/clean/__init__.py analysis/clean/yearbook.py analysis/clean/nbs.py \
+		analysis/clean/panel.py configs/panel.yaml $(P)/.raw_verified $(RAW_FILES) $(PKG)
+	$(PY) -m analysis.clean --config configs/panel.yaml --out-dir $(P)
+
+data: panel ## all data stages (panel, indices, shocks, analysis panel)
+
+# ---- tests and benchmarks -------------------------------------------------------------------------------------
+test: data ## run the test suite (after building the environment and the data stages)
+	$(PY) -m pytest -q
+
+bench: data ## speed benchmarks (not part of test); writes benchmarks/results.md
+	$(PY) -m benchmarks
+
+clean: ## remove generated outputs (keeps the environment)
+	find $(P) -mindepth 1 ! -name .gitkeep -exec rm -rf {} +
+	find figures -mindepth 1 ! -name .gitkeep -exec rm -rf {} +
+
+clean-env: ## remove the virtual environment
+	rm -rf $(VENV)

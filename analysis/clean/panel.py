@@ -1,0 +1,242 @@
+"""Assemble the province × year panel from the cleaned tables, add derived variables, check and document it.
+
+Derived variables (formulas; units):
+
+- ``gdp_per_capita`` = gdp × 1e8 / (population × 1e4) — yuan per resident (current prices);
+- ``trade_openness_pct`` = trade_total / gdp × 100 — percent (both in 100m yuan, current prices);
+- ``gdp_deflator`` — implicit GDP deflator, 2015 = 1, chained from nominal GDP growth over real GDP growth:
+  P_t / P_{t-1} = (gdp_t / gdp_{t-1}) / (gdp_index_prev100_t / 100). Nominal GDP is the latest NBS vintage and
+  the real index comes from the merged NBS panel, so vintages can differ slightly (documented in the codebook).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from analysis import paths
+from analysis.clean import CleaningLog
+from analysis.clean.nbs import read_integrated_panel, read_nbs_export
+from analysis.clean.yearbook import MAY_BE_NEGATIVE, clean_yearbook_table, read_rda, variable_dictionary
+from analysis.io import DataError
+from analysis.provinces import PROVINCE_CODES, identity_table
+
+ID_COLUMNS = ["province_code", "year", "province_en", "name_cn", "theater_command"]
+DERIVED = [
+    {"name": "gdp_per_capita", "unit": "yuan per person", "en": "GDP per capita (current prices)",
+     "cn": "人均地区生产总值", "source_file": "derived", "source_variable": "gdp*1e8/(population*1e4)"},
+    {"name": "trade_openness_pct", "unit": "percent of GDP", "en": "Trade openness (imports + exports) / GDP",
+     "cn": "贸易开放度", "source_file": "derived", "source_variable": "trade_total/gdp*100"},
+    {"name": "gdp_deflator", "unit": "index, 2015 = 1", "en": "Implicit GDP deflator (chained; nominal GDP latest "
+     "vintage, real index from the merged NBS panel)", "cn": "地区生产总值平减指数", "source_file": "derived",
+     "source_variable": "chain of (gdp_t/gdp_t-1)/(gdp_index_prev100_t/100), 2015 = 1"},
+]
+
+
+def load_config(path: Path = paths.PANEL_CONFIG) -> dict:
+    """Read ``configs/panel.yaml`` and check its top-level keys."""
+    cfg = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    allowed = {"window", "keep_years", "yearbook", "cross_checks", "nbs"}
+    unknown = set(cfg) - allowed
+    if unknown:
+        raise DataError(path, f"unknown key(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
+    for key in ("window", "keep_years"):
+        if not cfg[key]["first_year"] <= cfg[key]["last_year"]:
+            raise DataError(path, f"{key}: first_year after last_year", column=key)
+    names = [v["name"] for vs in cfg["yearbook"].values() for v in vs] + [
+        v["name"] for vs in cfg["nbs"].values() for v in vs]
+    dup = {n for n in names if names.count(n) > 1}
+    if dup:
+        raise DataError(path, f"panel column name(s) used twice: {sorted(dup)}")
+    return cfg
+
+
+def manifest_encodings(manifest: Path = paths.DATA_SOURCES) -> dict[str, str]:
+    """Declared encodings of raw CSV files, by path relative to ``data/raw``."""
+    doc = yaml.safe_load(Path(manifest).read_text(encoding="utf-8"))
+    return {e["path"]: e["encoding"] for e in doc["files"] if e.get("encoding")}
+
+
+def read_sources(cfg: dict, raw_dir: Path = paths.RAW, log: CleaningLog | None = None,
+                 encodings: dict[str, str] | None = None) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    """Read and clean every configured source. Returns (long frame of panel variables, cross-check frames)."""
+    log = log if log is not None else CleaningLog()
+    encodings = encodings if encodings is not None else manifest_encodings()
+    yearbook_dir = Path(raw_dir) / "yearbook-sci-tech"
+    dictionary = variable_dictionary(yearbook_dir / "varsList.rda")
+    frames, checks = [], {}
+    for table, variables in cfg["yearbook"].items():
+        codes = {v["code"]: v["name"] for v in variables}
+        for chk in cfg.get("cross_checks", []):
+            if chk["check_table"] == table:
+                codes.setdefault(chk["check_code"], f"__check__{chk['check_code']}")
+        path = yearbook_dir / f"{table}.rda"
+        long = clean_yearbook_table(read_rda(path, table), table, codes, dictionary, path, log)
+        is_check = long["variable"].str.startswith("__check__")
+        for code in long.loc[is_check, "variable"].unique():
+            checks[(table, code.removeprefix("__check__"))] = long[long["variable"] == code]
+        frames.append(long[~is_check])
+    for group, entries in cfg["nbs"].items():
+        if group == "integrated":
+            path = Path(raw_dir) / "nbs-province-panel" / "nbs_province_panel_2005_2024_integrated.csv"
+            frames.append(read_integrated_panel(path, {e["column"]: e["name"] for e in entries}, log))
+            continue
+        for entry in entries:
+            path = Path(raw_dir) / entry["file"]
+            encoding = encodings.get(entry["file"])
+            if encoding is None:
+                raise DataError(path, "no declared encoding in configs/data_sources.yaml", column="encoding")
+            frames.append(read_nbs_export(path, encoding, entry["name"], log))
+    return pd.concat(frames, ignore_index=True), checks
+
+
+def run_cross_checks(long: pd.DataFrame, checks: dict, cfg: dict, log: CleaningLog, raw_dir: Path = paths.RAW) -> None:
+    """The same quantity reported in two tables must agree up to the rounding of the coarser table.
+
+    Tolerance: ``abs_tolerance`` in the check table's unit (half its rounding step), converted by ``factor``.
+    """
+    for chk in cfg.get("cross_checks", []):
+        keep = long[long["variable"] == chk["keep"]].set_index(["province_code", "year"])["value"]
+        other = checks[(chk["check_table"], chk["check_code"])].set_index(["province_code", "year"])["value"]
+        both = pd.concat([keep, other * chk["factor"]], axis=1, keys=["keep", "other"], join="inner")
+        diff = (both["keep"] - both["other"]).abs()
+        tol = chk["abs_tolerance"] * chk["factor"]
+        path = Path(raw_dir) / "yearbook-sci-tech" / f"{chk['check_table']}.rda"
+        if (diff > tol).any():
+            (code, year) = diff[diff > tol].index[0]
+            raise DataError(path, f"{chk['check_code']} for province {code}, {year} differs from {chk['keep']} "
+                            f"({chk['keep_table']}) by {diff.max():g} (> rounding tolerance {tol:g})",
+                            column=chk["check_code"])
+        log.add("clean", path, "cross_check_duplicate_variable",
+                f"{chk['check_code']} ({chk['check_table']}) duplicates {chk['keep']} ({chk['keep_table']}): "
+                f"{len(both)} province-years agree within rounding (max |diff| {diff.max():g}, tolerance {tol:g}); "
+                f"kept {chk['keep_table']}'s finer values", variable=chk["keep"], n_rows=len(both))
+
+
+def assemble(long: pd.DataFrame, cfg: dict, log: CleaningLog) -> pd.DataFrame:
+    """Wide panel over all 31 provinces × ``keep_years``; derived variables; identity columns first."""
+    first, last = cfg["keep_years"]["first_year"], cfg["keep_years"]["last_year"]
+    outside = ~long["year"].between(first, last)
+    if outside.any():
+        log.add("clean", None, "restrict_years", f"dropped {int(outside.sum())} values outside {first}–{last} "
+                "(keep_years in configs/panel.yaml)", n_rows=int(outside.sum()))
+    long = long[~outside]
+    wide = long.pivot(index=["province_code", "year"], columns="variable", values="value")
+    grid = pd.MultiIndex.from_product([list(PROVINCE_CODES), range(first, last + 1)], names=["province_code", "year"])
+    wide = wide.reindex(grid)
+    order = [v["name"] for vs in cfg["yearbook"].values() for v in vs] + [
+        v["name"] for vs in cfg["nbs"].values() for v in vs]
+    wide = wide[order].reset_index()
+    wide["gdp_per_capita"] = wide["gdp"] * 1e8 / (wide["population"] * 1e4)
+    wide["trade_openness_pct"] = wide["trade_total"] / wide["gdp"] * 100
+    wide["gdp_deflator"] = _deflator(wide)
+    ident = identity_table()[["province_code", "province_en", "name_cn", "theater_command"]]
+    panel = ident.merge(wide, on="province_code", how="right", validate="one_to_many")
+    panel["province_code"] = panel["province_code"].astype("int64")
+    panel["year"] = panel["year"].astype("int64")
+    value_cols = [c for c in panel.columns if c not in ID_COLUMNS]
+    panel[value_cols] = panel[value_cols].astype("float64")
+    panel = panel[ID_COLUMNS + value_cols]
+    return panel.sort_values(["province_code", "year"]).reset_index(drop=True)
+
+
+def _deflator(wide: pd.DataFrame, base_year: int = 2015) -> pd.Series:
+    """Chained implicit GDP deflator by province, ``base_year`` = 1 (NaN where a link is missing)."""
+    out = pd.Series(np.nan, index=wide.index)
+    for _, grp in wide.groupby("province_code", sort=False):
+        grp = grp.sort_values("year")
+        link = (grp["gdp"] / grp["gdp"].shift(1)) / (grp["gdp_index_prev100"] / 100)
+        years = grp["year"].to_numpy()
+        if base_year not in years:
+            continue
+        level = pd.Series(np.nan, index=grp.index)
+        b = grp.index[years == base_year][0]
+        level[b] = 1.0
+        pos = list(grp.index)
+        k = pos.index(b)
+        for i in range(k + 1, len(pos)):
+            level[pos[i]] = level[pos[i - 1]] * link[pos[i]]
+        for i in range(k - 1, -1, -1):
+            level[pos[i]] = level[pos[i + 1]] / link[pos[i + 1]]
+        out[grp.index] = level
+    return out
+
+
+def check_panel(panel: pd.DataFrame, cfg: dict, where: Path = paths.PANEL) -> None:
+    """Schema checks on the assembled panel: keys, provinces, years, signs, window coverage."""
+    keys = panel[["province_code", "year"]]
+    if keys.isna().any().any():
+        raise DataError(where, "missing key values", column="province_code/year")
+    if keys.duplicated().any():
+        i = int(np.flatnonzero(keys.duplicated().to_numpy())[0])
+        raise DataError(where, "duplicate province_code × year", row=i + 1, column="province_code")
+    unknown = ~panel["province_code"].isin(PROVINCE_CODES)
+    if unknown.any():
+        raise DataError(where, f"unknown province {panel['province_code'][unknown].iloc[0]}", column="province_code")
+    first, last = cfg["keep_years"]["first_year"], cfg["keep_years"]["last_year"]
+    if not panel["year"].between(first, last).all():
+        raise DataError(where, f"year outside {first}–{last}", column="year")
+    w = panel[panel["year"].between(cfg["window"]["first_year"], cfg["window"]["last_year"])]
+    n_years = cfg["window"]["last_year"] - cfg["window"]["first_year"] + 1
+    if len(w) != len(PROVINCE_CODES) * n_years:
+        raise DataError(where, f"window has {len(w)} province-years, expected {len(PROVINCE_CODES) * n_years}")
+    numeric = panel.drop(columns=ID_COLUMNS).drop(columns=list(MAY_BE_NEGATIVE), errors="ignore")
+    negative = (numeric < 0).any()
+    if negative.any():
+        raise DataError(where, "negative value in a non-negative quantity", column=negative[negative].index[0])
+
+
+def codebook(panel: pd.DataFrame, cfg: dict) -> pd.DataFrame:
+    """One row per panel column: label (en, cn), unit, source file and code, coverage in the window."""
+    rows = [
+        {"variable": "province_code", "label_en": "Province code (GB/T 2260)", "label_cn": "省级行政区划代码",
+         "unit": "code", "source_file": "analysis/provinces.py", "source_variable": ""},
+        {"variable": "year", "label_en": "Calendar year", "label_cn": "年份", "unit": "year", "source_file": "",
+         "source_variable": ""},
+        {"variable": "province_en", "label_en": "Province (English)", "label_cn": "省份英文名", "unit": "",
+         "source_file": "reference/pla_theater_commands_2016_by_province.csv", "source_variable": "province_en"},
+        {"variable": "name_cn", "label_en": "Province (Chinese, short)", "label_cn": "省份", "unit": "",
+         "source_file": "analysis/provinces.py", "source_variable": ""},
+        {"variable": "theater_command", "label_en": "PLA theater command (2016 reform)", "label_cn": "战区",
+         "unit": "", "source_file": "reference/pla_theater_commands_2016_by_province.csv",
+         "source_variable": "theater_command_2016"},
+    ]
+    for table, entries in cfg["yearbook"].items():
+        for e in entries:
+            rows.append({"variable": e["name"], "label_en": e["en"], "label_cn": e["cn"], "unit": e["unit"],
+                         "source_file": f"yearbook-sci-tech/{table}.rda", "source_variable": e["code"]})
+    for group, entries in cfg["nbs"].items():
+        for e in entries:
+            src = e.get("file", "nbs-province-panel/nbs_province_panel_2005_2024_integrated.csv")
+            rows.append({"variable": e["name"], "label_en": e["en"], "label_cn": e["cn"], "unit": e["unit"],
+                         "source_file": src, "source_variable": e.get("column", e["name"])})
+    rows += [dict(variable=d["name"], label_en=d["en"], label_cn=d["cn"], unit=d["unit"],
+                  source_file=d["source_file"], source_variable=d["source_variable"]) for d in DERIVED]
+    book = pd.DataFrame(rows)
+    first, last = cfg["window"]["first_year"], cfg["window"]["last_year"]
+    w = panel[panel["year"].between(first, last)]
+    years_present, missing = [], []
+    for var in book["variable"]:
+        have = panel.loc[panel[var].notna(), "year"]
+        years_present.append(f"{have.min()}–{have.max()}" if len(have) else "")
+        missing.append(int(w[var].isna().sum()))
+    book["years_with_data"] = years_present
+    book[f"n_missing_{first}_{last}"] = missing
+    return book
+
+
+def build(cfg: dict, raw_dir: Path = paths.RAW, encodings: dict | None = None
+          ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Raw files → (panel, codebook, cleaning log). Pure apart from reading ``raw_dir``."""
+    log = CleaningLog()
+    long, checks = read_sources(cfg, raw_dir, log, encodings)
+    run_cross_checks(long, checks, cfg, log, raw_dir)
+    panel = assemble(long, cfg, log)
+    check_panel(panel, cfg)
+    n_missing = int(panel.drop(columns=ID_COLUMNS).isna().sum().sum())
+    log.add("clean", None, "missing_stays_missing", f"{n_missing} province-year-variable cells have no source value "
+            "and are left missing (never zero-filled or imputed)", n_rows=n_missing)
+    return panel, codebook(panel, cfg), log.frame()

@@ -1,0 +1,132 @@
+"""Verify raw data against the manifest (``configs/data_sources.yaml``) and register replacement files.
+
+``python -m analysis.manifest verify`` stops with a message naming the file when a listed file is missing, a file
+under ``data/raw/`` is not listed, a SHA-256 differs, or a CSV does not decode in its declared encoding; on success it
+writes the stamp ``data/processed/.raw_verified`` (the Makefile's first target).
+
+``python -m analysis.manifest register data/raw/<path> --origin "..."`` records a replacement file's new hash (keeping
+the previous hash and the date under ``replaces``), so the cleaning stage's schema checks — not the hash — decide
+whether the new file is usable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from pathlib import Path
+
+import yaml
+
+from analysis import paths
+from analysis.io import DataError, sha256, write_text
+
+_REQUIRED = ("path", "sha256", "origin", "licence")
+
+
+def load_manifest(manifest: Path = paths.DATA_SOURCES) -> list[dict]:
+    """Read and validate the manifest: a list of file entries with path, sha256, origin, licence."""
+    doc = yaml.safe_load(Path(manifest).read_text(encoding="utf-8"))
+    if not isinstance(doc, dict) or not isinstance(doc.get("files"), list):
+        raise DataError(manifest, "expected a mapping with a 'files' list")
+    seen = set()
+    for i, entry in enumerate(doc["files"], start=1):
+        for key in _REQUIRED:
+            if not entry.get(key):
+                raise DataError(manifest, f"entry {i} ({entry.get('path', '?')}) lacks {key!r}", column=key)
+        if entry["path"] in seen:
+            raise DataError(manifest, f"entry {i}: {entry['path']} listed twice", column="path")
+        seen.add(entry["path"])
+    return doc["files"]
+
+
+def verify(raw_dir: Path = paths.RAW, manifest: Path = paths.DATA_SOURCES) -> int:
+    """Check every raw file against the manifest; return the number of files verified, or raise DataError."""
+    entries = load_manifest(manifest)
+    listed = {e["path"] for e in entries}
+    on_disk = {p.relative_to(raw_dir).as_posix() for p in Path(raw_dir).rglob("*") if p.is_file()}
+    for rel in sorted(on_disk - listed):
+        raise DataError(Path(raw_dir) / rel, "file is not listed in configs/data_sources.yaml; add it with "
+                        "`make register FILE=...` (and an origin and licence) or remove it")
+    for entry in entries:
+        path = Path(raw_dir) / entry["path"]
+        if not path.exists():
+            raise DataError(path, "listed in configs/data_sources.yaml but missing; copy it from ../shared/data "
+                            "(see data/raw/README.md)")
+        digest = sha256(path)
+        if digest != entry["sha256"]:
+            raise DataError(path, f"SHA-256 {digest[:12]}… differs from the manifest's {entry['sha256'][:12]}…: the file "
+                            "was altered. Restore it, or register a deliberate replacement with `make register FILE=...`")
+        if entry.get("encoding"):
+            encoding = "utf-8-sig" if entry["encoding"] == "utf-8" else entry["encoding"]
+            check_encoding(path, encoding)
+    return len(entries)
+
+
+def check_encoding(path: Path, encoding: str) -> None:
+    """Raise DataError naming the line where ``path`` stops decoding as ``encoding``."""
+    data = Path(path).read_bytes()
+    try:
+        data.decode(encoding)
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise DataError(path, f"does not decode as {encoding} (byte {err.start}: {err.reason})", row=line) from None
+
+
+def register(file: Path, origin: str | None, licence: str | None, manifest: Path = paths.DATA_SOURCES,
+             raw_dir: Path = paths.RAW, today: dt.date | None = None) -> dict:
+    """Record ``file``'s hash in the manifest (new entry or replacement); return the entry written."""
+    file = Path(file).resolve()
+    rel = file.relative_to(Path(raw_dir).resolve()).as_posix()
+    text = Path(manifest).read_text(encoding="utf-8")
+    header = "".join(line + "\n" for line in text.splitlines() if line.startswith("#"))
+    entries = load_manifest(manifest)
+    digest = sha256(file)
+    stamp = (today or dt.date.today()).isoformat()
+    for entry in entries:
+        if entry["path"] == rel:
+            if entry["sha256"] != digest:
+                entry.setdefault("replaces", []).append({"sha256": entry["sha256"], "replaced_on": stamp})
+                entry["sha256"] = digest
+            if origin:
+                entry["origin"] = origin
+            if licence:
+                entry["licence"] = licence
+            break
+    else:
+        if not origin or not licence:
+            raise DataError(file, "a new raw file needs --origin and --licence")
+        entry = {"path": rel, "sha256": digest, "origin": origin, "licence": licence, "added_on": stamp}
+        entries.append(entry)
+        entries.sort(key=lambda e: e["path"])
+    body = yaml.safe_dump({"files": entries}, allow_unicode=True, sort_keys=False, width=1000)
+    write_text(header + body, manifest)
+    return entry
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m analysis.manifest", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    v = sub.add_parser("verify", help="verify data/raw against the manifest and write the stamp")
+    v.add_argument("--stamp", type=Path, default=paths.RAW_VERIFIED_STAMP)
+    r = sub.add_parser("register", help="record a new or replacement raw file")
+    r.add_argument("file", type=Path)
+    r.add_argument("--origin")
+    r.add_argument("--licence")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "verify":
+            n = verify()
+            write_text(f"{n} raw files verified against configs/data_sources.yaml\n", args.stamp)
+            print(f"raw data: {n} files match configs/data_sources.yaml")
+        else:
+            entry = register(args.file, args.origin, args.licence)
+            print(f"registered {entry['path']} sha256={entry['sha256']}")
+    except DataError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
