@@ -54,7 +54,16 @@ $(PANEL_OUT) &: analysis/clean/__main__.py analysis/clean/__init__.py analysis/c
 		analysis/clean/panel.py configs/panel.yaml $(P)/.raw_verified $(RAW_FILES) $(PKG)
 	$(PY) -m analysis.clean --config configs/panel.yaml --out-dir $(P)
 
-data: panel ## all data stages (panel, indices, shocks, analysis panel)
+# ---- 2. indices: panel → dual-use transfer-capability indices, sensitivity, claims check ------------------------
+INDEX_OUT := $(P)/indices.parquet $(P)/index_weights.csv $(P)/index_sensitivity.csv $(P)/index_sensitivity.md \
+	$(P)/claims_check.csv $(P)/claims_check.md
+indices: $(INDEX_OUT) ## indices by province × year × method, weights, sensitivity, claims check
+
+$(INDEX_OUT) &: analysis/index/__main__.py $(wildcard analysis/index/*.py) configs/index.yaml configs/panel.yaml \
+		$(P)/panel.parquet $(PKG)
+	$(PY) -m analysis.index --panel $(P)/panel.parquet --config configs/index.yaml --out-dir $(P) --no-progress
+
+data: panel indices ## all data stages (panel, indices, shocks, analysis panel)
 
 # ---- tests and benchmarks -------------------------------------------------------------------------------------
 test: data ## run the test suite (after building the environment and the data stages)
