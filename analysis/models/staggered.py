@@ -1,0 +1,927 @@
+"""Staggered-adoption difference-in-differences estimators and Honest DiD sensitivity.
+
+Every estimator follows the package's estimator contract: ``fit(df, spec) -> DataFrame`` with one row per
+reported term and at least the columns ``term, estimate, std_error, p_value, ci_low, ci_high, n_obs, method``.
+``spec`` is the resolved model spec as a plain dict (keys ``outcome, unit, time, cohort, controls,
+control_group, aggregate, event_window, inference, seed, cluster``). Aggregated treatment effects are named
+``"ATT"`` (overall), ``"ATT e=k"`` (event time k = t - g), ``"ATT g=2019"`` (cohort) and ``"ATT t=2020"``
+(calendar year). The cohort column holds the first treated period; 0 or NaN means never treated.
+
+Estimators (all written here on numpy/pandas, each checked in ``tests/test_models_staggered*.py`` against a
+hand computation, a second implementation and, for ``att_gt``, published numbers):
+
+* :func:`att_gt` -- Callaway & Sant'Anna (2021, J. Econometrics 225(2)) group-time ATTs, outcome-regression
+  estimator (unconditional 2x2 DiD of means without controls), never- or not-yet-treated comparison units,
+  ``simple``/``group``/``calendar``/``dynamic`` aggregation as in R ``did::aggte`` (including the influence
+  function of the estimated aggregation weights), analytical influence-function standard errors clustered by
+  ``cluster`` and, on request, a seeded multiplier bootstrap (Mammen weights, IQR-based standard error).
+* :func:`sunab` -- Sun & Abraham (2021, J. Econometrics 225(2)) interaction-weighted event study: a TWFE
+  regression saturated in cohort x relative-period dummies (reference e = -1) estimated with pyfixest, then
+  averaged across cohorts with the cohorts' sample shares (delta-method, cluster-robust CRV1 covariance).
+* :func:`did_imputation` -- Borusyak, Jaravel & Spiess (2024, REStud 91(6)) imputation estimator: unit and
+  period fixed effects fit on untreated observations, treated outcomes' counterfactuals imputed, effects
+  averaged; conservative variance of their Theorem 3 with cohort x horizon averages of the effects;
+  pre-trend coefficients from their Test 1 (leads added to the untreated-observation regression).
+* :func:`bacon` -- Goodman-Bacon (2021, J. Econometrics 225(2)) decomposition of the TWFE coefficient into
+  2x2 comparisons; :func:`bacon_decomposition` gives every pair.
+* :func:`honest_did` -- Rambachan & Roth (2023, REStud 90(5)) sensitivity sets; see its docstring for
+  exactly what is implemented.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, stats
+from tqdm import tqdm
+
+from analysis.io import DataError
+from analysis.paths import ANALYSIS_PANEL
+
+#: Standard-normal quantile difference used to turn a bootstrap interquartile range into a standard error
+#: (as R ``did::mboot``): IQR / (z_0.75 - z_0.25).
+IQR_TO_SD = float(stats.norm.ppf(0.75) - stats.norm.ppf(0.25))
+
+#: Default significance level for confidence intervals.
+DEFAULT_ALPHA = 0.05
+
+#: Columns every estimator returns, in this order (extra columns follow).
+RESULT_COLUMNS = ["term", "estimate", "std_error", "p_value", "ci_low", "ci_high", "n_obs", "method"]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Input preparation
+# --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StaggeredPanel:
+    """A long panel reduced to what the staggered estimators need.
+
+    ``data`` has columns ``unit, time, y, g, cluster`` plus the controls (original names); ``g`` is the
+    first treated period with 0 for never treated (and for cohorts first treated after the last period).
+    ``dropped_always_treated`` counts units treated in or before the first period, which no estimator here
+    can use (no untreated period).
+    """
+
+    data: pd.DataFrame
+    periods: np.ndarray
+    controls: tuple[str, ...]
+    dropped_always_treated: int
+    source: str
+
+
+def _source(spec: dict) -> str | os.PathLike:
+    """The file named in error messages: the spec's ``data_file`` if the engine passes one."""
+    return spec.get("data_file", ANALYSIS_PANEL)
+
+
+def prepare_panel(df: pd.DataFrame, spec: dict, keep_always_treated: bool = False) -> StaggeredPanel:
+    """Validate the spec's columns in ``df`` and return a :class:`StaggeredPanel`.
+
+    Rows with a missing outcome or control are dropped (never imputed). Raises :class:`DataError` naming the
+    column and the 1-based record for a non-numeric outcome, a non-integer period or a cohort that is not
+    constant within a unit.
+    """
+    source = _source(spec)
+    for key in ("outcome", "unit", "time", "cohort"):
+        if key not in spec or spec[key] is None:
+            raise DataError(source, f"spec has no {key!r}")
+    controls = tuple(spec.get("controls") or ())
+    cluster = spec.get("cluster") or spec["unit"]
+    needed = [spec["outcome"], spec["unit"], spec["time"], spec["cohort"], *controls, cluster]
+    for column in needed:
+        if column not in df.columns:
+            raise DataError(source, "column named in the spec is missing from the data", column=column)
+    if df.empty:
+        raise DataError(source, "no rows after sample filtering")
+
+    for column in [spec["outcome"], *controls]:
+        values = pd.to_numeric(df[column], errors="coerce")
+        bad = values.isna() & df[column].notna()
+        if bad.any():
+            raise DataError(source, f"non-numeric value {df[column][bad].iloc[0]!r}",
+                            row=int(np.flatnonzero(bad.to_numpy())[0]) + 1, column=column)
+    time = pd.to_numeric(df[spec["time"]], errors="coerce")
+    bad_time = time.isna() | (time != np.round(time))
+    if bad_time.any():
+        raise DataError(source, "period must be an integer", row=int(np.flatnonzero(bad_time.to_numpy())[0]) + 1,
+                        column=spec["time"])
+    cohort = pd.to_numeric(df[spec["cohort"]], errors="coerce").fillna(0.0)
+    bad_cohort = (cohort != np.round(cohort)) | (cohort < 0)
+    if bad_cohort.any():
+        raise DataError(source, "cohort must be a non-negative integer period (0 = never treated)",
+                        row=int(np.flatnonzero(bad_cohort.to_numpy())[0]) + 1, column=spec["cohort"])
+
+    data = pd.DataFrame({
+        "unit": df[spec["unit"]].to_numpy(),
+        "time": time.astype(np.int64).to_numpy(),
+        "y": pd.to_numeric(df[spec["outcome"]], errors="coerce").astype(float).to_numpy(),
+        "g": cohort.astype(np.int64).to_numpy(),
+        "cluster": df[cluster].to_numpy(),
+    })
+    for column in controls:
+        data[column] = pd.to_numeric(df[column], errors="coerce").astype(float).to_numpy()
+    data["_record"] = np.arange(1, len(df) + 1)
+
+    # The first row that disagrees with its unit's first cohort value is the one to fix.
+    varies = data["g"] != data.groupby("unit")["g"].transform("first")
+    if varies.any():
+        raise DataError(source, "cohort (first treated period) differs across a unit's rows",
+                        row=int(data.loc[varies, "_record"].iloc[0]), column=spec["cohort"])
+    if data.duplicated(["unit", "time"]).any():
+        first = data.loc[data.duplicated(["unit", "time"]), "_record"].iloc[0]
+        raise DataError(source, "duplicate unit x period row", row=int(first), column=spec["time"])
+    if cluster != spec["unit"]:
+        if (data.groupby("unit")["cluster"].nunique() > 1).any():
+            raise DataError(source, "units must be nested in clusters", column=cluster)
+
+    data = data.dropna(subset=["y", *controls])
+    periods = np.sort(data["time"].unique())
+    if len(periods) < 2:
+        raise DataError(source, "need at least two periods with data", column=spec["time"])
+    # Cohorts first treated after the sample ends are untreated throughout the sample (as R did does).
+    data.loc[data["g"] > periods[-1], "g"] = 0
+    always = (data["g"] > 0) & (data["g"] <= periods[0] + int(spec.get("anticipation", 0)))
+    n_always = int(data.loc[always, "unit"].nunique())
+    if not keep_always_treated:
+        data = data.loc[~always]
+    data = data.sort_values(["unit", "time"], kind="mergesort").reset_index(drop=True)
+    return StaggeredPanel(data=data.drop(columns="_record"), periods=periods, controls=controls,
+                          dropped_always_treated=n_always, source=str(source))
+
+
+def _alpha(spec: dict) -> float:
+    return float((spec.get("inference") or {}).get("alpha", DEFAULT_ALPHA))
+
+
+def _bootstrap_reps(spec: dict) -> int:
+    """Number of multiplier-bootstrap draws requested (0 = analytical only).
+
+    Accepts ``inference: {bootstrap: {reps: 999}}`` or ``inference: {bootstrap: <kind>, reps: 999}``.
+    """
+    inference = spec.get("inference") or {}
+    boot = inference.get("bootstrap")
+    if isinstance(boot, dict):
+        return int(boot.get("reps", 999))
+    if boot in (None, False, "none"):
+        return 0
+    return int(inference.get("reps", 999))
+
+
+def _event_window(spec: dict) -> tuple[float, float]:
+    window = spec.get("event_window")
+    if window is None:
+        return -np.inf, np.inf
+    return float(window[0]), float(window[1])
+
+
+def _normal_row(term: str, estimate: float, se: float, alpha: float, n_obs: int, method: str, **extra) -> dict:
+    """A result row with a normal-approximation two-sided p-value and CI."""
+    z = stats.norm.ppf(1 - alpha / 2)
+    if se is None or not np.isfinite(se) or se <= 0:
+        p, lo, hi = np.nan, np.nan, np.nan
+    else:
+        p = float(2 * stats.norm.sf(abs(estimate / se)))
+        lo, hi = estimate - z * se, estimate + z * se
+    return {"term": term, "estimate": float(estimate), "std_error": float(se) if se is not None else np.nan,
+            "p_value": p, "ci_low": lo, "ci_high": hi, "n_obs": int(n_obs), "method": method, **extra}
+
+
+def _tidy(rows: list[dict]) -> pd.DataFrame:
+    out = pd.DataFrame(rows)
+    extra = [c for c in out.columns if c not in RESULT_COLUMNS]
+    return out[RESULT_COLUMNS + extra].reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Callaway & Sant'Anna (2021)
+# --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class GroupTimeEffects:
+    """ATT(g,t) estimates with their influence functions.
+
+    ``cells`` has one row per (g, t): ``g, t, e, base, att, n_treated, n_control, post``.
+    ``influence`` is n_units x n_cells: unit i's influence-function value psi_i for each cell, scaled as in
+    R ``did`` so that Var(att) is estimated by sum_i psi_i^2 / n^2 (zero for units outside a cell).
+    ``cohort_of_unit`` is each unit's cohort (0 = never treated), aligned with the rows of ``influence``.
+    """
+
+    cells: pd.DataFrame
+    influence: np.ndarray
+    cohort_of_unit: np.ndarray
+    cluster_of_unit: np.ndarray
+    n_obs: int
+
+
+def group_time_effects(df: pd.DataFrame, spec: dict, base_period: str | None = None) -> GroupTimeEffects:
+    """Callaway--Sant'Anna ATT(g,t) for every cohort g and period t (outcome-regression estimator).
+
+    For cohort g and period t the comparison is a 2x2 DiD between base period b and t:
+
+        ATT(g,t) = mean_{G=g}[Y_t - Y_b] - mean_{C}[Y_t - Y_b]              (no controls)
+        ATT(g,t) = mean_{G=g}[(Y_t - Y_b) - X_b' beta_C]                    (controls X, base-period values)
+
+    with beta_C the OLS fit of Y_t - Y_b on (1, X_b) among comparison units C. C is the never-treated units
+    (``control_group: nevertreated``) or the units not yet treated by max(t, b) + anticipation
+    (``notyettreated``, cohort g itself excluded). Base period: ``varying`` (R did's default) uses b = t - 1
+    before treatment and b = g - 1 - anticipation after; ``universal`` uses b = g - 1 - anticipation
+    throughout (needed for Honest DiD, whose pre-period coefficients must share the reference period).
+    Only units observed in both t and b enter a cell. Influence function (unit i, n units in total):
+
+        psi_i = n/N_g * D_i * (dY_i - X_i'beta - ATT) - xbar_g' * (sum_C X X' / n)^{-1} * C_i X_i e_i
+    """
+    panel = prepare_panel(df, spec)
+    data, periods = panel.data, panel.periods
+    anticipation = int(spec.get("anticipation", 0))
+    control_group = spec.get("control_group", "nevertreated")
+    if control_group not in ("nevertreated", "notyettreated"):
+        raise DataError(panel.source, f"control_group must be nevertreated or notyettreated, not {control_group!r}")
+    base_period = base_period or spec.get("base_period", "varying")
+    if base_period not in ("varying", "universal"):
+        raise DataError(panel.source, f"base_period must be varying or universal, not {base_period!r}")
+
+    units = pd.Index(np.sort(data["unit"].unique()))
+    unit_info = data.groupby("unit").agg(g=("g", "first"), cluster=("cluster", "first")).reindex(units)
+    cohort_of_unit = unit_info["g"].to_numpy()
+    n = len(units)
+    wide_y = data.pivot(index="unit", columns="time", values="y").reindex(index=units, columns=periods)
+    wide_x = {c: data.pivot(index="unit", columns="time", values=c).reindex(index=units, columns=periods)
+              for c in panel.controls}
+    groups = np.sort(np.unique(cohort_of_unit[cohort_of_unit > 0]))
+    if len(groups) == 0:
+        raise DataError(panel.source, "no treated cohort in the sample", column=spec["cohort"])
+    if control_group == "nevertreated" and not (cohort_of_unit == 0).any():
+        raise DataError(panel.source, "control_group nevertreated but no never-treated unit", column=spec["cohort"])
+
+    rows, influence = [], []
+    for g in groups:
+        # Last period strictly before (anticipation-adjusted) treatment: the long-difference base.
+        before = periods[periods + anticipation < g]
+        if len(before) == 0:
+            continue
+        long_base = before[-1]
+        for k, t in enumerate(periods):
+            if base_period == "varying" and t + anticipation < g:
+                if k == 0:
+                    continue
+                base = periods[k - 1]
+            else:
+                base = long_base
+                if t == base:
+                    continue
+            treated = cohort_of_unit == g
+            if control_group == "nevertreated":
+                control = cohort_of_unit == 0
+            else:
+                control = (cohort_of_unit == 0) | ((cohort_of_unit > max(t, base) + anticipation)
+                                                   & (cohort_of_unit != g))
+            dy = (wide_y[t] - wide_y[base]).to_numpy()
+            ok = np.isfinite(dy)
+            x = np.ones((n, 1))
+            if panel.controls:
+                x = np.column_stack([x] + [wide_x[c][base].to_numpy() for c in panel.controls])
+                ok &= np.isfinite(x).all(axis=1)
+            d, c = treated & ok, control & ok
+            n_g, n_c = int(d.sum()), int(c.sum())
+            if n_g == 0 or n_c == 0:
+                continue
+            xc, yc = x[c], dy[c]
+            gram = xc.T @ xc / n
+            beta = np.linalg.lstsq(xc, yc, rcond=None)[0]
+            resid_c = np.zeros(n)
+            resid_c[c] = yc - xc @ beta
+            adjusted = np.where(d, dy - x @ beta, 0.0)
+            att = adjusted[d].mean()
+            xbar_g = x[d].mean(axis=0)
+            psi = np.where(d, n / n_g * (adjusted - att), 0.0)
+            psi -= (x * resid_c[:, None]) @ np.linalg.pinv(gram) @ xbar_g
+            rows.append({"g": int(g), "t": int(t), "e": int(t - g), "base": int(base), "att": float(att),
+                         "n_treated": n_g, "n_control": n_c, "post": bool(t >= g)})
+            influence.append(psi)
+    if not rows:
+        raise DataError(panel.source, "no estimable group-time cell", column=spec["cohort"])
+    return GroupTimeEffects(cells=pd.DataFrame(rows), influence=np.column_stack(influence),
+                            cohort_of_unit=cohort_of_unit, cluster_of_unit=unit_info["cluster"].to_numpy(),
+                            n_obs=len(data))
+
+
+def _weight_influence(keepers: np.ndarray, pg: np.ndarray, cell_groups: np.ndarray,
+                      cohort_of_unit: np.ndarray) -> np.ndarray:
+    """Influence function of estimated aggregation weights w_k = pg_k / sum(pg) (R ``did`` ``wif``).
+
+    pg_k = P(G = g_k) is estimated by the share of units in cohort g_k, so the weights carry sampling error:
+    if1_ik = (1{G_i=g_k} - pg_k) / S, if2_ik = [sum_j (1{G_i=g_j} - pg_j)] * pg_k / S^2, wif = if1 - if2,
+    with S = sum_k pg_k over the kept cells. Returns an n_units x len(keepers) matrix.
+    """
+    ind = (cohort_of_unit[:, None] == cell_groups[keepers][None, :]).astype(float) - pg[keepers][None, :]
+    total = pg[keepers].sum()
+    return ind / total - ind.sum(axis=1, keepdims=True) * (pg[keepers] / total**2)[None, :]
+
+
+def _aggregate(gte: GroupTimeEffects, keepers: np.ndarray, with_wif: bool = True) -> tuple[float, np.ndarray]:
+    """Cohort-share-weighted average of the kept cells and its influence function."""
+    cells = gte.cells
+    n = len(gte.cohort_of_unit)
+    groups = cells["g"].to_numpy()
+    pg = np.array([(gte.cohort_of_unit == g).sum() / n for g in groups])
+    weights = pg[keepers] / pg[keepers].sum()
+    att = cells["att"].to_numpy()[keepers]
+    estimate = float(weights @ att)
+    psi = gte.influence[:, keepers] @ weights
+    if with_wif:
+        psi = psi + _weight_influence(keepers, pg, groups, gte.cohort_of_unit) @ att
+    return estimate, psi
+
+
+def _cluster_sums(psi: np.ndarray, clusters: np.ndarray) -> np.ndarray:
+    """Sum influence-function rows within clusters (rows ordered by sorted cluster label)."""
+    codes, _ = pd.factorize(clusters, sort=True)
+    out = np.zeros((codes.max() + 1,) + psi.shape[1:])
+    np.add.at(out, codes, psi)
+    return out
+
+
+def _att_gt_aggregations(gte: GroupTimeEffects, aggregate: str, window: tuple[float, float]
+                         ) -> list[tuple[str, float, np.ndarray]]:
+    """(term, estimate, influence function) for the requested aggregation, overall term first."""
+    cells = gte.cells
+    e, g, t = cells["e"].to_numpy(), cells["g"].to_numpy(), cells["t"].to_numpy()
+    post = cells["post"].to_numpy()
+    out: list[tuple[str, float, np.ndarray]] = []
+    if aggregate == "simple":
+        est, psi = _aggregate(gte, np.flatnonzero(post))
+        out.append(("ATT", est, psi))
+    elif aggregate == "dynamic":
+        lo, hi = window
+        event_times = [k for k in np.unique(e) if lo <= k <= hi]
+        per_e = []
+        for k in event_times:
+            est, psi = _aggregate(gte, np.flatnonzero(e == k))
+            per_e.append((f"ATT e={int(k)}", est, psi, k))
+        post_e = [(est, psi) for _, est, psi, k in per_e if k >= 0]
+        if post_e:
+            out.append(("ATT", float(np.mean([p[0] for p in post_e])), np.mean([p[1] for p in post_e], axis=0)))
+        out.extend((term, est, psi) for term, est, psi, _ in per_e)
+    elif aggregate == "group":
+        per_g = []
+        for gg in np.unique(g):
+            keep = np.flatnonzero((g == gg) & post)
+            if len(keep) == 0:
+                continue
+            # Within a cohort the post cells are averaged with equal weights (no estimated weights).
+            est = float(cells["att"].to_numpy()[keep].mean())
+            psi = gte.influence[:, keep].mean(axis=1)
+            per_g.append((gg, est, psi))
+        n = len(gte.cohort_of_unit)
+        glist = np.array([p[0] for p in per_g])
+        pg = np.array([(gte.cohort_of_unit == gg).sum() / n for gg in glist])
+        atts = np.array([p[1] for p in per_g])
+        weights = pg / pg.sum()
+        keep = np.arange(len(glist))
+        psi = np.column_stack([p[2] for p in per_g]) @ weights + _weight_influence(keep, pg, glist,
+                                                                                   gte.cohort_of_unit) @ atts
+        out.append(("ATT", float(weights @ atts), psi))
+        out.extend((f"ATT g={int(gg)}", est, p) for gg, est, p in per_g)
+    elif aggregate == "calendar":
+        per_t = []
+        for tt in np.unique(t[post]):
+            est, psi = _aggregate(gte, np.flatnonzero(post & (t == tt)))
+            per_t.append((f"ATT t={int(tt)}", est, psi))
+        out.append(("ATT", float(np.mean([p[1] for p in per_t])), np.mean([p[2] for p in per_t], axis=0)))
+        out.extend(per_t)
+    else:
+        raise ValueError(f"aggregate must be simple, group, calendar or dynamic, not {aggregate!r}")
+    return out
+
+
+def _influence_inference(psis: np.ndarray, clusters: np.ndarray, n_units: int, reps: int, seed: int | None
+                         ) -> tuple[np.ndarray, np.ndarray]:
+    """Standard errors and covariance matrix from influence functions (columns = estimates).
+
+    Analytical: V = S'S / n^2 with S the cluster sums of psi. Bootstrap (reps > 0): Mammen multiplier
+    weights v_c per cluster, draws (1/n) sum_c v_c S_c; SE = IQR / (z_.75 - z_.25) as R ``did::mboot``;
+    the covariance matrix is always the analytical one.
+    """
+    sums = _cluster_sums(psis, clusters)
+    vcov = sums.T @ sums / n_units**2
+    se = np.sqrt(np.diag(vcov))
+    if reps > 0:
+        rng = np.random.default_rng(seed)
+        # Mammen (1993) two-point weights: mean 0, variance 1, third moment 1.
+        k = (np.sqrt(5) + 1) / 2
+        p = k / np.sqrt(5)
+        draws = []
+        for _ in tqdm(range(reps), desc="multiplier bootstrap", leave=False, disable=reps < 2000):
+            v = np.where(rng.random(sums.shape[0]) < p, 1 - k, k)
+            draws.append(v @ sums / n_units)
+        draws = np.asarray(draws)
+        q75, q25 = np.quantile(draws, [0.75, 0.25], axis=0)
+        se = (q75 - q25) / IQR_TO_SD
+    return se, vcov
+
+
+def att_gt(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
+    """Callaway--Sant'Anna (2021) aggregated ATTs (see :func:`group_time_effects` for ATT(g,t)).
+
+    Aggregations follow R ``did::aggte``: ``simple`` = cohort-size-weighted mean of post ATT(g,t);
+    ``dynamic`` = per event time e the cohort-size-weighted mean of ATT(g, g+e), overall = mean over e >= 0
+    (``event_window`` plays the role of min_e/max_e); ``group`` = per cohort the mean of its post cells,
+    overall = cohort-size-weighted mean; ``calendar`` = per year the cohort-size-weighted mean of post cells,
+    overall = mean over years. Standard errors from influence functions (clustered by ``cluster``) including
+    the estimated-weight term; with ``inference.bootstrap`` a seeded multiplier bootstrap replaces them.
+    With ``inference.honest`` rows from :func:`honest_did` on the universal-base event study are appended.
+    """
+    gte = group_time_effects(df, spec)
+    aggregate = spec.get("aggregate", "simple")
+    terms = _att_gt_aggregations(gte, aggregate, _event_window(spec))
+    n_units = len(gte.cohort_of_unit)
+    reps = _bootstrap_reps(spec)
+    se, _ = _influence_inference(np.column_stack([p for _, _, p in terms]), gte.cluster_of_unit, n_units,
+                                 reps, spec.get("seed"))
+    method = (f"att_gt (Callaway-Sant'Anna 2021, outcome regression, {spec.get('control_group', 'nevertreated')}"
+              f" controls, {spec.get('base_period', 'varying')} base, "
+              + (f"multiplier bootstrap {reps} reps)" if reps else "analytical influence-function SE)"))
+    alpha = _alpha(spec)
+    rows = [_normal_row(term, est, s, alpha, gte.n_obs, method) for (term, est, _), s in zip(terms, se)]
+    out = _tidy(rows)
+    honest = (spec.get("inference") or {}).get("honest")
+    if honest:
+        event_study, vcov = att_gt_event_study(df, spec)
+        out = pd.concat([out, _honest_rows(event_study, vcov, honest, alpha, gte.n_obs)], ignore_index=True)
+    return out
+
+
+def att_gt_event_study(df: pd.DataFrame, spec: dict) -> tuple[pd.DataFrame, np.ndarray]:
+    """Dynamic (event-study) aggregation of ATT(g,t) with a universal base period, and its covariance.
+
+    Returns the rows ``ATT e=k`` (k != -1; e = -1 is the reference, identically zero) and the analytical
+    cluster-robust covariance matrix of those estimates in the same order -- the inputs :func:`honest_did`
+    needs.
+    """
+    gte = group_time_effects(df, spec, base_period="universal")
+    terms = [t for t in _att_gt_aggregations(gte, "dynamic", _event_window(spec)) if t[0] != "ATT"]
+    se, vcov = _influence_inference(np.column_stack([p for _, _, p in terms]), gte.cluster_of_unit,
+                                    len(gte.cohort_of_unit), 0, None)
+    rows = [_normal_row(term, est, s, _alpha(spec), gte.n_obs, "att_gt event study (universal base)")
+            for (term, est, _), s in zip(terms, se)]
+    return _tidy(rows), vcov
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Sun & Abraham (2021)
+# --------------------------------------------------------------------------------------------------------------
+
+
+def sunab(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
+    """Sun--Abraham (2021) interaction-weighted event study.
+
+    Step 1 (pyfixest ``feols``): Y_it = a_i + l_t + sum_{g, e != -1} b_{g,e} 1{G_i=g} 1{t-g=e} + X_it'c + u_it
+    on the treated cohorts and the comparison cohort: the never treated (their eq. 13), or, without
+    never-treated units, the last-treated cohort with the periods from its treatment onward dropped.
+    Step 2: ATT e=k = sum_g w_{g,k} b_{g,k}, w_{g,k} = share of cohort g among the treated observations at
+    relative period k (their Pr(G=g | G in cohorts observed at k)); overall ATT = the treated-observation-
+    weighted mean of b_{g,e} for e >= 0 within the event window (fixest's ``agg = "ATT"``). Standard errors by
+    the delta method from the CRV1 covariance clustered by ``cluster`` (weights treated as known).
+    """
+    import pyfixest as pf
+
+    panel = prepare_panel(df, spec)
+    data = panel.data.copy()
+    anticipation = int(spec.get("anticipation", 0))
+    if anticipation:
+        raise DataError(panel.source, "sunab supports anticipation 0 only (reference period e = -1)")
+    control_note = "never-treated controls"
+    if not (data["g"] == 0).any():
+        last = data["g"].max()
+        data = data.loc[data["time"] < last].copy()
+        data.loc[data["g"] == last, "g"] = 0
+        control_note = f"last-treated cohort ({last}) as control"
+    treated = data["g"] > 0
+    data["rel"] = np.where(treated, data["time"] - data["g"], -10**6)
+    cells = (data.loc[treated & (data["rel"] != -1), ["g", "rel"]].drop_duplicates()
+             .sort_values(["g", "rel"]).to_numpy())
+    names = []
+    for g, e in cells:
+        name = f"sa_g{g}_e{'m' if e < 0 else 'p'}{abs(e)}"
+        data[name] = ((data["g"] == g) & (data["rel"] == e)).astype(float)
+        names.append(name)
+    rhs = " + ".join(names + list(panel.controls))
+    model = pf.feols(f"y ~ {rhs} | unit + time", data=data, vcov={"CRV1": "cluster"})
+    coefs = model.coef()
+    vcov_full = pd.DataFrame(model._vcov, index=coefs.index, columns=coefs.index)
+    kept = [(name, int(g), int(e)) for name, (g, e) in zip(names, cells) if name in coefs.index]
+    counts = data.loc[treated].groupby(["g", "rel"]).size()
+
+    lo, hi = _event_window(spec)
+    event_times = sorted({e for _, _, e in kept if lo <= e <= hi})
+    weight_rows, terms = [], []
+    post = [(name, g, e) for name, g, e in kept if e >= 0 and e <= hi]
+    if post:
+        w = np.array([counts[(g, e)] for _, g, e in post], dtype=float)
+        weight_rows.append(pd.Series(w / w.sum(), index=[p[0] for p in post]))
+        terms.append("ATT")
+    for k in event_times:
+        members = [(name, g, e) for name, g, e in kept if e == k]
+        w = np.array([counts[(g, e)] for _, g, e in members], dtype=float)
+        weight_rows.append(pd.Series(w / w.sum(), index=[m[0] for m in members]))
+        terms.append(f"ATT e={k}")
+    weights = pd.DataFrame(weight_rows).fillna(0.0).reindex(columns=[k[0] for k in kept], fill_value=0.0)
+    b = coefs[weights.columns].to_numpy()
+    v = vcov_full.loc[weights.columns, weights.columns].to_numpy()
+    estimates = weights.to_numpy() @ b
+    vcov = weights.to_numpy() @ v @ weights.to_numpy().T
+    se = np.sqrt(np.diag(vcov))
+    method = f"sunab (Sun-Abraham 2021 interaction-weighted, {control_note}, CRV1 by {spec.get('cluster') or spec['unit']})"
+    alpha = _alpha(spec)
+    out = _tidy([_normal_row(term, est, s, alpha, model._N, method)
+                 for term, est, s in zip(terms, estimates, se)])
+    honest = (spec.get("inference") or {}).get("honest")
+    if honest:
+        es_mask = out["term"].str.startswith("ATT e=").to_numpy()
+        es_vcov = vcov[np.ix_(es_mask, es_mask)]
+        out = pd.concat([out, _honest_rows(out.loc[es_mask], es_vcov, honest, alpha, model._N)],
+                        ignore_index=True)
+    return out
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Borusyak, Jaravel & Spiess (2024)
+# --------------------------------------------------------------------------------------------------------------
+
+
+def did_imputation(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
+    """Borusyak--Jaravel--Spiess (2024) imputation estimator.
+
+    1. Fit Y_it = a_i + l_t + X_it'c on untreated observations (never treated, or t < g - anticipation).
+    2. tau_it = Y_it - (a_i + l_t + X_it'c) for treated observations (t >= g - anticipation); treated
+       observations whose period has no untreated observation cannot be imputed and are dropped.
+    3. ATT = mean of tau over treated observations with 0 <= e <= event_window[1]; ATT e=k = mean over e = k.
+    Variance (their Theorem 3, conservative): each estimand is sum_it v_it Y_it with v_it = w_it on treated
+    and v = -Z0 (Z0'Z0)^+ Z1' w on untreated observations; sigma^2 = sum_clusters (sum v_it eps_it)^2 with
+    eps = residual on untreated and tau_it - tau_bar_{g,e} on treated observations (tau_bar = cohort x
+    horizon mean). Pre-periods ``ATT e=k`` (k < 0, within the window) are their Test 1: lead dummies
+    1{t - g = k} for k = -1 ... -K added to the step-1 regression on untreated observations (pyfixest, CRV1),
+    relative periods before -K (at least the earliest one) being the reference.
+    """
+    import pyfixest as pf
+
+    panel = prepare_panel(df, spec)
+    data = panel.data.copy()
+    anticipation = int(spec.get("anticipation", 0))
+    data["treated"] = (data["g"] > 0) & (data["time"] >= data["g"] - anticipation)
+    data["e"] = np.where(data["g"] > 0, data["time"] - data["g"], np.iinfo(np.int64).min)
+    untreated = data.loc[~data["treated"]]
+    imputable = data["time"].isin(untreated["time"]) & data["unit"].isin(untreated["unit"])
+    n_dropped = int((data["treated"] & ~imputable).sum())
+    data = data.loc[imputable].reset_index(drop=True)
+    units = np.sort(data["unit"].unique())
+    times = np.sort(data["time"].unique())
+    unit_idx = np.searchsorted(units, data["unit"].to_numpy())
+    time_idx = np.searchsorted(times, data["time"].to_numpy())
+    # Design: unit dummies, period dummies (first period dropped), controls.
+    z = np.zeros((len(data), len(units) + len(times) - 1 + len(panel.controls)))
+    z[np.arange(len(data)), unit_idx] = 1.0
+    later = time_idx > 0
+    z[np.flatnonzero(later), len(units) + time_idx[later] - 1] = 1.0
+    for j, c in enumerate(panel.controls):
+        z[:, len(units) + len(times) - 1 + j] = data[c].to_numpy()
+    treated = data["treated"].to_numpy()
+    z0, z1 = z[~treated], z[treated]
+    y = data["y"].to_numpy()
+    gram_pinv = np.linalg.pinv(z0.T @ z0)
+    coef = gram_pinv @ z0.T @ y[~treated]
+    fitted = z @ coef
+    tau = np.where(treated, y - fitted, np.nan)
+    resid0 = y[~treated] - fitted[~treated]
+
+    treated_frame = data.loc[treated, ["g", "e"]].assign(tau=tau[treated])
+    tau_bar = treated_frame.groupby(["g", "e"])["tau"].transform("mean").to_numpy()
+    eps = np.empty(len(data))
+    eps[~treated] = resid0
+    eps[treated] = tau[treated] - tau_bar
+    clusters = data["cluster"].to_numpy()
+
+    lo, hi = _event_window(spec)
+    e_treated = data.loc[treated, "e"].to_numpy()
+    targets = [("ATT", (e_treated >= 0) & (e_treated <= hi))]
+    targets += [(f"ATT e={k}", e_treated == k) for k in np.unique(e_treated) if lo <= k <= hi and k >= 0]
+    alpha = _alpha(spec)
+    method = ("did_imputation (Borusyak-Jaravel-Spiess 2024, conservative cohort x horizon variance"
+              + (f", {n_dropped} non-imputable treated obs dropped" if n_dropped else "") + ")")
+    rows = []
+    for term, mask in targets:
+        if not mask.any():
+            continue
+        w1 = mask / mask.sum()
+        v = np.empty(len(data))
+        v[treated] = w1
+        v[~treated] = -z0 @ (gram_pinv @ (z1.T @ w1))
+        estimate = float(w1 @ tau[treated])
+        se = float(np.sqrt((_cluster_sums(v * eps, clusters) ** 2).sum()))
+        rows.append(_normal_row(term, estimate, se, alpha, len(data), method))
+
+    # Pre-trend coefficients (BJS Test 1) on untreated observations.
+    pre = data.loc[~data["treated"]].copy()
+    # Leads -1 ... -K; the earliest relative period stays the reference (all leads would be collinear with
+    # the unit effects of the treated units).
+    observed = np.unique(pre.loc[pre["g"] > 0, "e"])
+    earliest = observed.min() if len(observed) else 0
+    lead_values = [k for k in observed if earliest < k < 0 and lo <= k]
+    lead_names = []
+    for k in lead_values:
+        name = f"lead_m{abs(k)}"
+        pre[name] = ((pre["g"] > 0) & (pre["e"] == k)).astype(float)
+        lead_names.append(name)
+    if lead_names:
+        rhs = " + ".join(lead_names + list(panel.controls))
+        fit = pf.feols(f"y ~ {rhs} | unit + time", data=pre, vcov={"CRV1": "cluster"})
+        tidy = fit.tidy()
+        for k, name in zip(lead_values, lead_names):
+            if name in tidy.index:
+                rows.append(_normal_row(f"ATT e={k}", tidy.loc[name, "Estimate"], tidy.loc[name, "Std. Error"],
+                                        alpha, fit._N, "did_imputation pre-trend test (BJS 2024 Test 1, CRV1)"))
+    out = _tidy(rows)
+    order = out["term"].map(lambda s: -np.inf if s == "ATT" else float(s.split("=")[1]))
+    return out.iloc[np.argsort(order.to_numpy(), kind="mergesort")].reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Goodman-Bacon (2021)
+# --------------------------------------------------------------------------------------------------------------
+
+
+def bacon_decomposition(df: pd.DataFrame, spec: dict) -> tuple[pd.DataFrame, float]:
+    """All 2x2 comparisons of the Goodman-Bacon (2021) decomposition and the TWFE coefficient.
+
+    Treatment D_it = 1{G_i > 0 and t >= G_i}; units are grouped by cohort (never treated D-bar = 0, treated in
+    or before the first period = always treated, D-bar = 1). Requires a balanced panel: units with a missing
+    outcome in any period are dropped. For cohorts k, l with D-bar_k > D-bar_l (k treated earlier), shares
+    n_k, n_l of units, n_kl = n_k / (n_k + n_l), the comparisons and unnormalised weights (his eqs. 10a-c) are
+
+    * k treated, l control, periods before l is treated (all periods if l never treated):
+      s = ((n_k + n_l)(1 - D_l))^2 n_kl (1 - n_kl) (D_k - D_l)/(1 - D_l) (1 - D_k)/(1 - D_l)
+    * l treated, k control, periods from k's treatment on (l not never treated):
+      s = ((n_k + n_l) D_k)^2 n_kl (1 - n_kl) (D_l / D_k) (D_k - D_l)/D_k
+
+    each estimate being the 2x2 DiD of period means. Weights are normalised to sum to one; their weighted sum
+    of estimates equals the TWFE coefficient of Y on D with unit and period fixed effects (tested).
+    Returns (pairs, twfe) with pairs columns ``treated, control, type, estimate, weight``.
+    """
+    panel = prepare_panel(df, spec, keep_always_treated=True)
+    if panel.controls:
+        raise DataError(panel.source, "bacon decomposes the TWFE estimate without controls; remove `controls`")
+    data = panel.data
+    wide = data.pivot(index="unit", columns="time", values="y")
+    complete = wide.notna().all(axis=1)
+    wide = wide.loc[complete]
+    periods = wide.columns.to_numpy()
+    cohort = data.groupby("unit")["g"].first().reindex(wide.index).to_numpy()
+    n_units, n_periods = wide.shape
+    d_bar = {g: float(np.mean(periods >= g)) if g > 0 else 0.0 for g in np.unique(cohort)}
+    share = {g: float(np.mean(cohort == g)) for g in d_bar}
+    means = {g: wide.loc[cohort == g].mean(axis=0).to_numpy() for g in d_bar}
+
+    def did(treat: int, control: int, window: np.ndarray, post: np.ndarray) -> float:
+        diff = means[treat][window] - means[control][window]
+        return float(diff[post[window]].mean() - diff[~post[window]].mean())
+
+    rows = []
+    cohorts = sorted(d_bar, key=lambda g: -d_bar[g])
+    for i, k in enumerate(cohorts):
+        for l in cohorts[i + 1:]:
+            dk, dl = d_bar[k], d_bar[l]
+            if dk == dl:
+                continue
+            nk, nl = share[k], share[l]
+            nkl = nk / (nk + nl)
+            if dk < 1.0:  # k treated, l as control (before l's treatment)
+                s = ((nk + nl) * (1 - dl)) ** 2 * nkl * (1 - nkl) * (dk - dl) / (1 - dl) * (1 - dk) / (1 - dl)
+                window = periods < l if l > 0 else np.ones(n_periods, bool)
+                kind = "treated vs never treated" if l == 0 else "earlier vs later treated"
+                rows.append({"treated": int(k), "control": int(l), "type": kind,
+                             "estimate": did(k, l, window, periods >= k), "weight": s})
+            if dl > 0.0:  # l treated, k (already treated) as control
+                s = ((nk + nl) * dk) ** 2 * nkl * (1 - nkl) * (dl / dk) * (dk - dl) / dk
+                window = periods >= k
+                kind = "treated vs always treated" if dk == 1.0 else "later vs earlier treated"
+                rows.append({"treated": int(l), "control": int(k), "type": kind,
+                             "estimate": did(l, k, window, periods >= l), "weight": s})
+    pairs = pd.DataFrame(rows)
+    if pairs.empty:
+        raise DataError(panel.source, "no treatment variation to decompose", column=spec["cohort"])
+    pairs["weight"] = pairs["weight"] / pairs["weight"].sum()
+
+    # TWFE coefficient by the within transformation on the balanced panel.
+    y = wide.to_numpy()
+    d = ((cohort[:, None] > 0) & (periods[None, :] >= cohort[:, None])).astype(float)
+
+    def within(m: np.ndarray) -> np.ndarray:
+        return m - m.mean(axis=1, keepdims=True) - m.mean(axis=0, keepdims=True) + m.mean()
+
+    dt = within(d)
+    twfe = float((dt * within(y)).sum() / (dt**2).sum())
+    return pairs, twfe
+
+
+def bacon(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
+    """Goodman-Bacon (2021) decomposition summarised by comparison type, plus the TWFE coefficient.
+
+    Rows: ``TWFE`` (the decomposed coefficient) and ``bacon <type>`` with ``weight`` (sum of the type's
+    weights) and ``estimate`` (weight-averaged 2x2 estimate). sum(weight) = 1 and sum(weight * estimate) =
+    TWFE. A decomposition has no sampling distribution here, so std_error, p_value and the CI are NaN.
+    """
+    pairs, twfe = bacon_decomposition(df, spec)
+    n_obs = int(prepare_panel(df, spec, keep_always_treated=True).data.shape[0])
+    method = "bacon (Goodman-Bacon 2021 decomposition, balanced panel)"
+    rows = [{"term": "TWFE", "estimate": twfe, "weight": 1.0}]
+    for kind, part in pairs.groupby("type", sort=True):
+        weight = part["weight"].sum()
+        rows.append({"term": f"bacon {kind}", "estimate": float((part["weight"] * part["estimate"]).sum() / weight),
+                     "weight": float(weight)})
+    for row in rows:
+        row.update(std_error=np.nan, p_value=np.nan, ci_low=np.nan, ci_high=np.nan, n_obs=n_obs, method=method)
+    return _tidy(rows)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Rambachan & Roth (2023)
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _folded_normal_cv(bias_over_sd: float, alpha: float) -> float:
+    """1 - alpha quantile of |N(b, 1)|: the c solving Phi(c - b) - Phi(-c - b) = 1 - alpha."""
+    b = abs(bias_over_sd)
+    if b > 10:  # the lower tail is negligible
+        return b + stats.norm.ppf(1 - alpha)
+    f = lambda c: stats.norm.cdf(c - b) - stats.norm.cdf(-c - b) - (1 - alpha)
+    return float(optimize.brentq(f, 0.0, b + 10.0, xtol=1e-12))
+
+
+def _sd_constraints(event_times: np.ndarray, m: float) -> tuple[np.ndarray, np.ndarray]:
+    """A, b with A delta <= b encoding |delta_{e+1} - 2 delta_e + delta_{e-1}| <= M over the full path.
+
+    delta is indexed by ``event_times`` (without the reference -1, where delta = 0 by normalisation).
+    """
+    full = np.arange(event_times.min(), event_times.max() + 1)
+    pos = {e: i for i, e in enumerate(event_times)}
+    rows = []
+    for e in full[1:-1]:
+        row = np.zeros(len(event_times))
+        for step, coef in ((-1, 1.0), (0, -2.0), (1, 1.0)):
+            if e + step in pos:
+                row[pos[e + step]] += coef
+        rows.append(row)
+    a = np.vstack(rows + [-r for r in rows]) if rows else np.zeros((0, len(event_times)))
+    return a, np.full(a.shape[0], m)
+
+
+def _max_bias_sd(weights: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
+    """max_delta weights'delta s.t. A delta <= b (a linear programme; inf if unbounded)."""
+    if not np.any(weights):
+        return 0.0
+    res = optimize.linprog(-weights, A_ub=a, b_ub=b, bounds=[(None, None)] * len(weights), method="highs")
+    if res.status == 3:
+        return np.inf
+    return float(-res.fun)
+
+
+def honest_did(event_study: pd.DataFrame, vcov: np.ndarray, restriction: str = "SD",
+               grid: list[float] | tuple[float, ...] = (0.0,), target: str | int = 0,
+               alpha: float = DEFAULT_ALPHA) -> pd.DataFrame:
+    """Rambachan--Roth (2023) robust confidence sets for a post-treatment effect.
+
+    ``event_study`` has rows ``term = "ATT e=k"`` and ``estimate`` for consecutive event times k, with
+    e = -1 the reference period (omitted, or present with estimate 0); ``vcov`` is their covariance in the
+    same row order. The target is theta = l' tau_post with l selecting e = ``target`` or, for
+    ``target="average"``, the mean over all post periods. beta = tau + delta with delta_{-1} = 0 and
+    tau_pre = 0. Implemented exactly:
+
+    * ``restriction="SD"`` (Delta^SD(M): |delta_{e+1} - 2 delta_e + delta_{e-1}| <= M) -- the fixed-length
+      confidence interval (FLCI, RR Section 4.1 after Armstrong and Kolesar): affine estimators
+      theta_hat = l' beta_post + w' beta_pre; for each w the worst-case bias over Delta^SD(M) is a linear
+      programme (scipy HiGHS) and the half-length is sd(w) * cv_alpha(maxbias / sd), cv_alpha the 1-alpha
+      quantile of |N(b, 1)|; w minimises the half-length (Nelder--Mead over the w with zero bias on linear
+      trends, started from the minimum-variance such w, the M = 0 optimum). With M = 0 this is the
+      linear-extrapolation CI: the minimum-variance estimator unbiased for linear pre-trends +/- z sd.
+    * ``restriction="RM"`` (Delta^RM(Mbar): every post-period step |delta_{e+1} - delta_e| <= Mbar times the
+      largest pre-period step, steps taken along ..., delta_{-2}, delta_{-1} = 0, delta_0, ...) -- the
+      identified set at beta_hat is closed form, l'beta_post +/- Mbar * m_pre * sum_j |sum_{e >= j} l_e|,
+      and the reported set widens it by z_{1-alpha/2} sd(l' beta_hat_post). This is a plug-in
+      approximation, NOT RR's conditional/hybrid (ARP) test: it ignores the sampling error in m_pre. With
+      Mbar = 0 it is exactly the conventional CI for l' beta_post.
+
+    Returns one row per grid value: ``restriction, parameter (M or Mbar), value, target, estimate (l'beta_post,
+    the original estimate), ci_low, ci_high, method``.
+    """
+    terms = event_study["term"].astype(str)
+    if not terms.str.match(r"^ATT e=-?\d+$").all():
+        raise ValueError("event_study terms must all be 'ATT e=k'")
+    event_times = terms.str.split("=").str[1].astype(int).to_numpy()
+    beta = event_study["estimate"].to_numpy(dtype=float)
+    sigma = np.asarray(vcov, dtype=float)
+    keep = event_times != -1
+    event_times, beta, sigma = event_times[keep], beta[keep], sigma[np.ix_(keep, keep)]
+    order = np.argsort(event_times)
+    event_times, beta, sigma = event_times[order], beta[order], sigma[np.ix_(order, order)]
+    full = np.arange(event_times.min(), event_times.max() + 1)
+    if not np.array_equal(np.setdiff1d(full, [-1]), event_times) or event_times.min() > -2 or event_times.max() < 0:
+        raise ValueError("honest_did needs consecutive event times with at least e=-2 and e=0")
+    pre, post = event_times < 0, event_times >= 0
+    if target == "average":
+        l_post = np.full(post.sum(), 1.0 / post.sum())
+    else:
+        l_post = (event_times[post] == int(target)).astype(float)
+        if not l_post.any():
+            raise ValueError(f"target event time {target} not in the event study")
+    l_full = np.zeros(len(event_times))
+    l_full[post] = l_post
+    estimate = float(l_full @ beta)
+    sd_post = float(np.sqrt(l_full @ sigma @ l_full))
+    z = stats.norm.ppf(1 - alpha / 2)
+    target_name = str(target)
+    rows = []
+
+    if restriction == "SD":
+        # Zero bias on linear trends delta_e = c (e + 1): w'(e_pre + 1) + l'(e_post + 1) = 0.
+        slope = event_times[pre] + 1.0
+        offset = float(l_post @ (event_times[post] + 1.0))
+        w0 = -slope * offset / (slope @ slope)
+        null = np.linalg.svd(slope[None, :])[2][1:].T  # basis of {w: slope'w = 0}
+        s_pp, s_pre_post = sigma[np.ix_(pre, pre)], sigma[np.ix_(pre, post)]
+
+        def weights_of(zv: np.ndarray) -> np.ndarray:
+            v = np.zeros(len(event_times))
+            v[pre] = w0 + null @ zv
+            v[post] = l_post
+            return v
+
+        # Minimum-variance zero-linear-bias w (the M = 0 FLCI): minimise v' Sigma v over z (a least squares).
+        if null.shape[1]:
+            lhs = null.T @ s_pp @ null
+            rhs = -(null.T @ (s_pp @ w0 + s_pre_post @ l_post))
+            z_minvar = np.linalg.solve(lhs, rhs)
+        else:
+            z_minvar = np.zeros(0)
+
+        for m in grid:
+            a, b = _sd_constraints(event_times, float(m))
+
+            def half_length(zv: np.ndarray) -> float:
+                v = weights_of(zv)
+                sd = float(np.sqrt(v @ sigma @ v))
+                bias = _max_bias_sd(v, a, b)
+                return sd * _folded_normal_cv(bias / sd, alpha) if np.isfinite(bias) else np.inf
+
+            best_z, best = z_minvar, half_length(z_minvar)
+            if null.shape[1] and m > 0:
+                res = optimize.minimize(half_length, z_minvar, method="Nelder-Mead",
+                                        options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 4000})
+                if res.fun < best:
+                    best_z, best = res.x, float(res.fun)
+            centre = float(weights_of(best_z) @ beta)
+            rows.append({"restriction": "SD", "parameter": "M", "value": float(m), "target": target_name,
+                         "estimate": estimate, "ci_low": centre - best, "ci_high": centre + best,
+                         "method": "honest_did FLCI (Rambachan-Roth 2023, Delta^SD)"})
+    elif restriction == "RM":
+        path = np.concatenate([beta[pre], [0.0]])  # delta_pre = beta_pre, then delta_{-1} = 0
+        m_pre = float(np.max(np.abs(np.diff(path))))
+        tail_sums = np.cumsum(l_post[::-1])[::-1]  # sum_{e >= j} l_e for j = 0..P
+        reach = m_pre * float(np.abs(tail_sums).sum())
+        for mbar in grid:
+            rows.append({"restriction": "RM", "parameter": "Mbar", "value": float(mbar), "target": target_name,
+                         "estimate": estimate, "ci_low": estimate - mbar * reach - z * sd_post,
+                         "ci_high": estimate + mbar * reach + z * sd_post,
+                         "method": "honest_did identified set +/- z se (plug-in, Delta^RM; not ARP)"})
+    else:
+        raise ValueError(f"restriction must be SD or RM, not {restriction!r}")
+    return pd.DataFrame(rows)
+
+
+def _honest_rows(event_study: pd.DataFrame, vcov: np.ndarray, config: dict, alpha: float, n_obs: int
+                 ) -> pd.DataFrame:
+    """Result rows for ``inference.honest: {M: [...], Mbar: [...], target: 0 | average}``.
+
+    Term ``honest SD M=0.01 e=0`` etc.; ``estimate`` is the original point estimate, the CI the robust set.
+    """
+    target = config.get("target", 0)
+    parts = []
+    for restriction, key in (("SD", "M"), ("RM", "Mbar")):
+        if config.get(key) is not None:
+            parts.append(honest_did(event_study, vcov, restriction, config[key], target, alpha))
+    if not parts:
+        return pd.DataFrame(columns=RESULT_COLUMNS)
+    sets = pd.concat(parts, ignore_index=True)
+    label = "average" if target == "average" else f"e={target}"
+    return _tidy([{"term": f"honest {r.restriction} {r.parameter}={r.value:g} {label}", "estimate": r.estimate,
+                   "std_error": np.nan, "p_value": np.nan, "ci_low": r.ci_low, "ci_high": r.ci_high,
+                   "n_obs": n_obs, "method": r.method} for r in sets.itertuples()])
+
+
+#: Estimators by the name a spec's ``estimator`` key uses (for the engine's registry).
+ESTIMATORS = {"att_gt": att_gt, "sunab": sunab, "did_imputation": did_imputation, "bacon": bacon}

@@ -1,0 +1,309 @@
+"""Staggered-adoption DiD estimators: known truth, hand 2x2 DiDs, second implementations, published numbers."""
+
+from __future__ import annotations
+
+import importlib.util
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.io import DataError
+from analysis.models import staggered as S
+
+YEARS = np.arange(2015, 2022)  # the analysis window, 7 years
+#: 31 "provinces": three cohorts and a never-treated group (0).
+COHORT_SIZES = {2017: 8, 2018: 8, 2019: 7, 0: 8}
+#: Effects grow with exposure and differ by cohort: tau_{g,e} = slope_g * (e + 1) -- the case where TWFE's
+#: already-treated comparisons get the sign of the dynamics wrong.
+EFFECT_SLOPES = {2017: 1.0, 2018: 0.6, 2019: 0.3}
+
+
+def simulate_staggered(seed: int = 20240501, noise_sd: float = 0.1, sizes: dict | None = None) -> pd.DataFrame:
+    """31 x 7 panel: unit and year effects + tau_{g,e} + N(0, noise_sd) noise; column ``true_effect`` holds tau."""
+    rng = np.random.default_rng(seed)
+    sizes = sizes or COHORT_SIZES
+    cohorts = np.repeat(list(sizes), list(sizes.values()))
+    unit_effect = rng.normal(0, 1, len(cohorts))
+    year_effect = np.cumsum(rng.normal(0.2, 0.3, len(YEARS)))
+    rows = []
+    for i, g in enumerate(cohorts):
+        for k, t in enumerate(YEARS):
+            e = t - g
+            tau = EFFECT_SLOPES.get(g, 0.0) * (e + 1) if g and e >= 0 else 0.0
+            y = unit_effect[i] + year_effect[k] + tau + rng.normal(0, noise_sd)
+            rows.append({"province_code": 110000 + i * 10000, "year": int(t), "first_year": int(g),
+                         "y": y, "true_effect": tau, "x": rng.normal()})
+    return pd.DataFrame(rows)
+
+
+SPEC = {"outcome": "y", "unit": "province_code", "time": "year", "cohort": "first_year", "controls": [],
+        "control_group": "nevertreated", "aggregate": "simple", "event_window": None, "inference": {},
+        "seed": 7, "cluster": "province_code"}
+
+
+def true_att(df: pd.DataFrame) -> float:
+    """Average effect over treated observations (= CS 'simple', SA 'ATT', BJS overall in a balanced panel)."""
+    treated = (df["first_year"] > 0) & (df["year"] >= df["first_year"])
+    return float(df.loc[treated, "true_effect"].mean())
+
+
+@pytest.fixture(scope="module")
+def sim() -> pd.DataFrame:
+    return simulate_staggered()
+
+
+def _mpdta() -> pd.DataFrame:
+    """R did::mpdta (Callaway--Sant'Anna minimum-wage example) as shipped in the moderndid wheel."""
+    spec = importlib.util.find_spec("moderndid")
+    if spec is None:
+        pytest.skip("moderndid (ships did::mpdta) is not installed: pip install moderndid==0.2.0")
+    path = Path(spec.submodule_search_locations[0]) / "core" / "datasets" / "mpdta_long.pkl.gz"
+    return pd.read_pickle(path).rename(columns={"first.treat": "first_treat"})
+
+
+MPDTA_SPEC = {"outcome": "lemp", "unit": "countyreal", "time": "year", "cohort": "first_treat", "controls": [],
+              "control_group": "nevertreated", "aggregate": "simple", "seed": 1}
+
+
+# ---------------------------------------------------------------------------------------------------- contract
+
+
+def test_result_columns_and_terms(sim):
+    for aggregate, prefix in [("simple", None), ("dynamic", "ATT e="), ("group", "ATT g="), ("calendar", "ATT t=")]:
+        out = S.att_gt(sim, {**SPEC, "aggregate": aggregate})
+        assert list(out.columns[:8]) == S.RESULT_COLUMNS
+        assert out["term"].iloc[0] == "ATT"
+        if prefix:
+            assert out["term"].iloc[1:].str.startswith(prefix).all()
+    dynamic = S.att_gt(sim, {**SPEC, "aggregate": "dynamic", "event_window": [-2, 2]})
+    assert dynamic["term"].tolist() == ["ATT", "ATT e=-2", "ATT e=-1", "ATT e=0", "ATT e=1", "ATT e=2"]
+
+
+def test_bad_input_names_file_row_and_column(sim):
+    with pytest.raises(DataError, match="column 'missing_outcome'"):
+        S.att_gt(sim, {**SPEC, "outcome": "missing_outcome"})
+    broken = sim.copy()
+    broken.loc[3, "first_year"] = 2020  # unit 0's cohort changes in its 4th row
+    with pytest.raises(DataError, match=r"row 4, column 'first_year'"):
+        S.att_gt(broken, SPEC)
+    broken = sim.copy()
+    broken["y"] = broken["y"].astype(object)
+    broken.loc[5, "y"] = "n/a"
+    with pytest.raises(DataError, match=r"row 6, column 'y'"):
+        S.sunab(broken, SPEC)
+
+
+# ----------------------------------------------------------------------------------------------- known truth
+
+
+def test_twfe_is_biased_and_heterogeneity_robust_estimators_recover_att(sim):
+    truth = true_att(sim)
+    _, twfe = S.bacon_decomposition(sim, SPEC)
+    # Growing effects make the later-vs-earlier comparisons negative: TWFE is far below the truth.
+    assert truth - twfe > 0.5
+    estimates = {
+        "att_gt": S.att_gt(sim, SPEC),
+        "att_gt_nyt": S.att_gt(sim, {**SPEC, "control_group": "notyettreated"}),
+        "sunab": S.sunab(sim, SPEC),
+        "did_imputation": S.did_imputation(sim, SPEC),
+    }
+    for name, out in estimates.items():
+        row = out.set_index("term").loc["ATT"]
+        assert abs(row["estimate"] - truth) < 0.1, name
+        assert row["ci_low"] < truth < row["ci_high"], name
+        assert not (row["ci_low"] < twfe < row["ci_high"]), name
+
+
+def test_dynamic_effects_recovered(sim):
+    # True ATT at event time e: cohort-size-weighted mean of slope_g * (e + 1) over cohorts observed at e.
+    out = S.att_gt(sim, {**SPEC, "aggregate": "dynamic"}).set_index("term")
+    imp = S.did_imputation(sim, SPEC).set_index("term")
+    for e in range(0, 5):
+        cohorts = [g for g in EFFECT_SLOPES if g + e <= YEARS[-1]]
+        w = np.array([COHORT_SIZES[g] for g in cohorts], float)
+        truth = float(w @ np.array([EFFECT_SLOPES[g] * (e + 1) for g in cohorts]) / w.sum())
+        assert abs(out.loc[f"ATT e={e}", "estimate"] - truth) < 0.15
+        assert abs(imp.loc[f"ATT e={e}", "estimate"] - truth) < 0.15
+    for e in (-3, -2):  # no anticipation in the design: pre-period estimates near zero
+        assert abs(out.loc[f"ATT e={e}", "estimate"]) < 0.15
+
+
+def test_att_gt_cells_equal_hand_2x2_did():
+    df = simulate_staggered(seed=3, noise_sd=0.5)
+    wide = df.pivot(index="province_code", columns="year", values="y")
+    cohort = df.groupby("province_code")["first_year"].first()
+    for control_group in ("nevertreated", "notyettreated"):
+        gte = S.group_time_effects(df, {**SPEC, "control_group": control_group})
+        assert len(gte.cells) == 3 * (len(YEARS) - 1)
+        for cell in gte.cells.itertuples():
+            dy = wide[cell.t] - wide[cell.base]
+            if control_group == "nevertreated":
+                control = cohort == 0
+            else:
+                control = (cohort == 0) | ((cohort > max(cell.t, cell.base)) & (cohort != cell.g))
+            hand = dy[cohort == cell.g].mean() - dy[control].mean()
+            assert cell.att == pytest.approx(hand, abs=1e-12)
+            expected_base = cell.t - 1 if cell.t < cell.g else cell.g - 1  # varying base period
+            assert cell.base == expected_base
+
+
+def test_att_gt_with_controls_reduces_to_unconditional_when_control_is_irrelevant(sim):
+    # A control constant within units adds nothing when it is the same for all units: x = 1 for everyone.
+    df = sim.assign(const=1.0)
+    plain = S.att_gt(df, SPEC)
+    with_x = S.att_gt(df, {**SPEC, "controls": ["const"]})
+    np.testing.assert_allclose(with_x[["estimate", "std_error"]], plain[["estimate", "std_error"]], atol=1e-10)
+
+
+# --------------------------------------------------------------------------------- second implementations
+
+
+def _diff_diff_cs(df, control_group, aggregate="all", **kw):
+    import diff_diff as dd
+
+    cs = dd.CallawaySantAnna(control_group=control_group, estimation_method="reg", **kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return cs.fit(df, outcome="y", unit="province_code", time="year", first_treat="first_year",
+                      aggregate=aggregate)
+
+
+@pytest.mark.parametrize("control_group", ["nevertreated", "notyettreated"])
+def test_att_gt_agrees_with_diff_diff(sim, control_group):
+    ref = _diff_diff_cs(sim, {"nevertreated": "never_treated", "notyettreated": "not_yet_treated"}[control_group])
+    spec = {**SPEC, "control_group": control_group}
+    gte = S.group_time_effects(sim, spec)
+    n = len(gte.cohort_of_unit)
+    for cell, se in zip(gte.cells.itertuples(), np.sqrt((gte.influence**2).sum(axis=0)) / n):
+        r = ref.group_time_effects[(cell.g, cell.t)]
+        assert cell.att == pytest.approx(r["effect"], abs=1e-10)
+        assert se == pytest.approx(r["se"], rel=1e-8)
+    simple = S.att_gt(sim, spec).set_index("term")
+    assert simple.loc["ATT", "estimate"] == pytest.approx(ref.overall_att, abs=1e-10)
+    assert simple.loc["ATT", "std_error"] == pytest.approx(ref.overall_se, rel=1e-8)
+    dynamic = S.att_gt(sim, {**spec, "aggregate": "dynamic"}).set_index("term")
+    for e, r in ref.event_study_effects.items():
+        assert dynamic.loc[f"ATT e={e}", "estimate"] == pytest.approx(r["effect"], abs=1e-10)
+        assert dynamic.loc[f"ATT e={e}", "std_error"] == pytest.approx(r["se"], rel=1e-8)
+    group = S.att_gt(sim, {**spec, "aggregate": "group"}).set_index("term")
+    for g, r in ref.group_effects.items():
+        assert group.loc[f"ATT g={g}", "estimate"] == pytest.approx(r["effect"], abs=1e-10)
+        assert group.loc[f"ATT g={g}", "std_error"] == pytest.approx(r["se"], rel=1e-8)
+
+
+def test_att_gt_reproduces_published_mpdta_group_time_effects():
+    """did package's documented mpdta example (att_gt, est_method = "reg", never-treated controls).
+
+    Source: the printed output of ``att_gt(yname="lemp", gname="first.treat", idname="countyreal",
+    tname="year", xformla=~1, data=mpdta, est_method="reg")`` in "did" package walkthrough
+    (https://rstudio-pubs-static.s3.amazonaws.com/736765_c47909c746704c79922fdc03ab352edf.html), rounded to
+    4 decimals there. The printed standard errors are multiplier-bootstrap draws, so only points are asserted.
+    """
+    published = {(2004, 2004): -0.0105, (2004, 2005): -0.0704, (2004, 2006): -0.1373, (2004, 2007): -0.1008,
+                 (2006, 2004): 0.0065, (2006, 2005): -0.0028, (2006, 2006): -0.0046, (2006, 2007): -0.0412,
+                 (2007, 2004): 0.0305, (2007, 2005): -0.0027, (2007, 2006): -0.0311, (2007, 2007): -0.0261}
+    cells = S.group_time_effects(_mpdta(), MPDTA_SPEC).cells.set_index(["g", "t"])["att"]
+    assert len(cells) == len(published)
+    for key, value in published.items():
+        assert cells[key] == pytest.approx(value, abs=5e-5), key
+
+
+def test_att_gt_mpdta_overall_agrees_with_diff_diff_and_bootstrap_is_seeded():
+    import diff_diff as dd
+
+    mpdta = _mpdta()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = dd.CallawaySantAnna(estimation_method="reg").fit(
+            mpdta, outcome="lemp", unit="countyreal", time="year", first_treat="first_treat")
+    ours = S.att_gt(mpdta, MPDTA_SPEC).set_index("term").loc["ATT"]
+    assert ours["estimate"] == pytest.approx(ref.overall_att, abs=1e-10)
+    assert ours["std_error"] == pytest.approx(ref.overall_se, rel=1e-8)
+    boot_spec = {**MPDTA_SPEC, "inference": {"bootstrap": {"reps": 999}}, "seed": 11}
+    first, second = S.att_gt(mpdta, boot_spec), S.att_gt(mpdta, boot_spec)
+    pd.testing.assert_frame_equal(first, second)
+    assert first["std_error"].iloc[0] == pytest.approx(ours["std_error"], rel=0.12)
+    other = S.att_gt(mpdta, {**boot_spec, "seed": 12})
+    assert other["std_error"].iloc[0] != first["std_error"].iloc[0]
+
+
+def test_sunab_agrees_with_diff_diff(sim):
+    import diff_diff as dd
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = dd.SunAbraham(cluster="province_code").fit(sim, outcome="y", unit="province_code", time="year",
+                                                         first_treat="first_year")
+    ours = S.sunab(sim, SPEC).set_index("term")
+    assert ours.loc["ATT", "estimate"] == pytest.approx(ref.overall_att, abs=1e-8)
+    assert ours.loc["ATT", "std_error"] == pytest.approx(ref.overall_se, rel=1e-6)
+    for e, r in ref.event_study_effects.items():
+        assert ours.loc[f"ATT e={e}", "estimate"] == pytest.approx(r["effect"], abs=1e-8)
+        assert ours.loc[f"ATT e={e}", "std_error"] == pytest.approx(r["se"], rel=1e-6)
+
+
+def test_did_imputation_agrees_with_diff_diff_and_pyfixest_did2s(sim):
+    import diff_diff as dd
+    import pyfixest as pf
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = dd.ImputationDiD(cluster="province_code").fit(sim, outcome="y", unit="province_code", time="year",
+                                                             first_treat="first_year", aggregate="event_study")
+    ours = S.did_imputation(sim, SPEC).set_index("term")
+    assert ours.loc["ATT", "estimate"] == pytest.approx(ref.overall_att, abs=1e-8)
+    assert ours.loc["ATT", "std_error"] == pytest.approx(ref.overall_se, rel=1e-6)
+    for e, r in ref.event_study_effects.items():
+        if e >= 0:
+            assert ours.loc[f"ATT e={e}", "estimate"] == pytest.approx(r["effect"], abs=1e-8)
+            assert ours.loc[f"ATT e={e}", "std_error"] == pytest.approx(r["se"], rel=1e-6)
+    # Gardner's two-stage DiD has the same point estimate as the imputation estimator (static effect).
+    df = sim.assign(treat=((sim["first_year"] > 0) & (sim["year"] >= sim["first_year"])).astype(float))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        two_stage = pf.did2s(df, yname="y", first_stage="~ 0 | province_code + year", second_stage="~ treat",
+                             treatment="treat", cluster="province_code")
+    assert ours.loc["ATT", "estimate"] == pytest.approx(float(two_stage.coef()["treat"]), abs=1e-8)
+
+
+# ------------------------------------------------------------------------------------------- Goodman-Bacon
+
+
+@pytest.mark.parametrize("sizes", [COHORT_SIZES, {2015: 4, 2017: 8, 2018: 8, 2019: 7, 0: 4}],
+                         ids=["never-treated", "with-always-treated"])
+def test_bacon_weights_sum_to_one_and_reproduce_twfe(sizes):
+    import pyfixest as pf
+
+    df = simulate_staggered(seed=5, sizes=sizes)
+    pairs, twfe = S.bacon_decomposition(df, SPEC)
+    assert pairs["weight"].sum() == pytest.approx(1.0, abs=1e-12)
+    assert (pairs["weight"] > 0).all()
+    assert float((pairs["weight"] * pairs["estimate"]).sum()) == pytest.approx(twfe, abs=1e-12)
+    df = df.assign(treat=((df["first_year"] > 0) & (df["year"] >= df["first_year"])).astype(float))
+    fe = pf.feols("y ~ treat | province_code + year", data=df)
+    assert twfe == pytest.approx(float(fe.coef()["treat"]), abs=1e-10)
+    summary = S.bacon(df, SPEC).set_index("term")
+    assert summary.loc["TWFE", "estimate"] == pytest.approx(twfe, abs=1e-12)
+    types = summary.drop(index="TWFE")
+    assert types["weight"].sum() == pytest.approx(1.0, abs=1e-12)
+    assert float((types["weight"] * types["estimate"]).sum()) == pytest.approx(twfe, abs=1e-12)
+    if 2015 in sizes:
+        assert "bacon treated vs always treated" in types.index
+
+
+def test_bacon_agrees_with_diff_diff(sim):
+    import diff_diff as dd
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = dd.BaconDecomposition().fit(sim, outcome="y", unit="province_code", time="year",
+                                          first_treat="first_year")
+    summary = S.bacon(sim, SPEC).set_index("term")
+    assert summary.loc["TWFE", "estimate"] == pytest.approx(ref.twfe_estimate, abs=1e-10)
+    assert summary.loc["bacon treated vs never treated", "weight"] == pytest.approx(
+        ref.total_weight_treated_vs_never, abs=1e-10)
+    assert summary.loc["bacon later vs earlier treated", "estimate"] == pytest.approx(
+        ref.weighted_avg_later_vs_earlier, abs=1e-10)
