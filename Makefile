@@ -63,7 +63,21 @@ $(INDEX_OUT) &: analysis/index/__main__.py $(wildcard analysis/index/*.py) confi
 		$(P)/panel.parquet $(PKG)
 	$(PY) -m analysis.index --panel $(P)/panel.parquet --config configs/index.yaml --out-dir $(P) --no-progress
 
-data: panel indices ## all data stages (panel, indices, shocks, analysis panel)
+# ---- 3. sanction shocks: event dates, pre-shock exposure, Entity List (lower bounds) ----------------------------
+SHOCKS_OUT := $(P)/shocks.parquet $(P)/shocks_codebook.csv $(P)/shocks_summary.md $(P)/entity_list_geocoded.csv \
+	$(P)/entity_list_unresolved.csv
+shocks: $(SHOCKS_OUT) ## sanction shocks by province × year, exposure codebook, Entity List geocoding report
+
+$(SHOCKS_OUT) &: analysis/shocks/__main__.py $(wildcard analysis/shocks/*.py) configs/shocks.yaml \
+		$(P)/panel.parquet $(P)/provinces.csv $(P)/.raw_verified $(PKG)
+	$(PY) -m analysis.shocks --panel $(P)/panel.parquet --config configs/shocks.yaml --provinces $(P)/provinces.csv --out-dir $(P)
+
+# ---- 4. analysis panel: panel ⋈ default index ⋈ shocks, 2015–2021 ---------------------------------------------
+$(P)/analysis_panel.parquet: analysis/analysis_panel.py configs/analysis_panel.yaml configs/index.yaml \
+		$(P)/panel.parquet $(P)/indices.parquet $(P)/shocks.parquet $(PKG)
+	$(PY) -m analysis.analysis_panel --out $@
+
+data: panel indices shocks $(P)/analysis_panel.parquet ## all data stages (panel, indices, shocks, analysis panel)
 
 # ---- tests and benchmarks -------------------------------------------------------------------------------------
 test: data ## run the test suite (after building the environment and the data stages)

@@ -1,0 +1,336 @@
+"""Load and validate ``configs/shocks.yaml`` into plain, typed objects.
+
+Unknown keys and bad values stop the run with a :class:`~analysis.io.DataError` that names the file and the key
+(dotted path, e.g. ``events.zte_2018.date``). Nothing here computes; the stages take the validated objects.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from analysis import paths
+from analysis.io import DataError
+from analysis.shocks.events import first_treated_year
+
+_MONTH_DAY = re.compile(r"^(\d{2})-(\d{2})$")
+RULE_STATUSES = ("complete", "partial", "missing")
+EVENT_ROLES = ("main", "alternative")
+GEOCODE_FIELDS = ("address", "entity_name", "city")
+
+
+@dataclass(frozen=True)
+class YearRange:
+    first_year: int
+    last_year: int
+
+    def years(self) -> list[int]:
+        return list(range(self.first_year, self.last_year + 1))
+
+
+@dataclass(frozen=True)
+class Event:
+    name: str
+    date: dt.date
+    role: str
+    label: str
+    citation: str
+
+
+@dataclass(frozen=True)
+class RatioMeasure:
+    name: str
+    numerator: str
+    denominator: str
+    years: YearRange
+    missing_numerator: str  # "zero" or "error"
+    scale: float
+    unit: str
+    label: str
+    numerator_factor: float = 1.0
+    numerator_fx: str | None = None
+
+
+@dataclass(frozen=True)
+class CountMeasure:
+    name: str
+    columns: tuple[str, ...]
+    unit: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Composite:
+    name: str
+    components: tuple[str, ...]
+    label: str
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    first_date: dt.date  # equal to last_date when the date is known
+    last_date: dt.date
+    status: str
+    basis: str
+
+    @property
+    def years(self) -> list[int]:
+        """Every calendar year the rule may fall in (one year when the date is known)."""
+        return list(range(self.first_date.year, self.last_date.year + 1))
+
+
+@dataclass(frozen=True)
+class EntitySource:
+    path: Path
+    complete: bool
+
+
+@dataclass(frozen=True)
+class ShocksConfig:
+    file: Path
+    years: YearRange
+    cutoff_month: int
+    cutoff_day: int
+    events: tuple[Event, ...]
+    base_years: YearRange
+    fx: dict[str, dict[int, float]]
+    ratio_measures: tuple[RatioMeasure, ...]
+    count_measures: tuple[CountMeasure, ...]
+    composites: tuple[Composite, ...]
+    entity_sources: tuple[EntitySource, ...]
+    entity_years: YearRange
+    countries: tuple[str, ...]
+    rules: tuple[Rule, ...]
+    geocode_fields: tuple[str, ...]
+    aliases: dict[str, str] = field(default_factory=dict)
+    street_words: tuple[str, ...] = ()
+    direction_words: tuple[str, ...] = ()
+
+    @property
+    def exposure_names(self) -> list[str]:
+        return ([m.name for m in self.ratio_measures] + [m.name for m in self.count_measures]
+                + [c.name for c in self.composites])
+
+
+class _Reader:
+    """Typed access to a nested mapping that reports the file and dotted key on any problem."""
+
+    def __init__(self, file: Path):
+        self.file = file
+
+    def fail(self, key: str, message: str):
+        raise DataError(self.file, f"key {key!r}: {message}", column=key)
+
+    def mapping(self, value, key: str, allowed: set[str], required: set[str]) -> dict:
+        if not isinstance(value, dict):
+            self.fail(key, f"expected a mapping, got {type(value).__name__}")
+        for k in value:
+            if k not in allowed:
+                self.fail(f"{key}.{k}" if key else str(k), f"unknown key (allowed: {', '.join(sorted(allowed))})")
+        for k in required:
+            if k not in value:
+                self.fail(f"{key}.{k}" if key else k, "required key is missing")
+        return value
+
+    def integer(self, value, key: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.fail(key, f"expected an integer, got {value!r}")
+        return value
+
+    def number(self, value, key: str) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            self.fail(key, f"expected a number, got {value!r}")
+        return float(value)
+
+    def text(self, value, key: str) -> str:
+        if not isinstance(value, str) or not value.strip():
+            self.fail(key, f"expected a non-empty string, got {value!r}")
+        return value
+
+    def date(self, value, key: str) -> dt.date:
+        if isinstance(value, dt.datetime):
+            return value.date()
+        if isinstance(value, dt.date):
+            return value
+        try:
+            return dt.date.fromisoformat(str(value))
+        except ValueError:
+            self.fail(key, f"expected a date YYYY-MM-DD, got {value!r}")
+
+    def year_range(self, value, key: str) -> YearRange:
+        m = self.mapping(value, key, {"first_year", "last_year"}, {"first_year", "last_year"})
+        first, last = self.integer(m["first_year"], f"{key}.first_year"), self.integer(m["last_year"], f"{key}.last_year")
+        if first > last:
+            self.fail(key, f"first_year {first} is after last_year {last}")
+        return YearRange(first, last)
+
+    def choice(self, value, key: str, options) -> str:
+        if value not in options:
+            self.fail(key, f"expected one of {', '.join(options)}, got {value!r}")
+        return value
+
+    def string_list(self, value, key: str) -> tuple[str, ...]:
+        if not isinstance(value, list) or not value:
+            self.fail(key, "expected a non-empty list")
+        return tuple(self.text(v, f"{key}[{i}]") for i, v in enumerate(value))
+
+
+def load_config(path: str | Path = paths.SHOCKS_CONFIG) -> ShocksConfig:
+    """Read and validate the shocks configuration (see the comments in ``configs/shocks.yaml``)."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise DataError(path, f"not valid YAML: {err}") from err
+    r = _Reader(path)
+    top = r.mapping(raw, "", {"years", "post_rule", "events", "exposure", "entity_list", "geocode"},
+                    {"years", "post_rule", "events", "exposure", "entity_list", "geocode"})
+    years = r.year_range(top["years"], "years")
+
+    post = r.mapping(top["post_rule"], "post_rule", {"cutoff_month_day"}, {"cutoff_month_day"})
+    md = _MONTH_DAY.match(str(post["cutoff_month_day"]))
+    if not md:
+        r.fail("post_rule.cutoff_month_day", f"expected MM-DD, got {post['cutoff_month_day']!r}")
+    cutoff_month, cutoff_day = int(md.group(1)), int(md.group(2))
+    try:
+        dt.date(2001, cutoff_month, cutoff_day)  # a non-leap year: 02-29 is not a valid cutoff
+    except ValueError:
+        r.fail("post_rule.cutoff_month_day", f"not a calendar day: {post['cutoff_month_day']!r}")
+
+    events = []
+    ev_map = top["events"]
+    if not isinstance(ev_map, dict) or not ev_map:
+        r.fail("events", "expected a non-empty mapping of event name -> definition")
+    for name, spec in ev_map.items():
+        key = f"events.{name}"
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", str(name)):
+            r.fail(key, "event names must be lower_snake_case (they become post_<name> columns)")
+        s = r.mapping(spec, key, {"date", "role", "label", "citation"}, {"date", "role", "label", "citation"})
+        events.append(Event(name, r.date(s["date"], f"{key}.date"), r.choice(s["role"], f"{key}.role", EVENT_ROLES),
+                            r.text(s["label"], f"{key}.label"), r.text(s["citation"], f"{key}.citation")))
+    if not any(e.role == "main" for e in events):
+        r.fail("events", "at least one event must have role: main")
+
+    ex = r.mapping(top["exposure"], "exposure", {"base_years", "usd_cny", "measures", "composites"},
+                   {"base_years", "measures"})
+    base = r.year_range(ex["base_years"], "exposure.base_years")
+    first_main = min(first_treated_year(e.date, cutoff_month, cutoff_day) for e in events if e.role == "main")
+    if base.last_year >= first_main:
+        r.fail("exposure.base_years.last_year",
+               f"{base.last_year} is not before {first_main}, the first year treated by a main event")
+    fx = {}
+    if "usd_cny" in ex:
+        fx_map = r.mapping(ex["usd_cny"], "exposure.usd_cny", set(ex["usd_cny"] or {}), set())
+        fx["usd_cny"] = {r.integer(y, "exposure.usd_cny"): r.number(v, f"exposure.usd_cny.{y}") for y, v in fx_map.items()}
+    ratios, counts, names = [], [], set()
+    if not isinstance(ex["measures"], list) or not ex["measures"]:
+        r.fail("exposure.measures", "expected a non-empty list")
+    for i, spec in enumerate(ex["measures"]):
+        key = f"exposure.measures[{i}]"
+        formula = r.choice((spec or {}).get("formula"), f"{key}.formula", ("ratio_of_sums", "province_count"))
+        name = r.text(spec.get("name"), f"{key}.name")
+        if not name.startswith("exposure_") or name.endswith("_z"):
+            r.fail(f"{key}.name", "exposure names start with 'exposure_' and do not end in '_z'")
+        if name in names:
+            r.fail(f"{key}.name", f"duplicate measure {name!r}")
+        names.add(name)
+        if formula == "ratio_of_sums":
+            s = r.mapping(spec, key, {"name", "formula", "numerator", "denominator", "years", "missing_numerator",
+                                      "scale", "unit", "label", "numerator_factor", "numerator_fx"},
+                          {"name", "formula", "numerator", "denominator", "years", "missing_numerator", "scale",
+                           "unit", "label"})
+            yrs = r.year_range(s["years"], f"{key}.years")
+            if yrs.first_year < base.first_year or yrs.last_year > base.last_year:
+                r.fail(f"{key}.years", f"{yrs.first_year}-{yrs.last_year} lies outside exposure.base_years "
+                                       f"{base.first_year}-{base.last_year}")
+            fx_name = s.get("numerator_fx")
+            if fx_name is not None:
+                if fx_name not in fx:
+                    r.fail(f"{key}.numerator_fx", f"no exchange-rate table {fx_name!r} under exposure")
+                missing = [y for y in yrs.years() if y not in fx[fx_name]]
+                if missing:
+                    r.fail(f"exposure.{fx_name}", f"no rate for year(s) {missing} used by {name}")
+            ratios.append(RatioMeasure(
+                name=name, numerator=r.text(s["numerator"], f"{key}.numerator"),
+                denominator=r.text(s["denominator"], f"{key}.denominator"), years=yrs,
+                missing_numerator=r.choice(s["missing_numerator"], f"{key}.missing_numerator", ("zero", "error")),
+                scale=r.number(s["scale"], f"{key}.scale"), unit=r.text(s["unit"], f"{key}.unit"),
+                label=r.text(s["label"], f"{key}.label"),
+                numerator_factor=r.number(s.get("numerator_factor", 1.0), f"{key}.numerator_factor"),
+                numerator_fx=fx_name))
+        else:
+            s = r.mapping(spec, key, {"name", "formula", "columns", "unit", "label"},
+                          {"name", "formula", "columns", "unit", "label"})
+            counts.append(CountMeasure(name, r.string_list(s["columns"], f"{key}.columns"),
+                                       r.text(s["unit"], f"{key}.unit"), r.text(s["label"], f"{key}.label")))
+    composites = []
+    for i, spec in enumerate(ex.get("composites") or []):
+        key = f"exposure.composites[{i}]"
+        s = r.mapping(spec, key, {"name", "components", "label"}, {"name", "components", "label"})
+        comps = r.string_list(s["components"], f"{key}.components")
+        for c in comps:
+            if c not in names:
+                r.fail(f"{key}.components", f"unknown measure {c!r}")
+        name = r.text(s["name"], f"{key}.name")
+        if name in names or not name.startswith("exposure_"):
+            r.fail(f"{key}.name", f"composite name {name!r} must be new and start with 'exposure_'")
+        names.add(name)
+        composites.append(Composite(name, comps, r.text(s["label"], f"{key}.label")))
+
+    el = r.mapping(top["entity_list"], "entity_list", {"sources", "years", "countries", "rules"},
+                   {"sources", "years", "countries", "rules"})
+    sources = []
+    if not isinstance(el["sources"], list) or not el["sources"]:
+        r.fail("entity_list.sources", "expected a non-empty list of {path, complete}")
+    for i, spec in enumerate(el["sources"]):
+        key = f"entity_list.sources[{i}]"
+        s = r.mapping(spec, key, {"path", "complete"}, {"path", "complete"})
+        if not isinstance(s["complete"], bool):
+            r.fail(f"{key}.complete", "expected true or false")
+        p = Path(r.text(s["path"], f"{key}.path"))
+        sources.append(EntitySource(p if p.is_absolute() else paths.ROOT / p, s["complete"]))
+    rules, rule_ids = [], set()
+    for i, spec in enumerate(el["rules"] or []):
+        key = f"entity_list.rules[{i}]"
+        s = r.mapping(spec, key, {"id", "date", "date_range", "status", "basis"}, {"id", "status", "basis"})
+        rid = r.text(s["id"], f"{key}.id")
+        if rid in rule_ids:
+            r.fail(f"{key}.id", f"duplicate rule {rid!r}")
+        rule_ids.add(rid)
+        if ("date" in s) == ("date_range" in s):
+            r.fail(key, "give exactly one of date or date_range")
+        if "date" in s:
+            first = last = r.date(s["date"], f"{key}.date")
+        else:
+            rng = s["date_range"]
+            if not isinstance(rng, list) or len(rng) != 2:
+                r.fail(f"{key}.date_range", "expected [earliest, latest]")
+            first, last = r.date(rng[0], f"{key}.date_range[0]"), r.date(rng[1], f"{key}.date_range[1]")
+            if first > last:
+                r.fail(f"{key}.date_range", "earliest date is after latest date")
+        rules.append(Rule(rid, first, last, r.choice(s["status"], f"{key}.status", RULE_STATUSES),
+                          r.text(s["basis"], f"{key}.basis")))
+
+    geo = r.mapping(top["geocode"], "geocode", {"fields", "aliases", "street_words", "direction_words"}, {"fields"})
+    fields = r.string_list(geo["fields"], "geocode.fields")
+    for i, f in enumerate(fields):
+        r.choice(f, f"geocode.fields[{i}]", GEOCODE_FIELDS)
+    aliases = {}
+    for k, v in (geo.get("aliases") or {}).items():
+        v = str(v)
+        if v != "HK" and not re.fullmatch(r"\d{6}", v):
+            r.fail(f"geocode.aliases.{k}", f"expected a six-digit GB/T 2260 code or HK, got {v!r}")
+        aliases[str(k)] = v
+    return ShocksConfig(
+        file=path, years=years, cutoff_month=cutoff_month, cutoff_day=cutoff_day, events=tuple(events),
+        base_years=base, fx=fx, ratio_measures=tuple(ratios), count_measures=tuple(counts),
+        composites=tuple(composites), entity_sources=tuple(sources),
+        entity_years=r.year_range(el["years"], "entity_list.years"),
+        countries=r.string_list(el["countries"], "entity_list.countries"), rules=tuple(rules),
+        geocode_fields=fields, aliases=aliases,
+        street_words=tuple(geo.get("street_words") or ()), direction_words=tuple(geo.get("direction_words") or ()))

@@ -1,0 +1,45 @@
+"""The analysis panel joins panel, default index and shocks without losing or duplicating province-years."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from analysis import paths
+from analysis.analysis_panel import build, load_config
+
+CONTRACT = ["u_military", "u_civil", "capability_index", "coupling_corrected", "coordination_corrected",
+            "transfer_civ_to_mil", "transfer_mil_to_civ", "post_zte_2018", "post_huawei_2019", "post_fdp_2020",
+            "exposure_foreign_tech", "exposure_foreign_tech_z", "exposure_defence", "exposure_defence_z",
+            "exposure_gov_rd_share_z", "entity_list_new", "entity_list_cumulative",
+            "entity_list_cumulative_per_million", "first_listing_year", "entity_list_coverage"]
+
+
+@pytest.fixture(scope="module")
+def analysis_panel():
+    return pd.read_parquet(paths.ANALYSIS_PANEL)
+
+
+def test_one_row_per_province_year_in_window(analysis_panel):
+    assert len(analysis_panel) == 217
+    assert not analysis_panel.duplicated(["province_code", "year"]).any()
+    assert analysis_panel.year.min() == 2015 and analysis_panel.year.max() == 2021
+
+
+def test_contract_columns_present(analysis_panel):
+    missing = [c for c in CONTRACT if c not in analysis_panel.columns]
+    assert missing == []
+
+
+def test_case_study_treatments(analysis_panel):
+    t = analysis_panel.set_index(["province_code", "year"])["treated_shaanxi_2020"]
+    assert t.sum() == 2 and t[(610000, 2020)] == 1 and t[(610000, 2019)] == 0 and t[(140000, 2021)] == 0
+
+
+def test_join_refuses_colliding_columns():
+    panel = pd.DataFrame({"province_code": [110000], "year": [2015], "x": [1.0]})
+    other = pd.DataFrame({"province_code": [110000], "year": [2015], "x": [2.0]})
+    cfg = {"window": {"first_year": 2015, "last_year": 2021}}
+    with pytest.raises(ValueError, match="already exist"):
+        build(panel, other, other.drop(columns="x"), cfg)
+    assert load_config()["window"] == {"first_year": 2015, "last_year": 2021}
