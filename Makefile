@@ -79,6 +79,30 @@ $(P)/analysis_panel.parquet: analysis/analysis_panel.py configs/analysis_panel.y
 
 data: panel indices shocks $(P)/analysis_panel.parquet ## all data stages (panel, indices, shocks, analysis panel)
 
+# ---- 5. models: one estimate file (+ JSON sidecar) per spec --------------------------------------------------
+SPECS := $(sort $(wildcard configs/specs/*.yaml))
+ESTIMATES := $(patsubst configs/specs/%.yaml,$(P)/estimates/%.parquet,$(SPECS))
+MODEL_SRC := analysis/estimate.py $(wildcard analysis/models/*.py) $(PKG)
+estimates: $(ESTIMATES) ## every model in configs/specs (one per file)
+
+# Editing a spec reruns it and the variants that extend it (parents listed in the generated deps.mk).
+$(P)/estimates/%.parquet $(P)/estimates/%.json: analysis/estimate.py configs/specs/%.yaml $(P)/analysis_panel.parquet $(MODEL_SRC)
+	$(PY) -m analysis.estimate --spec configs/specs/$*.yaml --out $(P)/estimates/$*.parquet > /dev/null
+
+$(P)/estimates/deps.mk: analysis/estimate.py analysis/models/spec.py $(SPECS) | $(ENV_STAMP)
+	$(PY) -m analysis.estimate --make-deps configs/specs --out $@
+
+ifeq ($(filter help clean clean-env env,$(MAKECMDGOALS)),)
+-include $(P)/estimates/deps.mk
+endif
+
+# ---- 6. tables: built only from estimate files ----------------------------------------------------------------
+TABLES_OUT := $(foreach t,tab01_main_cont_did tab02_event_study tab03_staggered tab04_panel_fe_re tab05_bacon,figures/$(t).tex figures/$(t).md)
+tables: $(TABLES_OUT) ## regression tables (LaTeX + Markdown) from the estimate files
+
+$(TABLES_OUT) &: analysis/tables.py analysis/models/tables.py $(ESTIMATES) $(PKG)
+	$(PY) -m analysis.tables --estimates-dir $(P)/estimates --out-dir figures
+
 # ---- tests and benchmarks -------------------------------------------------------------------------------------
 test: data ## run the test suite (after building the environment and the data stages)
 	$(PY) -m pytest -q

@@ -1,0 +1,2 @@
+"""Estimation: specs (spec.py), the estimator registry (registry.py) and the estimators, all following
+``fit(df, spec) -> tidy DataFrame``."""

@@ -1,0 +1,409 @@
+"""Model specifications: one YAML file per model, validated at load, resolved to a plain dict.
+
+A spec lives in ``configs/specs/<id>.yaml``; the file name is the spec id and the name of its output
+(``data/processed/estimates/<id>.parquet``). ``extends: <other id>`` makes a variant: the parent (looked up in
+the same folder) is deep-merged under the child — mappings merge key by key, every other value (lists included)
+is replaced by the child's. Chains are followed to any depth; a cycle is an error.
+
+Validation is strict: an unknown key, a value of the wrong type or outside its allowed set is a :class:`SpecError`
+naming the file and the dotted key (e.g. ``inference.wild_bootstrap.weights``). Configs hold no code: the only
+transformation a spec may ask for is ``log(column)`` in ``controls`` (natural log, checked to be positive).
+
+The resolved spec (:func:`resolve`) fills every optional key with its default, so estimators receive one shape:
+see :data:`DEFAULTS`. Estimators: :data:`ESTIMATORS`.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from analysis import paths
+from analysis.io import DataError
+
+# Estimator names; the registry (analysis.models.registry) maps each to its fit function.
+ESTIMATORS: tuple[str, ...] = (
+    "feols", "panel_fe", "panel_re", "first_diff", "hausman", "event_study", "cont_did",
+    "att_gt", "sunab", "did_imputation", "bacon", "synth", "sdid",
+)
+VCOV_TYPES = ("CRV1", "hetero", "iid", "driscoll_kraay")
+BOOTSTRAP_WEIGHTS = ("rademacher", "webb")
+CONTROL_GROUPS = ("nevertreated", "notyettreated")
+AGGREGATIONS = ("simple", "group", "calendar", "dynamic")
+
+# Default seed when a spec gives none: fixed (never from the clock) so reruns agree.
+DEFAULT_SEED = 20240517
+# Default analysis window; mirrors configs/panel.yaml `window` (read there when present, see _default_years).
+_FALLBACK_YEARS = [2015, 2021]
+
+_COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_LOG_COLUMN = re.compile(r"^log\(([A-Za-z_][A-Za-z0-9_]*)\)$")
+_FE_TERM = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\^[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
+class SpecError(DataError):
+    """A bad spec file: names the file and the dotted key at fault."""
+
+    def __init__(self, file: str | os.PathLike, key: str | None, message: str):
+        self.file = paths.relative(Path(file))
+        self.key = key
+        self.row = None
+        self.column = None
+        where = f"file {self.file}" + (f", key {key!r}" if key else "")
+        ValueError.__init__(self, f"{where}: {message}")
+
+
+def _default_years() -> list[int]:
+    """The analysis window from configs/panel.yaml (``window``), else 2015–2021."""
+    try:
+        with open(paths.PANEL_CONFIG, encoding="utf-8") as fh:
+            window = yaml.safe_load(fh)["window"]
+        return [int(window["first_year"]), int(window["last_year"])]
+    except (OSError, KeyError, TypeError, ValueError):
+        return list(_FALLBACK_YEARS)
+
+
+# Every key a spec may hold, with its default in the resolved spec (None = absent / not used).
+DEFAULTS: dict[str, Any] = {
+    "description": "",
+    "data": None,                 # path of a tidy panel (CSV or Parquet); None = data/processed/analysis_panel.parquet
+    "estimator": None,            # required; one of ESTIMATORS
+    "outcome": None,              # required
+    "treatment": None,            # 0/1 (or continuous) regressor of interest; the post indicator for cont_did
+    "exposure": None,             # cont_did: continuous exposure interacted with `treatment` (post)
+    "heterogeneity": None,        # categorical column: effect estimated separately for each level (interaction)
+    "unit": "province_code",
+    "time": "year",
+    "cohort": None,               # first-treatment period; 0 or missing = never treated
+    "controls": [],               # column names or log(column)
+    "fixed_effects": None,        # list of columns or a^b interactions; None = [unit, time]
+    "cluster": None,              # None = unit
+    "control_group": "nevertreated",
+    "aggregate": "simple",
+    "sample": {"years": None, "drop_units": [], "keep_units": []},
+    "inference": {},              # estimator-family keys, see INFERENCE_DEFAULTS
+    "seed": DEFAULT_SEED,
+    "event_window": [-3, 3],      # event times kept as separate dummies; outside are binned into the end points
+    "reference_period": -1,       # omitted event time
+    "anticipation": 0,            # staggered DiD: periods of anticipation before the cohort year
+    "base_period": "varying",     # staggered DiD (att_gt): varying | universal pre-period base
+    "synth": {},                  # synth options (analysis.models.synth.SYNTH_OPTIONS)
+    "sdid": {},                   # sdid options (analysis.models.synth.SDID_OPTIONS)
+    "extends": None,
+}
+REQUIRED = ("estimator", "outcome")
+
+# Inference keys allowed for each estimator family, with defaults. A key outside the estimator's family is an
+# error (e.g. ``vcov`` for synth), so a spec never carries a setting that silently does nothing.
+_REGRESSION_INFERENCE = {
+    "vcov": "CRV1",
+    "bandwidth": None,        # Driscoll–Kraay Bartlett bandwidth; None = floor(4 (T/100)^(2/9))
+    "wild_bootstrap": None,   # {reps: int, weights: rademacher|webb}
+    "ri": None,               # {reps: int}
+}
+_STAGGERED_INFERENCE = {
+    "alpha": 0.05,            # 1 - confidence level
+    "bootstrap": None,        # None = analytical; {reps: int} = multiplier bootstrap (att_gt)
+    "honest": None,           # Rambachan–Roth sensitivity {M: [...], Mbar: [...], target: 0 | average}
+}
+INFERENCE_DEFAULTS: dict[str, dict[str, Any]] = {
+    **{name: _REGRESSION_INFERENCE for name in ("feols", "cont_did", "event_study", "panel_fe")},
+    **{name: {} for name in ("panel_re", "first_diff", "hausman")},
+    **{name: _STAGGERED_INFERENCE for name in ("att_gt", "sunab", "did_imputation", "bacon")},
+    "synth": {"placebo": True, "method": "placebo"},
+    "sdid": {"method": "placebo", "reps": 200},
+}
+# Estimators that need these keys set (checked at load, so a student learns before the data are read).
+NEEDS: dict[str, tuple[str, ...]] = {
+    "feols": ("treatment",),
+    "panel_fe": ("treatment",),
+    "panel_re": ("treatment",),
+    "first_diff": ("treatment",),
+    "hausman": ("treatment",),
+    "event_study": ("cohort",),
+    "cont_did": ("treatment", "exposure"),
+    "att_gt": ("cohort",),
+    "sunab": ("cohort",),
+    "did_imputation": ("cohort",),
+    "bacon": ("cohort",),
+    "synth": ("treatment",),
+    "sdid": ("treatment",),
+}
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    """``base`` updated by ``override``: mappings merge recursively, other values (lists too) are replaced."""
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def read_yaml_mapping(path: Path) -> dict:
+    """The YAML file's top-level mapping (an empty file or a non-mapping is a SpecError)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            raw = yaml.safe_load(fh)
+    except FileNotFoundError:
+        raise SpecError(path, None, "spec file not found") from None
+    except yaml.YAMLError as exc:
+        raise SpecError(path, None, f"not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise SpecError(path, None, "a spec must be a YAML mapping of keys to values")
+    return raw
+
+
+def load_raw(path: str | os.PathLike) -> tuple[dict, list[Path]]:
+    """Follow ``extends`` and deep-merge the chain; returns the merged mapping and the files read (child first).
+
+    Each file is checked for unknown keys before merging, so the error names the file that holds the key.
+    """
+    path = Path(path)
+    chain: list[Path] = []
+    layers: list[dict] = []
+    current = path
+    while True:
+        resolved = current.resolve()
+        if resolved in [p.resolve() for p in chain]:
+            names = " -> ".join(p.stem for p in chain + [current])
+            raise SpecError(path, "extends", f"cycle in extends chain: {names}")
+        raw = read_yaml_mapping(current)
+        _check_keys(raw, DEFAULTS, current, prefix="")
+        chain.append(current)
+        layers.append(raw)
+        parent = raw.get("extends")
+        if parent is None:
+            break
+        if not isinstance(parent, str) or not _COLUMN.match(parent.removesuffix(".yaml")):
+            raise SpecError(current, "extends", f"must be the id of another spec (a file name), got {parent!r}")
+        current = current.parent / f"{parent.removesuffix('.yaml')}.yaml"
+        if not current.exists():
+            raise SpecError(chain[-1], "extends", f"parent spec {parent!r} not found ({paths.relative(current)})")
+    merged: dict = {}
+    for layer in reversed(layers):
+        merged = deep_merge(merged, layer)
+    merged["extends"] = layers[0].get("extends")
+    return merged, chain
+
+
+def _check_keys(raw: dict, allowed: dict, file: Path, prefix: str) -> None:
+    for key in raw:
+        dotted = f"{prefix}{key}"
+        if key not in allowed:
+            hint = ", ".join(sorted(allowed))
+            raise SpecError(file, dotted, f"unknown key; allowed keys here: {hint}")
+        if key == "sample" and isinstance(raw[key], dict):
+            _check_keys(raw[key], DEFAULTS[key], file, prefix=f"{dotted}.")
+
+
+def _fail(file, key, message):
+    raise SpecError(file, key, message)
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _column(file, key, value, allow_none=True):
+    if value is None and allow_none:
+        return
+    if not isinstance(value, str) or not _COLUMN.match(value):
+        _fail(file, key, f"must be a column name (letters, digits, underscore), got {value!r}")
+
+
+def validate(spec: dict, file: str | os.PathLike) -> dict:
+    """Check types and allowed values of a merged spec and fill defaults; returns the resolved spec.
+
+    Raises :class:`SpecError` naming ``file`` and the dotted key.
+    """
+    file = Path(file)
+    _check_keys(spec, DEFAULTS, file, prefix="")
+    out = deep_merge(DEFAULTS, spec)
+    for key in REQUIRED:
+        if out[key] is None:
+            _fail(file, key, "required key is missing")
+    if out["estimator"] not in ESTIMATORS:
+        _fail(file, "estimator", f"unknown estimator {out['estimator']!r}; choose one of {', '.join(ESTIMATORS)}")
+    for key in ("outcome", "treatment", "exposure", "heterogeneity", "unit", "time", "cohort", "cluster"):
+        _column(file, key, out[key], allow_none=key not in ("outcome", "unit", "time"))
+    for key in NEEDS[out["estimator"]]:
+        if out[key] is None:
+            _fail(file, key, f"estimator {out['estimator']!r} needs {key!r}")
+    if not isinstance(out["description"], str):
+        _fail(file, "description", "must be text")
+    if out["data"] is not None and not isinstance(out["data"], str):
+        _fail(file, "data", "must be a path (text) to a CSV or Parquet panel")
+    if out["data"] is not None and Path(out["data"]).suffix.lower() not in (".csv", ".parquet"):
+        _fail(file, "data", f"must end in .csv or .parquet, got {out['data']!r}")
+    if not isinstance(out["controls"], list):
+        _fail(file, "controls", "must be a list of column names or log(column)")
+    for i, control in enumerate(out["controls"]):
+        if not isinstance(control, str) or not (_COLUMN.match(control) or _LOG_COLUMN.match(control)):
+            _fail(file, f"controls[{i}]", f"must be a column name or log(column), got {control!r}")
+    if out["fixed_effects"] is None:
+        out["fixed_effects"] = [out["unit"], out["time"]]
+    if not isinstance(out["fixed_effects"], list):
+        _fail(file, "fixed_effects", "must be a list of columns (a^b for interacted effects)")
+    for i, fe in enumerate(out["fixed_effects"]):
+        if not isinstance(fe, str) or not _FE_TERM.match(fe):
+            _fail(file, f"fixed_effects[{i}]", f"must be a column or a^b interaction, got {fe!r}")
+    if out["cluster"] is None:
+        out["cluster"] = out["unit"]
+    if out["control_group"] not in CONTROL_GROUPS:
+        _fail(file, "control_group", f"must be one of {', '.join(CONTROL_GROUPS)}, got {out['control_group']!r}")
+    if out["aggregate"] not in AGGREGATIONS:
+        _fail(file, "aggregate", f"must be one of {', '.join(AGGREGATIONS)}, got {out['aggregate']!r}")
+    _validate_sample(out["sample"], file)
+    out["inference"] = _validate_inference(out["inference"], out["estimator"], file)
+    if not _is_int(out["seed"]) or out["seed"] < 0:
+        _fail(file, "seed", f"must be a non-negative integer, got {out['seed']!r}")
+    window = out["event_window"]
+    if not (isinstance(window, list) and len(window) == 2 and all(_is_int(w) for w in window) and window[0] < window[1]):
+        _fail(file, "event_window", f"must be [first, last] integers with first < last, got {window!r}")
+    if not _is_int(out["reference_period"]):
+        _fail(file, "reference_period", f"must be an integer event time, got {out['reference_period']!r}")
+    if not (window[0] <= out["reference_period"] <= window[1]):
+        _fail(file, "reference_period", f"{out['reference_period']} lies outside event_window {window}")
+    if not _is_int(out["anticipation"]) or out["anticipation"] < 0:
+        _fail(file, "anticipation", f"must be a non-negative integer, got {out['anticipation']!r}")
+    if out["base_period"] not in ("varying", "universal"):
+        _fail(file, "base_period", f"must be varying or universal, got {out['base_period']!r}")
+    for key in ("synth", "sdid"):
+        _validate_estimator_options(out, key, file)
+    return out
+
+
+def _validate_estimator_options(out: dict, key: str, file) -> None:
+    """``synth:``/``sdid:`` option mappings: only for that estimator, keys from the estimator module."""
+    options = out[key]
+    if not isinstance(options, dict):
+        _fail(file, key, "must be a mapping of option names to values")
+    if options and out["estimator"] != key:
+        _fail(file, key, f"options for estimator {key!r} given, but the estimator is {out['estimator']!r}")
+    if options:
+        from analysis.models import synth  # the estimator module declares its options
+
+        allowed = synth.SYNTH_OPTIONS if key == "synth" else synth.SDID_OPTIONS
+        for name in options:
+            if name not in allowed:
+                _fail(file, f"{key}.{name}", f"unknown option; allowed: {', '.join(sorted(allowed)) or 'none'}")
+
+
+def _validate_sample(sample, file) -> None:
+    if not isinstance(sample, dict):
+        _fail(file, "sample", "must be a mapping (years, drop_units, keep_units)")
+    if sample["years"] is None:
+        sample["years"] = _default_years()
+    years = sample["years"]
+    if not (isinstance(years, list) and len(years) == 2 and all(_is_int(y) for y in years) and years[0] <= years[1]):
+        _fail(file, "sample.years", f"must be [first, last] integers with first <= last, got {years!r}")
+    for key in ("drop_units", "keep_units"):
+        units = sample[key]
+        if units is None:
+            sample[key] = []
+        elif not isinstance(units, list) or not all(_is_int(u) or isinstance(u, str) for u in units):
+            _fail(file, f"sample.{key}", f"must be a list of unit ids, got {units!r}")
+
+
+def _validate_inference(inference, estimator: str, file) -> dict:
+    """Check ``inference`` against the estimator family's keys (:data:`INFERENCE_DEFAULTS`); fill defaults."""
+    if inference is None:
+        inference = {}
+    if not isinstance(inference, dict):
+        _fail(file, "inference", "must be a mapping")
+    allowed = INFERENCE_DEFAULTS[estimator]
+    for key in inference:
+        if key not in allowed:
+            _fail(file, f"inference.{key}", f"not an inference setting of estimator {estimator!r}; allowed: "
+                  f"{', '.join(allowed) or 'none'}")
+    inference = {**copy.deepcopy(allowed), **inference}
+    if "vcov" in inference and inference["vcov"] not in VCOV_TYPES:
+        _fail(file, "inference.vcov", f"must be one of {', '.join(VCOV_TYPES)}, got {inference['vcov']!r}")
+    bw = inference.get("bandwidth")
+    if bw is not None and not (_is_int(bw) and bw >= 0):
+        _fail(file, "inference.bandwidth", f"must be a non-negative integer, got {bw!r}")
+    wild = inference.get("wild_bootstrap")
+    if wild is not None:
+        if not isinstance(wild, dict):
+            _fail(file, "inference.wild_bootstrap", "must be a mapping {reps, weights}")
+        for key in wild:
+            if key not in ("reps", "weights"):
+                _fail(file, f"inference.wild_bootstrap.{key}", "unknown key; allowed keys here: reps, weights")
+        wild.setdefault("reps", 9999)
+        wild.setdefault("weights", "webb")  # Webb's six-point weights: better than Rademacher with few clusters
+        if not (_is_int(wild["reps"]) and wild["reps"] > 0):
+            _fail(file, "inference.wild_bootstrap.reps", f"must be a positive integer, got {wild['reps']!r}")
+        if wild["weights"] not in BOOTSTRAP_WEIGHTS:
+            _fail(file, "inference.wild_bootstrap.weights",
+                  f"must be one of {', '.join(BOOTSTRAP_WEIGHTS)}, got {wild['weights']!r}")
+    ri = inference.get("ri")
+    if ri is not None:
+        if not isinstance(ri, dict):
+            _fail(file, "inference.ri", "must be a mapping {reps}")
+        for key in ri:
+            if key != "reps":
+                _fail(file, f"inference.ri.{key}", "unknown key; allowed keys here: reps")
+        ri.setdefault("reps", 999)
+        if not (_is_int(ri["reps"]) and ri["reps"] > 0):
+            _fail(file, "inference.ri.reps", f"must be a positive integer, got {ri['reps']!r}")
+    if "alpha" in inference and not (isinstance(inference["alpha"], float) and 0 < inference["alpha"] < 1):
+        _fail(file, "inference.alpha", f"must be a number strictly between 0 and 1, got {inference['alpha']!r}")
+    boot = inference.get("bootstrap")
+    if boot is not None:
+        if not (isinstance(boot, dict) and set(boot) <= {"reps"} and _is_int(boot.get("reps", 999))
+                and boot.get("reps", 999) > 0):
+            _fail(file, "inference.bootstrap", f"must be a mapping {{reps: positive integer}}, got {boot!r}")
+    honest = inference.get("honest")
+    if honest is not None and not isinstance(honest, dict):
+        _fail(file, "inference.honest", "must be a mapping of sensitivity settings (M, Mbar, target)")
+    if "placebo" in inference and not isinstance(inference["placebo"], bool):
+        _fail(file, "inference.placebo", f"must be true or false, got {inference['placebo']!r}")
+    if "method" in inference and inference["method"] != "placebo":
+        _fail(file, "inference.method", f"only 'placebo' is implemented, got {inference['method']!r}")
+    if "reps" in inference and not (_is_int(inference["reps"]) and inference["reps"] > 1):
+        _fail(file, "inference.reps", f"must be an integer > 1, got {inference['reps']!r}")
+    return inference
+
+
+def resolve(path: str | os.PathLike) -> dict:
+    """Load, merge (``extends``) and validate a spec file; returns the resolved spec as a plain dict.
+
+    Adds ``id`` (the file stem) and ``spec_files`` (repository-relative paths of the files in the extends chain,
+    child first) so the sidecar can fingerprint them.
+    """
+    path = Path(path)
+    merged, chain = load_raw(path)
+    spec = validate(merged, path)
+    spec["id"] = path.stem
+    spec["spec_files"] = [paths.relative(p) for p in chain]
+    # The file estimators name in their DataErrors (repository-relative, so no machine paths in sidecars).
+    spec["data_file"] = paths.relative(data_path(spec))
+    return spec
+
+
+def data_path(spec: dict) -> Path:
+    """The panel a spec reads: its ``data`` (relative to the repository root unless absolute) or the default."""
+    if spec["data"] is None:
+        return paths.ANALYSIS_PANEL
+    candidate = Path(spec["data"])
+    return candidate if candidate.is_absolute() else paths.ROOT / candidate
+
+
+def control_column(control: str) -> tuple[str, str | None]:
+    """(source column, transform) for a control entry: ``'log(gdp)'`` -> ``('gdp', 'log')``."""
+    match = _LOG_COLUMN.match(control)
+    return (match.group(1), "log") if match else (control, None)
+
+
+def control_name(control: str) -> str:
+    """The regressor's name in the estimates: ``'log(gdp)'`` -> ``'log_gdp'``."""
+    column, transform = control_column(control)
+    return f"{transform}_{column}" if transform else column

@@ -1,0 +1,211 @@
+"""Regression tables (LaTeX and Markdown) built only from estimate files and their JSON sidecars.
+
+No number is typed here: every cell is read from ``<estimates-dir>/<spec id>.parquet`` and every column header
+from the sidecar's resolved spec. Each table is a list of spec ids (columns) and the terms to show (rows):
+
+* cells: estimate with significance stars from ``p_value`` (the estimator's own inference — CRV1 with t(G−1) for
+  the regressions), standard error in parentheses below; ``[p = …]`` rows for the wild cluster bootstrap and
+  randomization-inference p-values when an estimate file has them;
+* footer rows: test statistics of ``extra_specs`` (terms ``hausman*``), observations, clusters, estimator;
+* event-time terms are aligned across estimators: ``ATT e=k`` (staggered estimators) and ``e=k`` (regression
+  event studies) share the row ``e=k``.
+
+Stars: * p < 0.10, ** p < 0.05, *** p < 0.01.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from analysis.io import DataError
+
+STARS = ((0.01, "***"), (0.05, "**"), (0.10, "*"))
+_EVENT = re.compile(r"^(?:ATT )?e=(-?\d+)$")
+
+
+@dataclass(frozen=True)
+class TableDef:
+    """One exhibit: output stem, caption, the spec ids (columns), which terms (rows), header field."""
+
+    name: str
+    caption: str
+    specs: tuple[str, ...]
+    rows: str          # "all" | "events" (e=k and ATT) | "att" (ATT only) | "treatment" (no controls) | "long"
+    header: str        # sidecar spec field used as the column header: "outcome" | "estimator"
+    extra_specs: tuple[str, ...] = ()   # specs whose single test row is appended (Hausman)
+
+
+TABLES: tuple[TableDef, ...] = (
+    TableDef("tab01_main_cont_did",
+             "Sanction exposure x post-2019 and dual-use capability (province and year fixed effects)",
+             ("cont_did_capability_index", "cont_did_u_military", "cont_did_u_civil"), "all", "outcome"),
+    TableDef("tab02_event_study",
+             "Event-study coefficients: exposure x event time, and first-listing cohorts (TWFE)",
+             ("cont_did_dynamic_capability_index", "cont_did_dynamic_u_military", "cont_did_dynamic_u_civil",
+              "event_study_first_listing"), "events", "outcome"),
+    TableDef("tab03_staggered",
+             "First Entity-List listing: TWFE event study and heterogeneity-robust estimators",
+             ("event_study_first_listing", "att_gt_first_listing", "sunab_first_listing",
+              "did_imputation_first_listing"), "events", "estimator"),
+    TableDef("tab04_panel_fe_re",
+             "Panel estimators of the capability index: within, random effects, first differences, Hausman test",
+             ("panel_fe_capability_index", "panel_re_capability_index", "first_diff_capability_index"),
+             "all", "estimator", extra_specs=("hausman_capability_index",)),
+    TableDef("tab05_bacon", "Goodman-Bacon decomposition of the TWFE DiD on first-listing cohorts",
+             ("bacon_first_listing",), "long", "estimator"),
+)
+
+
+def read_estimates(estimates_dir: Path, spec_id: str) -> tuple[pd.DataFrame, dict]:
+    """The estimate table and sidecar of one spec (a missing file is a DataError naming it)."""
+    parquet = Path(estimates_dir) / f"{spec_id}.parquet"
+    sidecar = parquet.with_suffix(".json")
+    for path in (parquet, sidecar):
+        if not path.exists():
+            raise DataError(path, f"estimates for spec {spec_id!r} not found (run python -m analysis.estimate)")
+    return pd.read_parquet(parquet), json.loads(sidecar.read_text(encoding="utf-8"))
+
+
+def fmt(value: float, digits: int = 4) -> str:
+    """Fixed decimals; scientific for tiny non-zero values; blank for NaN."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if value != 0 and abs(value) < 10 ** (-digits):
+        return f"{value:.2e}"
+    return f"{value:.{digits}f}"
+
+
+def stars(p_value: float) -> str:
+    if p_value is None or math.isnan(p_value):
+        return ""
+    return next((mark for cut, mark in STARS if p_value < cut), "")
+
+
+def row_key(term: str) -> str:
+    """Align event-time terms across estimators (``ATT e=k`` and ``e=k`` -> ``e=k``)."""
+    match = _EVENT.match(term)
+    return f"e={match.group(1)}" if match else term
+
+
+def _select(table: pd.DataFrame, rows: str, sidecar: dict) -> pd.DataFrame:
+    table = table.assign(row=table["term"].map(row_key))
+    if rows == "events":
+        return table[table["row"].str.match(r"^(e=-?\d+|ATT)$")]
+    if rows == "att":
+        return table[table["row"] == "ATT"]
+    if rows == "treatment":
+        controls = set(sidecar.get("terms", [])) - {sidecar["spec"].get("treatment")}
+        return table[~table["term"].isin(controls)]
+    return table
+
+
+def _event_sort(keys: list[str]) -> list[str]:
+    """e=k rows in numeric order, then the rest in first-seen order."""
+    events = sorted((k for k in keys if _EVENT.match(k)), key=lambda k: int(k[2:]))
+    return events + [k for k in keys if not _EVENT.match(k)]
+
+
+def build_grid(definition: TableDef, estimates_dir: Path) -> tuple[list[str], list[list[str]]]:
+    """(header, body rows) of a wide table: one column per spec; cells as strings."""
+    columns = []
+    for spec_id in definition.specs:
+        table, sidecar = read_estimates(estimates_dir, spec_id)
+        columns.append((spec_id, _select(table, definition.rows, sidecar), sidecar))
+    keys: list[str] = []
+    for _, table, _ in columns:
+        keys += [k for k in table["row"] if k not in keys]
+    keys = _event_sort(keys)
+    header = ["", *[f"({i + 1}) {sidecar['spec'][definition.header]}" for i, (_, _, sidecar) in enumerate(columns)]]
+    body: list[list[str]] = []
+    has = {c: any(c in table.columns and table[c].notna().any() for _, table, _ in columns)
+           for c in ("p_value_wild", "p_value_ri")}
+    for key in keys:
+        est_row, se_row = [key], [""]
+        extra = {c: [f"  {c.replace('p_value_', 'p ')}"] for c in has if has[c]}
+        for _, table, _ in columns:
+            match = table[table["row"] == key]
+            if match.empty:
+                est_row.append("")
+                se_row.append("")
+                for c in extra:
+                    extra[c].append("")
+                continue
+            r = match.iloc[0]
+            est_row.append(fmt(r["estimate"]) + stars(r["p_value"]))
+            se_row.append(f"({fmt(r['std_error'])})" if not math.isnan(r["std_error"]) else "")
+            for c in extra:
+                value = r[c] if c in match.columns else float("nan")
+                extra[c].append(f"[{fmt(value)}]" if not math.isnan(value) else "")
+        body += [est_row, se_row, *extra.values()]
+    for spec_id in definition.extra_specs:
+        table, sidecar = read_estimates(estimates_dir, spec_id)
+        for _, test in table[table["term"].str.startswith("hausman")].iterrows():
+            label = f"{test['term']} (df {int(test['df_t'])})" if "df_t" in table.columns else test["term"]
+            body.append([label, f"{fmt(test['estimate'], 3)} [p = {fmt(test['p_value'], 3)}]",
+                         *[""] * (len(columns) - 1)])
+    body.append(["Observations", *[str(int(t["n_obs"].max())) if len(t) else "" for _, t, _ in columns]])
+    if any("n_clusters" in t.columns for _, t, _ in columns):
+        body.append(["Clusters", *[str(int(t["n_clusters"].max())) if "n_clusters" in t.columns
+                                   and t["n_clusters"].notna().any() else "" for _, t, _ in columns]])
+    body.append(["Estimator", *[s["spec"]["estimator"] for _, _, s in columns]])
+    body.append(["Spec", *[spec_id for spec_id, _, _ in columns]])
+    return header, body
+
+
+def build_long(definition: TableDef, estimates_dir: Path) -> tuple[list[str], list[list[str]]]:
+    """A long table (term, estimate, std. error, p-value, extra numeric columns) for one spec."""
+    (spec_id,) = definition.specs
+    table, _ = read_estimates(estimates_dir, spec_id)
+    extra = [c for c in table.columns if c not in ("term", "estimate", "std_error", "p_value", "ci_low", "ci_high",
+                                                    "n_obs", "method", "spec_id", "estimator", "statistic", "df_t")
+             and pd.api.types.is_numeric_dtype(table[c])]
+    header = ["term", "estimate", "std. error", "p-value", *extra]
+    body = [[str(r["term"]), fmt(r["estimate"]), fmt(r["std_error"]), fmt(r["p_value"]),
+             *[fmt(float(r[c])) for c in extra]] for _, r in table.iterrows()]
+    return header, body
+
+
+def to_markdown(caption: str, header: list[str], body: list[list[str]], notes: str) -> str:
+    lines = [f"**{caption}**", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in body]
+    return "\n".join(lines + ["", notes, ""])
+
+
+_LATEX_ESCAPE = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                 "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\^{}"}
+
+
+def latex_escape(text: str) -> str:
+    return "".join(_LATEX_ESCAPE.get(ch, ch) for ch in text)
+
+
+def to_latex(caption: str, label: str, header: list[str], body: list[list[str]], notes: str) -> str:
+    spec = "l" + "c" * (len(header) - 1)
+    lines = [r"\begin{table}[htbp]", r"\centering", rf"\caption{{{latex_escape(caption)}}}",
+             rf"\label{{tab:{label}}}", rf"\begin{{tabular}}{{{spec}}}", r"\hline",
+             " & ".join(latex_escape(h) for h in header) + r" \\", r"\hline"]
+    lines += [" & ".join(latex_escape(cell) for cell in row) + r" \\" for row in body]
+    lines += [r"\hline", r"\end{tabular}", "", r"\par\smallskip\footnotesize " + latex_escape(notes),
+              r"\end{table}", ""]
+    return "\n".join(lines)
+
+
+NOTES = ("Standard errors in parentheses (each estimator's own inference; regressions: CRV1 by province with the "
+         "fixest small-sample factor and t(G-1) p-values). [p wild]: wild cluster bootstrap p-value; [p ri]: "
+         "randomization-inference p-value. * p<0.10, ** p<0.05, *** p<0.01.")
+
+
+def render(definition: TableDef, estimates_dir: Path) -> tuple[str, str]:
+    """(LaTeX, Markdown) text of one table."""
+    if definition.rows == "long":
+        header, body = build_long(definition, estimates_dir)
+    else:
+        header, body = build_grid(definition, estimates_dir)
+    return (to_latex(definition.caption, definition.name, header, body, NOTES),
+            to_markdown(definition.caption, header, body, NOTES))

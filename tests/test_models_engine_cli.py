@@ -1,0 +1,118 @@
+"""CLI round trip: spec + small CSV -> estimates Parquet + JSON sidecar; reruns give identical bytes; tables are
+built only from those files."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from analysis import estimate, tables
+from analysis.io import sha256
+from analysis.models import tables as model_tables
+from models_engine_sim import simulate_panel
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("engine")
+    csv = folder / "panel.csv"
+    simulate_panel(13).to_csv(csv, index=False)
+    specs = {
+        "main": f"description: test\nestimator: cont_did\noutcome: y_cont\nexposure: exposure\ntreatment: post\n"
+                f"controls: [x1, log(gdp)]\ndata: {csv}\nseed: 3\n",
+        "main_dyn": "extends: main\naggregate: dynamic\nevent_window: [-4, 2]\noutcome: y_dyn\n",
+        "es": f"estimator: event_study\noutcome: y_bin\ncohort: cohort\ndata: {csv}\n",
+        "fe": f"estimator: panel_fe\noutcome: y_cont\ntreatment: x1\ndata: {csv}\n",
+        "re": "extends: fe\nestimator: panel_re\n",
+        "fd": "extends: fe\nestimator: first_diff\n",
+        "hausman": "extends: fe\nestimator: hausman\n",
+    }
+    for name, text in specs.items():
+        (folder / f"{name}.yaml").write_text(text, encoding="utf-8")
+    return folder, csv
+
+
+def test_cli_writes_estimates_and_sidecar(workspace):
+    folder, csv = workspace
+    out = folder / "est" / "main.parquet"
+    assert estimate.main(["--spec", str(folder / "main.yaml"), "--out", str(out)]) == 0
+    table = pd.read_parquet(out)
+    for column in ("term", "estimate", "std_error", "p_value", "ci_low", "ci_high", "n_obs", "method"):
+        assert column in table.columns
+    assert table["term"].tolist() == ["exposure:post", "x1", "log_gdp"]
+    assert abs(table.loc[0, "estimate"] - 0.5) < 0.15
+    side = json.loads(out.with_suffix(".json").read_text())
+    assert side["spec"]["outcome"] == "y_cont" and side["seed"] == 3
+    assert side["inputs_sha256"][Path(csv).as_posix()] == sha256(csv)
+    assert any(k.endswith("main.yaml") for k in side["inputs_sha256"])
+    assert {"python", "numpy", "pandas", "pyfixest", "linearmodels", "statsmodels"} <= set(side["versions"])
+
+
+def test_cli_rerun_gives_identical_bytes(workspace):
+    folder, _ = workspace
+    first, second = folder / "a" / "main_dyn.parquet", folder / "b" / "main_dyn.parquet"
+    estimate.main(["--spec", str(folder / "main_dyn.yaml"), "--out", str(first)])
+    estimate.main(["--spec", str(folder / "main_dyn.yaml"), "--out", str(second)])
+    assert digest(first) == digest(second)
+    assert digest(first.with_suffix(".json")) == digest(second.with_suffix(".json"))
+
+
+def test_cli_bad_spec_exits_with_message(workspace, capsys):
+    folder, _ = workspace
+    bad = folder / "bad.yaml"
+    bad.write_text("estimator: feols\noutcome: y\ntreatment: post\nclusters: province_code\n")
+    assert estimate.main(["--spec", str(bad), "--out", str(folder / "bad.parquet")]) == 2
+    assert "key 'clusters'" in capsys.readouterr().err
+    assert not (folder / "bad.parquet").exists()
+
+
+def test_tables_from_estimate_files(workspace, monkeypatch):
+    folder, _ = workspace
+    est = folder / "tables_in"
+    for name in ("main", "main_dyn", "es", "fe", "re", "fd", "hausman"):
+        assert estimate.main(["--spec", str(folder / f"{name}.yaml"), "--out", str(est / f"{name}.parquet")]) == 0
+    definitions = (
+        model_tables.TableDef("t_main", "Main", ("main",), "all", "outcome"),
+        model_tables.TableDef("t_events", "Events", ("main_dyn", "es"), "events", "outcome"),
+        model_tables.TableDef("t_panel", "Panel", ("fe", "re", "fd"), "all", "estimator",
+                              extra_specs=("hausman",)),
+    )
+    monkeypatch.setattr(tables, "TABLES", definitions)
+    out_dir = folder / "figs"
+    assert tables.main(["--estimates-dir", str(est), "--out-dir", str(out_dir)]) == 0
+    main_md = (out_dir / "t_main.md").read_text()
+    main = pd.read_parquet(est / "main.parquet").set_index("term")
+    cell = model_tables.fmt(main.loc["exposure:post", "estimate"]) + model_tables.stars(main.loc["exposure:post", "p_value"])
+    assert cell in main_md and f"({model_tables.fmt(main.loc['exposure:post', 'std_error'])})" in main_md
+    assert "| Observations | 217 |" in main_md
+    events = (out_dir / "t_events.md").read_text()
+    rows = [line.split(" | ")[0].strip("| ") for line in events.splitlines() if line.startswith("| e=")]
+    assert rows == ["e=-4", "e=-3", "e=-2", "e=0", "e=1", "e=2", "e=3"]  # numeric order, aligned across specs
+    panel_tex = (out_dir / "t_panel.tex").read_text()
+    assert r"\begin{tabular}{lccc}" in panel_tex and "hausman" in panel_tex
+    # rerun: identical files
+    before = digest(out_dir / "t_panel.tex")
+    tables.main(["--estimates-dir", str(est), "--out-dir", str(out_dir)])
+    assert digest(out_dir / "t_panel.tex") == before
+
+
+def test_table_missing_estimates_is_an_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(tables, "TABLES", (model_tables.TableDef("t", "T", ("nope",), "all", "outcome"),))
+    assert tables.main(["--estimates-dir", str(tmp_path), "--out-dir", str(tmp_path / "o")]) == 2
+    assert "nope.parquet" in capsys.readouterr().err
+
+
+def test_shipped_table_definitions_name_shipped_specs():
+    from analysis import paths
+
+    shipped = {p.stem for p in paths.SPECS.glob("*.yaml")}
+    for definition in model_tables.TABLES:
+        assert set(definition.specs) | set(definition.extra_specs) <= shipped, definition.name
