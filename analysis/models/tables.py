@@ -201,11 +201,30 @@ NOTES = ("Standard errors in parentheses (each estimator's own inference; regres
          "randomization-inference p-value. * p<0.10, ** p<0.05, *** p<0.01.")
 
 
+ENTITY_LIST_NOTE = ("Entity List variables (first_listing_year, entity_list_*) come from a transcription of about half "
+                    "of the 2015–2021 China/Hong Kong additions (complete for 13 of 25 rules; 55 rows unlocated): "
+                    "listing counts are lower bounds and first-listing years may be too late or missing.")
+
+
+def uses_entity_list(spec: dict) -> bool:
+    """Whether a resolved spec reads any Entity List variable (as outcome, treatment, cohort or control)."""
+    fields = [spec.get(k) for k in ("outcome", "treatment", "cohort", "exposure", "heterogeneity")]
+    fields += list(spec.get("controls") or [])
+    return any(isinstance(f, str) and (f.startswith("entity_list") or f == "first_listing_year") for f in fields)
+
+
+def table_notes(definition: TableDef, estimates_dir: Path) -> str:
+    """The standard notes, plus the Entity List coverage caveat whenever a spec in the table uses it."""
+    specs = [read_estimates(estimates_dir, s)[1]["spec"] for s in definition.specs + definition.extra_specs]
+    return NOTES + (" " + ENTITY_LIST_NOTE if any(uses_entity_list(s) for s in specs) else "")
+
+
 def render(definition: TableDef, estimates_dir: Path) -> tuple[str, str]:
     """(LaTeX, Markdown) text of one table."""
     if definition.rows == "long":
         header, body = build_long(definition, estimates_dir)
     else:
         header, body = build_grid(definition, estimates_dir)
-    return (to_latex(definition.caption, definition.name, header, body, NOTES),
-            to_markdown(definition.caption, header, body, NOTES))
+    notes = table_notes(definition, estimates_dir)
+    return (to_latex(definition.caption, definition.name, header, body, notes),
+            to_markdown(definition.caption, header, body, notes))
