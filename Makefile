@@ -21,9 +21,9 @@ P := data/processed
 RAW_FILES := $(shell find data/raw -type f 2>/dev/null | LC_ALL=C sort)
 PKG := analysis/__init__.py analysis/paths.py analysis/io.py analysis/provinces.py
 
-.PHONY: all env data panel indices shocks estimates tables test bench clean clean-env help register
+.PHONY: all env data panel indices shocks estimates tables figures notebooks test bench clean clean-env help register
 
-all: env data estimates tables ## everything: environment, data stages, models, tables
+all: env data estimates tables figures notebooks ## everything: environment, data stages, models, tables, figures, notebooks
 
 help: ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
@@ -103,8 +103,25 @@ tables: $(TABLES_OUT) ## regression tables (LaTeX + Markdown) from the estimate 
 $(TABLES_OUT) &: analysis/tables.py analysis/models/tables.py $(ESTIMATES) $(PKG)
 	$(PY) -m analysis.tables --estimates-dir $(P)/estimates --out-dir figures
 
+# ---- 7. figures (and the descriptive table) listed in configs/exhibits.yaml; one program writes them all -------
+FIGURES_STAMP := figures/.exhibits.stamp
+figures: $(FIGURES_STAMP) ## figures by military region, maps, event studies, synthetic control (configs/exhibits.yaml)
+
+$(FIGURES_STAMP): analysis/figures/__main__.py $(wildcard analysis/figures/*.py) configs/exhibits.yaml configs/index.yaml \
+		analysis/models/synth.py $(P)/panel.parquet $(P)/analysis_panel.parquet $(INDEX_OUT) $(ESTIMATES) $(PKG)
+	$(PY) -m analysis.figures --exhibits configs/exhibits.yaml --out-dir figures --no-progress
+	@touch $@
+
+# ---- 8. notebooks for reviewers: jupytext sources executed top to bottom (outputs not committed) --------------
+NOTEBOOK_SRC := $(sort $(wildcard notebooks/[0-9]*.py))
+NOTEBOOKS := $(NOTEBOOK_SRC:.py=.ipynb)
+notebooks: $(NOTEBOOKS) ## execute the reviewer notebooks into .ipynb and .html
+
+notebooks/%.ipynb notebooks/%.html: notebooks/%.py analysis/notebooks.py $(FIGURES_STAMP) $(P)/analysis_panel.parquet $(ESTIMATES)
+	$(PY) -m analysis.notebooks --in $< --out notebooks/$*.ipynb --html notebooks/$*.html
+
 # ---- tests and benchmarks -------------------------------------------------------------------------------------
-test: data ## run the test suite (after building the environment and the data stages)
+test: data estimates tables figures ## run the test suite (after building the environment and the pipeline's outputs)
 	$(PY) -m pytest -q
 
 bench: data ## speed benchmarks (not part of test); writes benchmarks/results.md
@@ -113,6 +130,7 @@ bench: data ## speed benchmarks (not part of test); writes benchmarks/results.md
 clean: ## remove generated outputs (keeps the environment)
 	find $(P) -mindepth 1 ! -name .gitkeep -exec rm -rf {} +
 	find figures -mindepth 1 ! -name .gitkeep -exec rm -rf {} +
+	rm -f notebooks/*.ipynb notebooks/*.html
 
 clean-env: ## remove the virtual environment
 	rm -rf $(VENV)

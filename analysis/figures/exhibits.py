@@ -1,0 +1,262 @@
+"""The exhibit list (configs/exhibits.yaml): validation, the inputs each exhibit reads, and building one exhibit.
+
+Each exhibit id is its output stem: ``figNN_<name>`` → ``<out-dir>/figNN_<name>.pdf`` and ``.png``;
+``tabNN_<name>`` → ``.tex`` and ``.md``. ``kind`` picks the figure family; the keys a kind accepts are listed in
+:data:`KINDS` (unknown keys and bad values stop the run, naming the file and the key). Every input file an exhibit
+needs must exist: a missing estimate file is an error (named), never a silently skipped exhibit.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from analysis import paths
+from analysis.io import DataError
+
+ID_PATTERN = re.compile(r"^(fig|tab)\d{2}_[a-z0-9_]+$")
+COMMON_KEYS = {"kind": str, "caption": str, "note": str, "method": str, "language": str}
+#: kind -> (output type, {key: (type, required)})
+KINDS: dict[str, tuple[str, dict[str, tuple[type, bool]]]] = {
+    "trajectories": ("fig", {"variable": (str, True), "years": (list, False)}),
+    "maps": ("fig", {"variable": (str, True), "first_year": (int, False), "last_year": (int, False)}),
+    "heatmap": ("fig", {"variable": (str, True), "years": (list, False)}),
+    "event_study": ("fig", {"specs": (list, True), "labels": (list, False), "reference_period": (int, False),
+                            "ylabel": (str, False)}),
+    "synth": ("fig", {"spec": (str, True), "unit_label": (str, True), "placebo_rmspe_cutoff": (float, False)}),
+    "method_ranks": ("fig", {"variable": (str, False), "year": (int, False)}),
+    "claims_check": ("fig", {}),
+    "descriptives": ("tab", {"variables": (list, True), "years": (list, False), "label": (str, False)}),
+}
+DEFAULT_YEARS = [2015, 2021]
+
+
+@dataclass(frozen=True)
+class Locations:
+    """Where inputs live (defaults from analysis.paths; the CLI can point elsewhere, e.g. at test fixtures)."""
+
+    processed: Path = paths.PROCESSED
+    estimates: Path = paths.ESTIMATES
+    specs: Path = paths.SPECS
+    index_config: Path = paths.INDEX_CONFIG
+
+
+@dataclass
+class Exhibit:
+    id: str
+    kind: str
+    caption: str
+    note: str
+    options: dict = field(default_factory=dict)
+
+    @property
+    def output_type(self) -> str:
+        return KINDS[self.kind][0]
+
+
+def _check_type(file, where: str, key: str, value, expected: type):
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, expected) or isinstance(value, bool):
+        raise DataError(file, f"{where}: key {key!r} must be {expected.__name__}, got {value!r}")
+    return value
+
+
+def load_exhibits(path: str | Path) -> list[Exhibit]:
+    """Read and validate configs/exhibits.yaml; returns the exhibits in file order."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(path, "exhibit list not found")
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if set(raw) - {"exhibits"} or not isinstance(raw.get("exhibits"), dict) or not raw["exhibits"]:
+        raise DataError(path, "expected one top-level key 'exhibits' mapping exhibit ids to their settings")
+    out, numbers = [], {}
+    for exhibit_id, settings in raw["exhibits"].items():
+        where = f"exhibit {exhibit_id!r}"
+        if not ID_PATTERN.match(str(exhibit_id)):
+            raise DataError(path, f"{where}: id must look like figNN_name or tabNN_name")
+        if not isinstance(settings, dict):
+            raise DataError(path, f"{where}: settings must be a mapping")
+        kind = settings.get("kind")
+        if kind not in KINDS:
+            raise DataError(path, f"{where}: key 'kind' must be one of {sorted(KINDS)}, got {kind!r}")
+        output_type, allowed = KINDS[kind]
+        if not exhibit_id.startswith(output_type):
+            raise DataError(path, f"{where}: kind {kind!r} produces a {output_type}, so the id must start with "
+                            f"{output_type!r}")
+        number = exhibit_id[:5]
+        if number in numbers:
+            raise DataError(path, f"{where}: number {number} already used by {numbers[number]!r}")
+        numbers[number] = exhibit_id
+        unknown = sorted(set(settings) - set(COMMON_KEYS) - set(allowed))
+        if unknown:
+            raise DataError(path, f"{where}: unknown key(s) {unknown}; allowed: "
+                            f"{sorted(set(COMMON_KEYS) | set(allowed))}")
+        for key in ("caption", "note"):
+            if key not in settings:
+                raise DataError(path, f"{where}: key {key!r} is required")
+        options = {}
+        for key, (expected, required) in allowed.items():
+            if key in settings:
+                options[key] = _check_type(path, where, key, settings[key], expected)
+            elif required:
+                raise DataError(path, f"{where}: key {key!r} is required for kind {kind!r}")
+        for key in ("method", "language"):
+            if key in settings:
+                options[key] = _check_type(path, where, key, settings[key], str)
+        if options.get("language", "en") not in ("en", "cn"):
+            raise DataError(path, f"{where}: key 'language' must be 'en' or 'cn'")
+        for key in ("years",):
+            if key in options and (len(options[key]) != 2 or not all(isinstance(y, int) for y in options[key])):
+                raise DataError(path, f"{where}: key {key!r} must be [first_year, last_year]")
+        if "labels" in options and len(options["labels"]) != len(options["specs"]):
+            raise DataError(path, f"{where}: key 'labels' must have one label per spec")
+        out.append(Exhibit(exhibit_id, kind, _check_type(path, where, "caption", settings["caption"], str),
+                           _check_type(path, where, "note", settings["note"], str), options))
+    return out
+
+
+def index_settings(index_config: Path) -> dict:
+    """``default_method`` and ``window`` from configs/index.yaml (the figures follow the index stage's choices)."""
+    cfg = yaml.safe_load(Path(index_config).read_text(encoding="utf-8"))
+    for key in ("default_method", "window"):
+        if key not in cfg:
+            raise DataError(index_config, f"missing key {key!r}")
+    return {"default_method": cfg["default_method"],
+            "years": [int(cfg["window"]["first_year"]), int(cfg["window"]["last_year"])]}
+
+
+def input_files(exhibit: Exhibit, where: Locations) -> list[Path]:
+    """Every file the exhibit reads (for the Makefile's prerequisites and for the missing-input check)."""
+    o = exhibit.options
+    files = {"trajectories": [where.processed / "indices.parquet"],
+             "maps": [where.processed / "indices.parquet"],
+             "heatmap": [where.processed / "indices.parquet"],
+             "event_study": [where.estimates / f"{s}.parquet" for s in o.get("specs", [])],
+             "synth": [where.estimates / f"{o.get('spec')}.parquet", where.specs / f"{o.get('spec')}.yaml",
+                       where.processed / "analysis_panel.parquet"],
+             "method_ranks": [where.processed / "indices.parquet", where.processed / "index_sensitivity.csv"],
+             "claims_check": [where.processed / "claims_check.csv"],
+             "descriptives": [where.processed / "panel.parquet", where.processed / "indices.parquet"],
+             }[exhibit.kind]
+    return files + [where.index_config]
+
+
+def _read(path: Path) -> pd.DataFrame:
+    if not path.exists():
+        raise DataError(path, "input file not found; build it first (see the Makefile)")
+    return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+
+
+def source_note(exhibit: Exhibit, method: str | None) -> str:
+    """The note printed under a figure: the exhibit's own note, the index method, and where it came from."""
+    parts = [exhibit.note.strip()]
+    if method:
+        parts.append(f"Index method: {method} (configs/index.yaml).")
+    parts.append(f"Exhibit {exhibit.id}, configs/exhibits.yaml; python -m analysis.figures.")
+    return " ".join(parts)
+
+
+def synth_inputs(exhibit: Exhibit, where: Locations) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """(paths, estimates, resolved spec) for a synthetic-control exhibit.
+
+    The paths are recomputed from the analysis panel with the spec (the estimate files hold the estimates, not the
+    paths); the treated unit's ATT must equal the estimate file's, else the estimate file is stale and we stop.
+    """
+    from analysis.models import registry
+    from analysis.models.spec import resolve
+    from analysis.models.synth import synth_paths
+
+    spec_id = exhibit.options["spec"]
+    estimates_file = where.estimates / f"{spec_id}.parquet"
+    estimates = _read(estimates_file)
+    spec_file = where.specs / f"{spec_id}.yaml"
+    if not spec_file.exists():
+        raise DataError(spec_file, "spec file not found")
+    spec = resolve(spec_file)
+    panel_file = where.processed / "analysis_panel.parquet"
+    panel = registry.read_panel(panel_file) if panel_file.exists() else _read(panel_file)
+    registry.check_panel(panel, spec, panel_file)
+    paths_frame = synth_paths(registry.select_sample(panel, spec), spec)
+    att_file = estimates.loc[estimates["term"] == "ATT", "estimate"]
+    if att_file.empty:
+        raise DataError(estimates_file, "no 'ATT' row", column="term")
+    treated = paths_frame[(paths_frame["role"] == "treated") & paths_frame["post"].astype(bool)]
+    att_paths = float(treated["gap"].mean())
+    if not np.isclose(att_paths, float(att_file.iloc[0]), rtol=1e-6, atol=1e-9):
+        raise DataError(estimates_file, f"ATT {float(att_file.iloc[0]):.6g} differs from the ATT {att_paths:.6g} of "
+                        "the paths recomputed from the analysis panel: the estimate file is stale; rerun its spec",
+                        column="estimate")
+    return paths_frame, estimates, spec
+
+
+def build(exhibit: Exhibit, where: Locations = Locations()):
+    """Build one exhibit: a matplotlib Figure for ``fig`` ids, ``(latex, markdown)`` for ``tab`` ids."""
+    from analysis.figures import descriptives, event_study, heatmap, maps, sensitivity, synth, trajectories
+    from analysis.figures.style import VARIABLE_LABELS, add_source_note
+
+    for file in input_files(exhibit, where):
+        if not file.exists():
+            raise DataError(file, f"input of exhibit {exhibit.id} not found; build it first (see the Makefile)")
+    settings = index_settings(where.index_config)
+    o = exhibit.options
+    method = o.get("method", settings["default_method"])
+    years = tuple(o.get("years", settings["years"]))
+    language = o.get("language", "en")
+    kind = exhibit.kind
+    shown_method: str | None = method
+    if kind in ("trajectories", "maps", "heatmap"):
+        indices = _read(where.processed / "indices.parquet")
+        if kind == "trajectories":
+            fig = trajectories.plot_trajectories(indices, o["variable"], method, years, language)
+        elif kind == "heatmap":
+            fig = heatmap.plot_heatmap(indices, o["variable"], method, years, language)
+        else:
+            fig = maps.plot_index_maps(indices, o["variable"], method, o.get("first_year", years[0]),
+                                       o.get("last_year", years[1]), language)
+    elif kind == "event_study":
+        labels = o.get("labels", o["specs"])
+        series = {label: _read(where.estimates / f"{spec}.parquet") for label, spec in zip(labels, o["specs"])}
+        fig = event_study.plot_event_study(series, o.get("reference_period", -1),
+                                           ylabel=o.get("ylabel", "Effect on the index"))
+        shown_method = None
+    elif kind == "synth":
+        paths_frame, estimates, spec = synth_inputs(exhibit, where)
+        att = estimates.loc[estimates["term"] == "ATT"].iloc[0]
+        fig = synth.plot_synth(paths_frame, o["unit_label"], spec["outcome"], o.get("placebo_rmspe_cutoff", 5.0),
+                               att=float(att["estimate"]), p_value=float(att["p_value"]))
+    elif kind == "method_ranks":
+        fig = sensitivity.plot_method_ranks(_read(where.processed / "indices.parquet"),
+                                            _read(where.processed / "index_sensitivity.csv"), method,
+                                            o.get("variable", "capability_index"), o.get("year", years[1]), language)
+    elif kind == "claims_check":
+        fig = sensitivity.plot_claims_check(_read(where.processed / "claims_check.csv"))
+        shown_method = None
+    else:  # descriptives
+        panel = _read(where.processed / "panel.parquet")
+        indices = _read(where.processed / "indices.parquet")
+        index_vars = [v for v in o["variables"] if v in indices.columns and v not in panel.columns]
+        wide = indices.loc[indices["method"] == method, ["province_code", "year", *index_vars]]
+        frame = panel.merge(wide, on=["province_code", "year"], how="left", validate="one_to_one")
+        table = descriptives.descriptives_by_theater(frame, o["variables"], years)
+        note = source_note(exhibit, method if index_vars else None)
+        labels = dict(VARIABLE_LABELS)
+        labels.update(_codebook_labels(where.processed / "codebook.csv"))
+        return (descriptives.to_latex(table, exhibit.caption, o.get("label", f"tab:{exhibit.id}"), note, labels),
+                descriptives.to_markdown(table, exhibit.caption, note, labels))
+    add_source_note(fig, source_note(exhibit, shown_method))
+    return fig
+
+
+def _codebook_labels(codebook: Path) -> dict[str, str]:
+    """Variable → 'label (unit)' from the panel's codebook (empty if the codebook is absent)."""
+    if not codebook.exists():
+        return {}
+    book = pd.read_csv(codebook)
+    return {r.variable: f"{r.label_en} ({r.unit})" if isinstance(r.unit, str) else r.label_en
+            for r in book.itertuples()}

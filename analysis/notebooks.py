@@ -1,0 +1,110 @@
+"""Execute a reviewer notebook: ``python -m analysis.notebooks --in notebooks/X.py --out notebooks/X.ipynb --html notebooks/X.html``.
+
+The source is a jupytext ``py:percent`` file (text, reviewed like code). It is converted with jupytext, executed top
+to bottom with nbclient in a kernel that runs *this* Python (``sys.executable``, i.e. the project's venv) through a
+kernel spec written to a temporary folder — nothing is registered with the user's or the system's Jupyter — and
+written as .ipynb and (optionally) HTML. Both outputs are git-ignored: notebooks read data/processed/* and write
+nothing canonical. A cell that raises stops the run (exit status 1) and the partial notebook is not written.
+
+Notebooks find the processed outputs through :func:`processed_dir` (``--processed-dir`` or the environment variable
+``ANALYSIS_PROCESSED_DIR``; default data/processed), so a test can run them on fixtures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from analysis import paths
+from analysis.io import write_text
+
+PROCESSED_ENV = "ANALYSIS_PROCESSED_DIR"
+KERNEL_NAME = "dualuse-analysis"
+
+
+def processed_dir() -> Path:
+    """Folder of the processed outputs a notebook reads (env ``ANALYSIS_PROCESSED_DIR`` or data/processed)."""
+    return Path(os.environ.get(PROCESSED_ENV, paths.PROCESSED))
+
+
+def write_kernel_spec(folder: Path) -> Path:
+    """A kernel spec for ``sys.executable`` in ``folder/kernels/<KERNEL_NAME>`` (returns ``folder/kernels``)."""
+    spec_dir = folder / "kernels" / KERNEL_NAME
+    spec_dir.mkdir(parents=True)
+    spec = {"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            "display_name": "Python (analysis venv)", "language": "python",
+            "env": {"PYTHONHASHSEED": "0", "MPLBACKEND": "Agg"}}
+    (spec_dir / "kernel.json").write_text(json.dumps(spec), encoding="utf-8")
+    return folder / "kernels"
+
+
+def execute(source: Path, processed: Path | None = None, timeout: int = 600):
+    """Convert ``source`` (py:percent) and execute it; returns the executed ``nbformat`` notebook."""
+    import jupytext
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import KernelManager
+    from nbclient import NotebookClient
+
+    notebook = jupytext.read(source, fmt="py:percent")
+    notebook.metadata["kernelspec"] = {"name": KERNEL_NAME, "display_name": "Python (analysis venv)",
+                                       "language": "python"}
+    notebook.metadata.pop("jupytext", None)
+    with tempfile.TemporaryDirectory(prefix="kernelspec-") as tmp:
+        kernels = write_kernel_spec(Path(tmp))
+        ksm = KernelSpecManager(kernel_dirs=[str(kernels)], ensure_native_kernel=False)
+        km = KernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=ksm)
+        env = {PROCESSED_ENV: str(processed or paths.PROCESSED)}
+        old = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)  # the kernel inherits this process's environment
+        try:
+            client = NotebookClient(notebook, km=km, timeout=timeout, record_timing=False,
+                                    resources={"metadata": {"path": str(paths.ROOT)}})
+            client.execute()
+        finally:
+            for k, v in old.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+    return notebook
+
+
+def to_html(notebook) -> str:
+    """HTML of an executed notebook (nbconvert's lab template)."""
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter().from_notebook_node(notebook)
+    return body
+
+
+def main(argv: list[str] | None = None) -> int:
+    import nbformat
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--in", dest="source", type=Path, required=True, help="notebooks/<name>.py (py:percent)")
+    parser.add_argument("--out", type=Path, required=True, help="executed notebook (.ipynb)")
+    parser.add_argument("--html", type=Path, help="also write HTML here")
+    parser.add_argument("--processed-dir", type=Path, default=None, help="processed outputs (default data/processed)")
+    parser.add_argument("--timeout", type=int, default=600, help="seconds per cell")
+    args = parser.parse_args(argv)
+    from nbclient.exceptions import CellExecutionError
+
+    try:
+        notebook = execute(args.source, args.processed_dir, args.timeout)
+    except CellExecutionError as exc:
+        print(f"error: {paths.relative(args.source)}: a cell failed:\n{exc}", file=sys.stderr)
+        return 1
+    write_text(nbformat.writes(notebook), args.out)
+    print(f"wrote {paths.relative(args.out)}")
+    if args.html:
+        write_text(to_html(notebook), args.html)
+        print(f"wrote {paths.relative(args.html)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

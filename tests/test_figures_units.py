@@ -1,0 +1,152 @@
+"""Known answers for the pieces behind the figures: projection, geometry, fonts, event-time parsing, theater means,
+ordering, ranks, descriptive statistics and byte-for-byte reproducible output."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from shapely.geometry import Polygon
+
+from analysis.figures import geo
+from analysis.figures.common import theater_province_order
+from analysis.figures.descriptives import descriptives_by_theater
+from analysis.figures.event_study import event_coefficients, honest_bounds, plot_event_study
+from analysis.figures.maps import plot_index_maps
+from analysis.figures.sensitivity import method_ranks
+from analysis.figures.style import (THEATER_NAMES_CN, apply_style, missing_glyphs, new_figure, province_labels,
+                                    save_figure)
+from analysis.figures.trajectories import theater_means
+from analysis.provinces import PROVINCE_CODES, THEATER_COMMANDS, identity_table
+
+
+def test_albers_origin_and_equal_area():
+    x, y = geo.albers(np.array([105.0]), np.array([0.0]))
+    assert abs(x[0]) < 1e-15 and abs(y[0]) < 1e-15
+    # a 1° x 1° cell on the unit sphere has area (π/180)(sin φ2 − sin φ1); an equal-area projection keeps it
+    for lat in (20.0, 35.0, 50.0):
+        lons = np.r_[np.linspace(100, 101, 200), np.full(200, 101.0), np.linspace(101, 100, 200), np.full(200, 100.0)]
+        lats = np.r_[np.full(200, lat), np.linspace(lat, lat + 1, 200), np.full(200, lat + 1),
+                     np.linspace(lat + 1, lat, 200)]
+        px, py = geo.albers(lons, lats)
+        exact = np.radians(1.0) * (np.sin(np.radians(lat + 1)) - np.sin(np.radians(lat)))
+        assert Polygon(np.column_stack([px, py])).area == pytest.approx(exact, rel=1e-4)
+
+
+@pytest.fixture(scope="module")
+def shapes():
+    return geo.province_shapes()
+
+
+def test_shapes_cover_31_provinces_in_5_theaters(shapes):
+    assert sorted(shapes["province_code"]) == sorted(PROVINCE_CODES)
+    assert shapes["geometry"].map(lambda g: g.is_valid and not g.is_empty).all()
+    theaters = geo.theater_shapes(shapes)
+    assert sorted(theaters["theater_command"]) == sorted(THEATER_COMMANDS)
+    assert theaters["n_provinces"].sum() == 31
+    # the dissolve neither loses nor invents territory: its area equals the provinces' (up to simplification slivers)
+    assert theaters["geometry"].map(lambda g: g.area).sum() == pytest.approx(
+        shapes["geometry"].map(lambda g: g.area).sum(), rel=0.01)
+    # Shaanxi lies inside the Central theater's outline, Guangdong inside the Southern one
+    central = theaters.set_index("theater_command").loc["Central", "geometry"]
+    southern = theaters.set_index("theater_command").loc["Southern", "geometry"]
+    by_code = shapes.set_index("province_code")["geometry"]
+    assert central.contains(by_code[610000].representative_point())
+    assert southern.contains(by_code[440000].representative_point())
+    # simplified enough to keep the maps small
+    assert sum(shapely.get_num_coordinates(g) for g in shapes["geometry"]) < 20_000
+
+
+def test_map_draws_31_provinces_and_5_theaters_per_panel(shapes):
+    codes = np.repeat(PROVINCE_CODES, 2)
+    theater = identity_table().set_index("province_code")["theater_command"]
+    indices = pd.DataFrame({"province_code": codes, "year": np.tile([2015, 2021], 31), "method": "m",
+                            "theater_command": theater.loc[codes].to_numpy(),
+                            "capability_index": np.linspace(0.2, 0.9, 62)})
+    indices.loc[(indices["province_code"] == 540000) & (indices["year"] == 2015), "capability_index"] = np.nan
+    fig = plot_index_maps(indices, "capability_index", "m", shapes=shapes)
+    map_axes = [ax for ax in fig.axes if any(c.get_gid() == "theaters" for c in ax.collections)]
+    assert len(map_axes) == 3
+    for i, ax in enumerate(map_axes):
+        by_gid = {c.get_gid(): len(c.get_paths()) for c in ax.collections}
+        assert by_gid["theaters"] == 5
+        assert by_gid["provinces"] + by_gid.get("provinces_missing", 0) == 31
+        # Tibet is missing in 2015 and so in the change; observed in 2021
+        assert by_gid.get("provinces_missing", 0) == (0 if i == 1 else 1)
+
+
+def test_cjk_font_has_glyphs_for_all_province_and_theater_names():
+    names = "".join(identity_table()["name_cn"]) + "".join(identity_table()["name_cn_full"])
+    names += "".join(THEATER_NAMES_CN.values()) + "省份年份战区均值"
+    assert len(set(province_labels("cn").values())) == 31
+    assert missing_glyphs(names) == []
+    # the check can fail: a character outside the font (a Linear B syllable) is reported
+    assert missing_glyphs("陕西\U00010000") == ["\U00010000"]
+
+
+def test_event_coefficients_parse_terms_and_add_the_reference():
+    est = pd.DataFrame({"term": ["ATT e=-3", "ATT e=-2", "ATT e=0", "ATT e=1", "ATT", "honest SD M=0.5 e=0"],
+                        "estimate": [0.1, -0.1, 0.3, 0.4, 0.35, 0.3], "ci_low": [0.0, -0.2, 0.2, 0.3, 0.3, -0.4],
+                        "ci_high": [0.2, 0.0, 0.4, 0.5, 0.4, 1.0]})
+    coef = event_coefficients(est, reference_period=-1)
+    assert coef["event_time"].tolist() == [-3, -2, -1, 0, 1]
+    ref = coef[coef["reference"]]
+    assert ref["event_time"].tolist() == [-1] and ref["estimate"].tolist() == [0.0]
+    assert coef.loc[coef["event_time"] == 1, "estimate"].item() == 0.4
+    honest = honest_bounds(est)
+    assert honest[["restriction", "parameter", "value", "target"]].values.tolist() == [["SD", "M", 0.5, "e=0"]]
+    fig = plot_event_study({"a": est})
+    assert len(fig.axes) == 2  # main panel + Honest DiD panel because the file has honest rows
+    fig = plot_event_study({"a": est[~est["term"].str.startswith("honest")]})
+    assert len(fig.axes) == 1
+    with pytest.raises(ValueError, match="no event-time terms"):
+        event_coefficients(est[est["term"] == "ATT"])
+
+
+def test_theater_means_known_answer():
+    frame = pd.DataFrame({"province_code": [1, 2, 3, 1, 2, 3], "year": [2015] * 3 + [2016] * 3,
+                          "theater_command": ["Eastern", "Eastern", "Western"] * 2,
+                          "v": [0.2, 0.4, 0.9, 0.3, np.nan, 0.7]})
+    means = theater_means(frame, "v").set_index(["theater_command", "year"])
+    assert means.loc[("Eastern", 2015), "mean"] == pytest.approx(0.3)
+    assert means.loc[("Eastern", 2016), "mean"] == pytest.approx(0.3)  # the missing province is skipped
+    assert means.loc[("Eastern", 2016), "n_provinces"] == 1
+    assert means.loc[("Western", 2016), "mean"] == pytest.approx(0.7)
+
+
+def test_heatmap_order_groups_by_theater_then_mean():
+    frame = pd.DataFrame({"province_code": [1, 2, 3, 4], "year": 2015,
+                          "theater_command": ["Western", "Eastern", "Eastern", "Southern"],
+                          "v": [0.9, 0.1, 0.5, np.nan]})
+    assert theater_province_order(frame, "v") == [3, 2, 4, 1]  # Eastern (0.5, 0.1), Southern, Western
+
+
+def test_method_ranks_average_ties():
+    frame = pd.DataFrame({"province_code": [1, 2, 3] * 2, "year": 2021, "method": ["a"] * 3 + ["b"] * 3,
+                          "v": [0.5, 0.5, 0.1, 0.1, 0.2, 0.3]})
+    ranks = method_ranks(frame, "v", 2021)
+    assert ranks["a"].tolist() == [1.5, 1.5, 3.0] and ranks["b"].tolist() == [3.0, 2.0, 1.0]
+
+
+def test_descriptives_known_answer():
+    frame = pd.DataFrame({"province_code": [1, 2, 3, 4], "year": [2015, 2016, 2015, 2022],
+                          "theater_command": ["Central", "Central", "Western", "Central"], "v": [1.0, 3.0, 5.0, 100.0]})
+    table = descriptives_by_theater(frame, ["v"], (2015, 2021)).set_index("theater_command")
+    assert table.loc["Central", ["n", "mean", "min", "max"]].tolist() == [2, 2.0, 1.0, 3.0]
+    assert table.loc["Central", "sd"] == pytest.approx(np.sqrt(2.0))
+    assert table.loc["All provinces", "n"] == 3 and table.loc["All provinces", "mean"] == pytest.approx(3.0)
+    assert table.loc["Eastern", "n"] == 0
+
+
+def test_saved_figures_are_byte_for_byte_reproducible(tmp_path):
+    apply_style()
+    digests = []
+    for run in range(2):
+        fig, axes = new_figure(1, 1)
+        axes[0, 0].plot([2015, 2021], [0.2, 0.8], label="陕西 Shaanxi")
+        axes[0, 0].legend()
+        written = save_figure(fig, tmp_path / f"run{run}")
+        digests.append([p.read_bytes() for p in written])
+    assert digests[0] == digests[1]
+    assert digests[0][0][:5] == b"%PDF-"
