@@ -103,22 +103,29 @@ tables: $(TABLES_OUT) ## regression tables (LaTeX + Markdown) from the estimate 
 $(TABLES_OUT) &: analysis/tables.py analysis/models/tables.py $(ESTIMATES) $(PKG)
 	$(PY) -m analysis.tables --estimates-dir $(P)/estimates --out-dir figures
 
-# ---- 7. figures (and the descriptive table) listed in configs/exhibits.yaml; one program writes them all -------
-FIGURES_STAMP := figures/.exhibits.stamp
-figures: $(FIGURES_STAMP) ## figures by military region, maps, event studies, synthetic control (configs/exhibits.yaml)
+# ---- 7. figures (and the descriptive table) listed in configs/exhibits.yaml; one rule per exhibit ----------------
+# The rules (each exhibit's outputs and exact inputs) are generated from configs/exhibits.yaml into exhibits.mk.
+FIG_SRC := $(wildcard analysis/figures/*.py) $(PKG)
+ifeq ($(filter help clean clean-env env,$(MAKECMDGOALS)),)
+-include $(P)/exhibits.mk
+endif
 
-$(FIGURES_STAMP): analysis/figures/__main__.py $(wildcard analysis/figures/*.py) configs/exhibits.yaml configs/index.yaml \
-		analysis/models/synth.py $(P)/panel.parquet $(P)/analysis_panel.parquet $(INDEX_OUT) $(ESTIMATES) $(PKG)
-	$(PY) -m analysis.figures --exhibits configs/exhibits.yaml --out-dir figures --no-progress
-	@touch $@
+figures: $(FIGURE_OUTPUTS) ## figures by military region, maps, event studies, synthetic control (configs/exhibits.yaml)
+
+$(P)/exhibits.mk: analysis/figures/__main__.py analysis/figures/exhibits.py configs/exhibits.yaml | $(ENV_STAMP)
+	$(PY) -m analysis.figures --exhibits configs/exhibits.yaml --out-dir figures --make-rules $@
 
 # ---- 8. notebooks for reviewers: jupytext sources executed top to bottom (outputs not committed) --------------
 NOTEBOOK_SRC := $(sort $(wildcard notebooks/[0-9]*.py))
 NOTEBOOKS := $(NOTEBOOK_SRC:.py=.ipynb)
 notebooks: $(NOTEBOOKS) ## execute the reviewer notebooks into .ipynb and .html
 
-notebooks/%.ipynb notebooks/%.html: notebooks/%.py analysis/notebooks.py $(FIGURES_STAMP) $(P)/analysis_panel.parquet $(ESTIMATES)
+notebooks/%.ipynb notebooks/%.html: notebooks/%.py analysis/notebooks.py $(FIG_SRC) $(PANEL_OUT) $(INDEX_OUT) \
+		$(SHOCKS_OUT) $(P)/analysis_panel.parquet
 	$(PY) -m analysis.notebooks --in $< --out notebooks/$*.ipynb --html notebooks/$*.html
+
+# the notebooks that read estimate files
+notebooks/04_did_results.ipynb notebooks/05_case_studies_shaanxi_guangdong.ipynb: $(ESTIMATES) $(MODEL_SRC)
 
 # ---- tests and benchmarks -------------------------------------------------------------------------------------
 test: data estimates tables figures ## run the test suite (after building the environment and the pipeline's outputs)
