@@ -10,6 +10,10 @@ SHELL := /bin/bash
 .SUFFIXES:
 .DEFAULT_GOAL := all
 
+# Independent stages run in parallel on all cores (make JOBS=1 for a serial run); logs stay grouped per target.
+JOBS ?= $(shell nproc 2>/dev/null || echo 1)
+MAKEFLAGS += --jobs=$(JOBS) --output-sync=target
+
 PYTHON_BOOT ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
