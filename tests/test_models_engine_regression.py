@@ -217,3 +217,14 @@ def test_wooldridge_example_14_4_fixed_effects():
         assert out.loc[term, "estimate"] == pytest.approx(coef, abs=0.00005 if term == "expersq" else 0.00005)
         assert out.loc[term, "std_error"] == pytest.approx(se, abs=0.000051 if term == "expersq" else 0.00005)
     assert out.loc["union", "n_obs"] == 4360
+
+
+@pytest.mark.parametrize("fe, clusters, expected", [
+    ([0, 0, 1, 1, 2, 2], [7, 7, 3, 3, 9, 9], 2),    # unit FE inside unit clusters: 3 levels − 1
+    ([0, 0, 1, 1, 2, 2], [1, 1, 1, 1, 2, 2], 2),    # levels inside coarser clusters (province FE, theater clusters)
+    ([0, 1, 0, 1, 0, 1], [1, 1, 2, 2, 3, 3], 0),    # year FE cuts across clusters: not nested
+    ([0, 0, 1, 1], [5, 6, 5, 5], 0),                # one level spans two clusters
+])
+def test_nested_levels_matches_fixest_definition(fe, clusters, expected):
+    """fixest's small-sample K excludes fixed-effect levels nested in clusters (a level inside one cluster)."""
+    assert regression._nested_levels(np.array(fe), np.array(clusters)) == expected

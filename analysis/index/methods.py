@@ -11,7 +11,8 @@ from typing import Mapping
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
+
+from analysis.models.distributions import norm_cdf
 
 
 # --- normalisation ----------------------------------------------------------------------------------------------
@@ -66,7 +67,7 @@ def normalise_zscore_probit(values: pd.DataFrame, directions: Mapping[str, str],
     if flat:
         raise ValueError(f"z-score normalisation: indicator(s) {flat} have zero variance")
     z = (oriented - mu) / sigma
-    return pd.DataFrame(norm.cdf(z.to_numpy(dtype=float)), index=values.index, columns=values.columns)
+    return pd.DataFrame(norm_cdf(z.to_numpy(dtype=float)), index=values.index, columns=values.columns)
 
 
 # --- weights ----------------------------------------------------------------------------------------------------

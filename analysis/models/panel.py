@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from analysis.models.distributions import chi2_sf
 from analysis.models.regression import (add_resampling_pvalues, control_matrix, fe_codes_for, fit_design, ols_fe,
                                         result_table, tidy_rows)
 
@@ -103,7 +103,7 @@ def hausman_statistic(b_fe: np.ndarray, b_re: np.ndarray, v_fe: np.ndarray, v_re
         stat, rank = float(diff @ np.linalg.solve(v_diff, diff)), len(diff)
     else:
         stat, rank = float(diff @ np.linalg.pinv(v_diff) @ diff), int(np.linalg.matrix_rank(v_diff))
-    return stat, rank, float(stats.chi2.sf(stat, rank))
+    return stat, rank, float(chi2_sf(stat, rank))
 
 
 def hausman(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
@@ -158,4 +158,4 @@ def mundlak_test(df: pd.DataFrame, spec: dict) -> tuple[float, int, float, int]:
     idx = [i for i, name in enumerate(fit.names) if name.startswith("mean_")]
     gamma = fit.coef[idx]
     stat = float(gamma @ np.linalg.solve(fit.vcov[np.ix_(idx, idx)], gamma))
-    return stat, len(idx), float(stats.chi2.sf(stat, len(idx))), int(fit.n_obs)
+    return stat, len(idx), float(chi2_sf(stat, len(idx))), int(fit.n_obs)

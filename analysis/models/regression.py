@@ -39,8 +39,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from analysis.models.distributions import t_ppf, t_sf
 from analysis.models.spec import control_column, control_name
 
 CONFIDENCE = 0.95
@@ -89,10 +89,12 @@ def residualise(matrix: np.ndarray, dummies: np.ndarray) -> np.ndarray:
 
 def _nested_levels(codes: np.ndarray, clusters: np.ndarray) -> int:
     """Levels − 1 of a fixed effect if each of its levels lies inside one cluster (fixest's 'nested'), else 0."""
-    frame = pd.DataFrame({"fe": codes, "cl": clusters})
-    if (frame.groupby("fe")["cl"].nunique() == 1).all():
-        return int(frame["fe"].nunique()) - 1
-    return 0
+    codes = np.asarray(codes, dtype=np.int64)
+    _, clusters = np.unique(np.asarray(clusters), return_inverse=True)
+    n_levels = len(np.unique(codes))
+    # nested <=> as many distinct (level, cluster) pairs as levels
+    n_pairs = len(np.unique(codes * (int(clusters.max()) + 1) + clusters.astype(np.int64)))
+    return n_levels - 1 if n_pairs == n_levels else 0
 
 
 def bartlett_default_bandwidth(n_periods: int) -> int:
@@ -204,8 +206,8 @@ def tidy_rows(terms: list[str], estimate: np.ndarray, std_error: np.ndarray, df_
     std_error = np.asarray(std_error, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         statistic = estimate / std_error
-    p_value = 2 * stats.t.sf(np.abs(statistic), df_t)
-    half = stats.t.ppf(0.5 + CONFIDENCE / 2, df_t) * std_error
+    p_value = 2 * t_sf(np.abs(statistic), df_t)
+    half = t_ppf(0.5 + CONFIDENCE / 2, df_t) * std_error
     frame = pd.DataFrame({
         "term": terms, "estimate": estimate, "std_error": std_error, "statistic": statistic, "p_value": p_value,
         "ci_low": estimate - half, "ci_high": estimate + half, "n_obs": int(n_obs), "method": method,

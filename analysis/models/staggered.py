@@ -35,15 +35,20 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
 from tqdm import tqdm
 
 from analysis.io import DataError
+from analysis.models.distributions import norm_cdf, norm_ppf, norm_sf
 from analysis.paths import ANALYSIS_PANEL
+
+#: Convergence tolerance of pyfixest's alternating-projection demeaning. Its default (1e-6) leaves
+#: coefficients accurate to ~1e-7 only, and the order in which it sweeps the fixed effects follows Python's string
+#: hashing, so results moved with PYTHONHASHSEED by up to 3e-7; at 1e-12 they agree to ~1e-13 whatever the seed.
+PYFIXEST_FIXEF_TOL = 1e-12
 
 #: Standard-normal quantile difference used to turn a bootstrap interquartile range into a standard error
 #: (as R ``did::mboot``): IQR / (z_0.75 - z_0.25).
-IQR_TO_SD = float(stats.norm.ppf(0.75) - stats.norm.ppf(0.25))
+IQR_TO_SD = float(norm_ppf(0.75) - norm_ppf(0.25))
 
 #: Default significance level for confidence intervals.
 DEFAULT_ALPHA = 0.05
@@ -181,11 +186,11 @@ def _event_window(spec: dict) -> tuple[float, float]:
 
 def _normal_row(term: str, estimate: float, se: float, alpha: float, n_obs: int, method: str, **extra) -> dict:
     """A result row with a normal-approximation two-sided p-value and CI."""
-    z = stats.norm.ppf(1 - alpha / 2)
+    z = norm_ppf(1 - alpha / 2)
     if se is None or not np.isfinite(se) or se <= 0:
         p, lo, hi = np.nan, np.nan, np.nan
     else:
-        p = float(2 * stats.norm.sf(abs(estimate / se)))
+        p = float(2 * norm_sf(abs(estimate / se)))
         lo, hi = estimate - z * se, estimate + z * se
     return {"term": term, "estimate": float(estimate), "std_error": float(se) if se is not None else np.nan,
             "p_value": p, "ci_low": lo, "ci_high": hi, "n_obs": int(n_obs), "method": method, **extra}
@@ -512,7 +517,8 @@ def sunab(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
         data[name] = ((data["g"] == g) & (data["rel"] == e)).astype(float)
         names.append(name)
     rhs = " + ".join(names + list(panel.controls))
-    model = pf.feols(f"y ~ {rhs} | unit + time", data=data, vcov={"CRV1": "cluster"})
+    model = pf.feols(f"y ~ {rhs} | unit + time", data=data, vcov={"CRV1": "cluster"},
+                     fixef_tol=PYFIXEST_FIXEF_TOL)
     coefs = model.coef()
     vcov_full = pd.DataFrame(model._vcov, index=coefs.index, columns=coefs.index)
     kept = [(name, int(g), int(e)) for name, (g, e) in zip(names, cells) if name in coefs.index]
@@ -640,7 +646,8 @@ def did_imputation(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
         lead_names.append(name)
     if lead_names:
         rhs = " + ".join(lead_names + list(panel.controls))
-        fit = pf.feols(f"y ~ {rhs} | unit + time", data=pre, vcov={"CRV1": "cluster"})
+        fit = pf.feols(f"y ~ {rhs} | unit + time", data=pre, vcov={"CRV1": "cluster"},
+                       fixef_tol=PYFIXEST_FIXEF_TOL)
         tidy = fit.tidy()
         for k, name in zip(lead_values, lead_names):
             if name in tidy.index:
@@ -756,10 +763,11 @@ def bacon(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
 
 def _folded_normal_cv(bias_over_sd: float, alpha: float) -> float:
     """1 - alpha quantile of |N(b, 1)|: the c solving Phi(c - b) - Phi(-c - b) = 1 - alpha."""
+    from scipy import optimize  # here, not at module level: only the HonestDiD bounds need it
     b = abs(bias_over_sd)
     if b > 10:  # the lower tail is negligible
-        return b + stats.norm.ppf(1 - alpha)
-    f = lambda c: stats.norm.cdf(c - b) - stats.norm.cdf(-c - b) - (1 - alpha)
+        return b + norm_ppf(1 - alpha)
+    f = lambda c: norm_cdf(c - b) - norm_cdf(-c - b) - (1 - alpha)
     return float(optimize.brentq(f, 0.0, b + 10.0, xtol=1e-12))
 
 
@@ -783,6 +791,7 @@ def _sd_constraints(event_times: np.ndarray, m: float) -> tuple[np.ndarray, np.n
 
 def _max_bias_sd(weights: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
     """max_delta weights'delta s.t. A delta <= b (a linear programme; inf if unbounded)."""
+    from scipy import optimize
     if not np.any(weights):
         return 0.0
     res = optimize.linprog(-weights, A_ub=a, b_ub=b, bounds=[(None, None)] * len(weights), method="highs")
@@ -843,7 +852,7 @@ def honest_did(event_study: pd.DataFrame, vcov: np.ndarray, restriction: str = "
     l_full[post] = l_post
     estimate = float(l_full @ beta)
     sd_post = float(np.sqrt(l_full @ sigma @ l_full))
-    z = stats.norm.ppf(1 - alpha / 2)
+    z = norm_ppf(1 - alpha / 2)
     target_name = str(target)
     rows = []
 
@@ -868,6 +877,8 @@ def honest_did(event_study: pd.DataFrame, vcov: np.ndarray, restriction: str = "
             z_minvar = np.linalg.solve(lhs, rhs)
         else:
             z_minvar = np.zeros(0)
+
+        from scipy import optimize
 
         for m in grid:
             a, b = _sd_constraints(event_times, float(m))

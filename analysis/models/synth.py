@@ -51,9 +51,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
 
 from analysis.io import DataError
+from analysis.models.distributions import norm_ppf, norm_sf
 from analysis.paths import ANALYSIS_PANEL
 
 #: Estimator options a spec may set, with their defaults (for the engine's spec validation).
@@ -190,6 +190,7 @@ def simplex_least_squares(donors_pre: np.ndarray, treated_pre: np.ndarray, v: np
     optimality check, SLSQP with the analytic gradient finishes the job from there. Deterministic.
     When the weights are not unique (fewer pre periods than donors in the support) the fit still is.
     """
+    from scipy import optimize  # here, not at module level: only synthetic-control fits need it
     A = np.asarray(donors_pre, dtype=float)
     b = np.asarray(treated_pre, dtype=float)
     if v is not None:
@@ -524,13 +525,13 @@ def sdid(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
     reps, seed = int(inference["reps"]), int(spec["seed"])
     panel = single_treated_panel(df, spec)
     result = sdid_estimate(panel.Y, panel.n_pre, reps=reps, seed=seed)
-    z = stats.norm.ppf(0.975)
+    z = norm_ppf(0.975)
     post_times = panel.times[panel.n_pre:]
     terms = ["ATT"] + [f"ATT t={t}" for t in post_times]
     estimate = np.concatenate([[result["tau"]], result["curve"]])
     se = np.concatenate([[result["se"]], result["curve_se"]])
     with np.errstate(invalid="ignore", divide="ignore"):
-        p_value = 2 * stats.norm.sf(np.abs(estimate / se))
+        p_value = 2 * norm_sf(np.abs(estimate / se))
     estimates = pd.DataFrame({
         "term": terms, "estimate": estimate, "std_error": se, "p_value": p_value,
         "ci_low": estimate - z * se, "ci_high": estimate + z * se, "n_obs": int(panel.Y.size),
