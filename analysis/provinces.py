@@ -118,6 +118,8 @@ def read_theater_reference(path: Path = paths.THEATER_COMMANDS) -> pd.DataFrame:
 
 
 _SPACES = re.compile(r"[\s\u3000]+")
+_FULL_TO_SHORT = {full: short for _, short, full, _ in _IDENTITY}
+_SHORT_TO_CODE = {short: code for code, short, _, _ in _IDENTITY}
 
 
 def normalise_name(name: str) -> str:
@@ -126,16 +128,12 @@ def normalise_name(name: str) -> str:
     ``'上   海'`` → ``'上海'``; ``'内蒙古自治区'`` → ``'内蒙古'``; ``'广西壮族自治区'`` → ``'广西'``.
     """
     s = _SPACES.sub("", str(name))
-    full_to_short = {full: short for _, short, full, _ in _IDENTITY}
-    if s in full_to_short:
-        return full_to_short[s]
-    return s
+    return _FULL_TO_SHORT.get(s, s)
 
 
 def code_for_name(name: str) -> int | None:
     """GB code for a Chinese province name (short or full, spaces ignored); ``None`` if unknown."""
-    short_to_code = {short: code for code, short, _, _ in _IDENTITY}
-    return short_to_code.get(normalise_name(name))
+    return _SHORT_TO_CODE.get(normalise_name(name))
 
 
 def defence_presence(seven_sons_path: Path = paths.SEVEN_SONS,

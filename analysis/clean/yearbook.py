@@ -175,7 +175,7 @@ def clean_yearbook_table(raw: pd.DataFrame, table: str, variables: dict[str, str
 def _correct_unit_labels(df: pd.DataFrame, table: str, dictionary: pd.DataFrame, path: Path,
                          log: CleaningLog) -> None:
     """Replace unit labels that contradict the variable dictionary, after checking the value's scale."""
-    expected = df["code"].map(lambda c: dictionary["units"].get(c) if c in dictionary.index else None)
+    expected = df["code"].map(dictionary["units"].to_dict())  # NaN for a code not in the dictionary
     if table == "HitechFirmsPub":
         return
     no_unit = expected.isna()
