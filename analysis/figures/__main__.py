@@ -15,7 +15,6 @@ from tqdm import tqdm
 
 from analysis import paths
 from analysis.figures.exhibits import Locations, build, input_files, load_exhibits
-from analysis.figures.style import save_figure
 from analysis.io import DataError, write_text
 
 
@@ -69,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
             files = sorted({paths.relative(f) for e in exhibits for f in input_files(e, where)})
             print("\n".join(files))
             return 0
+        from analysis.figures.style import save_figure  # matplotlib: not needed for --make-rules / --list-inputs
+
         for exhibit in tqdm(exhibits, desc="exhibits", disable=args.no_progress):
             result = build(exhibit, where)
             stem = args.out_dir / exhibit.id
