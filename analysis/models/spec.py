@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import os
 import re
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -61,11 +62,18 @@ class SpecError(DataError):
 def _default_years() -> list[int]:
     """The analysis window from configs/panel.yaml (``window``), else 2015–2021."""
     try:
-        with open(paths.PANEL_CONFIG, encoding="utf-8") as fh:
-            window = yaml.safe_load(fh)["window"]
-        return [int(window["first_year"]), int(window["last_year"])]
+        return list(_window_of(str(paths.PANEL_CONFIG), os.stat(paths.PANEL_CONFIG).st_mtime_ns))
     except (OSError, KeyError, TypeError, ValueError):
         return list(_FALLBACK_YEARS)
+
+
+@lru_cache(maxsize=4)
+def _window_of(path: str, mtime_ns: int) -> tuple[int, int]:
+    # Cached on (path, modification time): the multiverse validates thousands of specs, and parsing the panel
+    # configuration each time cost seconds.
+    with open(path, encoding="utf-8") as fh:
+        window = yaml.safe_load(fh)["window"]
+    return int(window["first_year"]), int(window["last_year"])
 
 
 # Every key a spec may hold, with its default in the resolved spec (None = absent / not used).
