@@ -56,7 +56,9 @@ def execute(source: Path, processed: Path | None = None, timeout: int = 600):
     with tempfile.TemporaryDirectory(prefix="kernelspec-") as tmp:
         kernels = write_kernel_spec(Path(tmp))
         ksm = KernelSpecManager(kernel_dirs=[str(kernels)], ensure_native_kernel=False)
-        km = KernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=ksm)
+        # Unix-socket transport in the temporary folder: nothing listens on TCP, and no warning about it.
+        km = KernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=ksm, transport="ipc",
+                           ip=str(Path(tmp) / "kernel-ipc"))
         env = {PROCESSED_ENV: str(processed or paths.PROCESSED)}
         old = {k: os.environ.get(k) for k in env}
         os.environ.update(env)  # the kernel inherits this process's environment
