@@ -128,8 +128,10 @@ notebooks/%.ipynb notebooks/%.html: notebooks/%.py analysis/notebooks.py $(FIG_S
 		$(SHOCKS_OUT) $(P)/analysis_panel.parquet
 	$(PY) -m analysis.notebooks --in $< --out notebooks/$*.ipynb --html notebooks/$*.html
 
-# the notebooks that read estimate files
-notebooks/04_did_results.ipynb notebooks/05_case_studies_shaanxi_guangdong.ipynb: $(ESTIMATES) $(MODEL_SRC)
+# the notebooks that read estimate files (05: only the case-study specs; its synthetic paths are recomputed)
+notebooks/04_did_results.ipynb: $(ESTIMATES) $(MODEL_SRC)
+notebooks/05_case_studies_shaanxi_guangdong.ipynb: $(filter $(P)/estimates/synth_% $(P)/estimates/sdid_%,$(ESTIMATES)) \
+		$(wildcard configs/specs/synth_*.yaml) $(MODEL_SRC)
 
 # ---- 9. multiverse: every index construction × treatment × estimator × controls × sample, on dask.distributed --
 # LocalCluster by default; an existing scheduler with DUALUSE_DASK_SCHEDULER=tcp://host:8786 (no code change).

@@ -45,3 +45,14 @@ for spec, label in (("synth_shaanxi_2020", "Shaanxi"), ("synth_shaanxi_2019", "S
     fig = plot_synth(paths_frame, label, att=att["estimate"], p_value=att["p_value"])
     fig.suptitle(spec, fontsize=8)
     display(est[["term", "estimate", "p_value", "rmspe_pre", "rmspe_ratio"]].round(4))  # noqa: F821
+
+# %% [markdown]
+# ## Synthetic difference-in-differences (Arkhangelsky et al. 2021), placebo standard errors
+#
+# The same four case-study treatments with unit *and* time weights (`configs/specs/sdid_*.yaml`).
+
+# %%
+sdid_specs = ["sdid_shaanxi_2019", "sdid_shaanxi_2020", "sdid_guangdong_2019", "sdid_guangdong_2020"]
+sdid = pd.concat([pd.read_parquet(P / "estimates" / f"{s}.parquet").assign(spec=s) for s in sdid_specs],
+                 ignore_index=True)
+sdid[["spec", "term", "estimate", "std_error", "ci_low", "ci_high", "p_value"]].round(4)
