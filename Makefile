@@ -107,8 +107,8 @@ tables: $(TABLES_OUT) ## regression tables (LaTeX + Markdown) from the estimate 
 $(TABLES_OUT) &: analysis/tables.py analysis/models/tables.py $(ESTIMATES) $(PKG)
 	$(PY) -m analysis.tables --estimates-dir $(P)/estimates --out-dir figures
 
-# ---- 7. figures (and the descriptive table) listed in configs/exhibits.yaml; one rule per exhibit ----------------
-# The rules (each exhibit's outputs and exact inputs) are generated from configs/exhibits.yaml into exhibits.mk.
+# ---- 7. figures (and the descriptive table) listed in configs/exhibits.yaml; one rule per set of inputs -------
+# The rules (outputs and exact inputs; exhibits with identical inputs share one) are generated from configs/exhibits.yaml.
 FIG_SRC := $(wildcard analysis/figures/*.py) $(PKG)
 ifeq ($(filter help clean clean-env env,$(MAKECMDGOALS)),)
 -include $(P)/exhibits.mk
