@@ -69,8 +69,8 @@ def render(rows: list[Row], started: float, args) -> str:
         "",
         "Each value is the median of `runs` runs; comparisons are measured in the same run on the same data. Make "
         "targets run on a scratch copy of the repository (benchmarks/bench_make.py). The multiverse uses the grid "
-        "of configs/multiverse.yaml on the real processed data with the cache off, after a warm-up on the same "
-        "LocalCluster (benchmarks/bench_multiverse.py).",
+        "of configs/multiverse.yaml on the real processed data with the cache off, after a warm-up on each "
+        "LocalCluster, the 1- and 2-worker runs alternating (benchmarks/bench_multiverse.py).",
         "",
         "| benchmark | median | runs | target | result | comparison |",
         "|---|---:|---:|---|---|---|",
