@@ -766,7 +766,7 @@ def _folded_normal_cv(bias_over_sd: float, alpha: float) -> float:
     from scipy import optimize  # here, not at module level: only the HonestDiD bounds need it
     b = abs(bias_over_sd)
     if b > 10:  # the lower tail is negligible
-        return b + norm_ppf(1 - alpha)
+        return float(b + norm_ppf(1 - alpha))
     f = lambda c: norm_cdf(c - b) - norm_cdf(-c - b) - (1 - alpha)
     return float(optimize.brentq(f, 0.0, b + 10.0, xtol=1e-12))
 
