@@ -228,3 +228,30 @@ def test_wooldridge_example_14_4_fixed_effects():
 def test_nested_levels_matches_fixest_definition(fe, clusters, expected):
     """fixest's small-sample K excludes fixed-effect levels nested in clusters (a level inside one cluster)."""
     assert regression._nested_levels(np.array(fe), np.array(clusters)) == expected
+
+
+def test_event_study_honest_rows_match_the_conventional_att_at_zero_and_widen_with_m():
+    """Honest DiD on a regression event study: with Mbar = 0 the RM set is the ATT's normal 95% interval (same
+    coefficients and covariance as the ATT row); smoothness sets (M) nest as M grows."""
+    df = simulate_panel(4)
+    spec = base_spec(estimator="event_study", outcome="y_dyn", cohort="cohort", event_window=[-3, 2],
+                     inference={"honest": {"M": [0.0, 0.05, 0.2], "Mbar": [0.0, 1.0], "target": "average"}})
+    out = run(spec, df)
+    att = out.loc["ATT"]
+    rm0 = out.loc["honest RM Mbar=0 average"]
+    assert rm0["estimate"] == pytest.approx(att["estimate"], abs=1e-12)
+    half = 1.959963984540054 * att["std_error"]
+    assert (rm0["ci_low"], rm0["ci_high"]) == pytest.approx((att["estimate"] - half, att["estimate"] + half), abs=1e-10)
+    widths = [out.loc[f"honest SD M={m:g} average", "ci_high"] - out.loc[f"honest SD M={m:g} average", "ci_low"]
+              for m in (0.0, 0.05, 0.2)]
+    assert widths[0] < widths[1] < widths[2]
+    assert np.isnan(out.loc["honest SD M=0 average", "p_value"])
+
+
+def test_cont_did_dynamic_honest_rows_present():
+    df = simulate_panel(5)
+    spec = base_spec(estimator="cont_did", outcome="y_dyn", exposure="exposure", treatment="post",
+                     aggregate="dynamic", event_window=[-4, 2], inference={"honest": {"M": [0.0, 0.1]}})
+    out = run(spec, df)
+    assert {"honest SD M=0 e=0", "honest SD M=0.1 e=0"} <= set(out.index)
+    assert out.loc["honest SD M=0 e=0", "estimate"] == pytest.approx(out.loc["e=0", "estimate"], abs=1e-12)

@@ -52,6 +52,18 @@ def test_minimal_spec_gets_defaults(tmp_path):
     (MINIMAL + "seed: -1\n", "seed", "non-negative"),
     (MINIMAL + "event_window: [-2, 2]\nreference_period: -5\n", "reference_period", "outside"),
     (MINIMAL + "control_group: all\n", "control_group", "nevertreated"),
+    (MINIMAL + "inference: {honest: {M: [0]}}\n", "inference.honest", "not an inference setting of estimator 'feols'"),
+    ("estimator: bacon\noutcome: y\ncohort: g\ninference: {honest: {M: [0]}}\n", "inference.honest",
+     "not an inference setting of estimator 'bacon'"),
+    ("estimator: cont_did\noutcome: y\ntreatment: post\nexposure: x\ninference: {honest: {M: [0]}}\n",
+     "inference.honest", "aggregate: dynamic"),
+    ("estimator: event_study\noutcome: y\ncohort: g\ninference: {honest: {M: [-0.1]}}\n", "inference.honest.M",
+     "non-negative"),
+    ("estimator: event_study\noutcome: y\ncohort: g\ninference: {honest: {target: average}}\n", "inference.honest",
+     "M (smoothness"),
+    ("estimator: att_gt\noutcome: y\ncohort: g\ninference: {honest: {M: [0], target: -1}}\n",
+     "inference.honest.target", "post-period"),
+    ("estimator: att_gt\noutcome: y\ncohort: g\ninference: {honest: {m: [0]}}\n", "inference.honest.m", "unknown key"),
 ])
 def test_bad_spec_names_file_and_key(tmp_path, text, key, fragment):
     path = write(tmp_path, "bad", text)

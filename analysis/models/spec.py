@@ -114,15 +114,20 @@ _REGRESSION_INFERENCE = {
     "wild_bootstrap": None,   # {reps: int, weights: rademacher|webb}
     "ri": None,               # {reps: int}
 }
+_HONEST = {
+    "honest": None,           # Rambachan–Roth sensitivity {M: [...], Mbar: [...], target: 0 | average}
+}
 _STAGGERED_INFERENCE = {
     "alpha": 0.05,            # 1 - confidence level
     "bootstrap": None,        # None = analytical; {reps: int} = multiplier bootstrap (att_gt)
-    "honest": None,           # Rambachan–Roth sensitivity {M: [...], Mbar: [...], target: 0 | average}
 }
 INFERENCE_DEFAULTS: dict[str, dict[str, Any]] = {
-    **{name: _REGRESSION_INFERENCE for name in ("feols", "cont_did", "event_study", "panel_fe")},
+    **{name: _REGRESSION_INFERENCE for name in ("feols", "panel_fe")},
+    # event-study forms also take Honest DiD sensitivity (cont_did only with aggregate: dynamic, checked below)
+    **{name: {**_REGRESSION_INFERENCE, **_HONEST} for name in ("cont_did", "event_study")},
     **{name: {} for name in ("panel_re", "first_diff", "hausman")},
-    **{name: _STAGGERED_INFERENCE for name in ("att_gt", "sunab", "did_imputation", "bacon")},
+    **{name: {**_STAGGERED_INFERENCE, **_HONEST} for name in ("att_gt", "sunab")},
+    **{name: _STAGGERED_INFERENCE for name in ("did_imputation", "bacon")},
     "synth": {"placebo": True, "method": "placebo"},
     "sdid": {"method": "placebo", "reps": 200},
 }
@@ -271,6 +276,8 @@ def validate(spec: dict, file: str | os.PathLike) -> dict:
         _fail(file, "aggregate", f"must be one of {', '.join(AGGREGATIONS)}, got {out['aggregate']!r}")
     _validate_sample(out["sample"], file)
     out["inference"] = _validate_inference(out["inference"], out["estimator"], file)
+    if out["estimator"] == "cont_did" and out["inference"].get("honest") and out["aggregate"] != "dynamic":
+        _fail(file, "inference.honest", "Honest DiD needs the event-study form of cont_did (aggregate: dynamic)")
     if not _is_int(out["seed"]) or out["seed"] < 0:
         _fail(file, "seed", f"must be a non-negative integer, got {out['seed']!r}")
     window = out["event_window"]
@@ -321,6 +328,25 @@ def _validate_sample(sample, file) -> None:
             _fail(file, f"sample.{key}", f"must be a list of unit ids, got {units!r}")
 
 
+def _validate_honest(honest, file) -> None:
+    """``inference.honest``: {M: [non-negative numbers], Mbar: [...], target: average | event time ≥ 0}."""
+    if not isinstance(honest, dict):
+        _fail(file, "inference.honest", "must be a mapping of sensitivity settings (M, Mbar, target)")
+    for key in honest:
+        if key not in ("M", "Mbar", "target"):
+            _fail(file, f"inference.honest.{key}", "unknown key; allowed keys here: M, Mbar, target")
+    if honest.get("M") is None and honest.get("Mbar") is None:
+        _fail(file, "inference.honest", "give M (smoothness bounds) and/or Mbar (relative-magnitude bounds)")
+    for key in ("M", "Mbar"):
+        grid = honest.get(key)
+        if grid is not None and not (isinstance(grid, list) and grid and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in grid)):
+            _fail(file, f"inference.honest.{key}", f"must be a non-empty list of non-negative numbers, got {grid!r}")
+    target = honest.get("target", 0)
+    if not (target == "average" or (_is_int(target) and target >= 0)):
+        _fail(file, "inference.honest.target", f"must be 'average' or a post-period event time >= 0, got {target!r}")
+
+
 def _validate_inference(inference, estimator: str, file) -> dict:
     """Check ``inference`` against the estimator family's keys (:data:`INFERENCE_DEFAULTS`); fill defaults."""
     if inference is None:
@@ -369,9 +395,8 @@ def _validate_inference(inference, estimator: str, file) -> dict:
         if not (isinstance(boot, dict) and set(boot) <= {"reps"} and _is_int(boot.get("reps", 999))
                 and boot.get("reps", 999) > 0):
             _fail(file, "inference.bootstrap", f"must be a mapping {{reps: positive integer}}, got {boot!r}")
-    honest = inference.get("honest")
-    if honest is not None and not isinstance(honest, dict):
-        _fail(file, "inference.honest", "must be a mapping of sensitivity settings (M, Mbar, target)")
+    if inference.get("honest") is not None:
+        _validate_honest(inference["honest"], file)
     if "placebo" in inference and not isinstance(inference["placebo"], bool):
         _fail(file, "inference.placebo", f"must be true or false, got {inference['placebo']!r}")
     if "method" in inference and inference["method"] != "placebo":

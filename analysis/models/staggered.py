@@ -458,7 +458,7 @@ def att_gt(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
     honest = (spec.get("inference") or {}).get("honest")
     if honest:
         event_study, vcov = att_gt_event_study(df, spec)
-        out = pd.concat([out, _honest_rows(event_study, vcov, honest, alpha, gte.n_obs)], ignore_index=True)
+        out = pd.concat([out, honest_rows(event_study, vcov, honest, alpha, gte.n_obs)], ignore_index=True)
     return out
 
 
@@ -551,7 +551,7 @@ def sunab(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
     if honest:
         es_mask = out["term"].str.startswith("ATT e=").to_numpy()
         es_vcov = vcov[np.ix_(es_mask, es_mask)]
-        out = pd.concat([out, _honest_rows(out.loc[es_mask], es_vcov, honest, alpha, model._N)],
+        out = pd.concat([out, honest_rows(out.loc[es_mask], es_vcov, honest, alpha, model._N)],
                         ignore_index=True)
     return out
 
@@ -914,7 +914,7 @@ def honest_did(event_study: pd.DataFrame, vcov: np.ndarray, restriction: str = "
     return pd.DataFrame(rows)
 
 
-def _honest_rows(event_study: pd.DataFrame, vcov: np.ndarray, config: dict, alpha: float, n_obs: int
+def honest_rows(event_study: pd.DataFrame, vcov: np.ndarray, config: dict, alpha: float, n_obs: int
                  ) -> pd.DataFrame:
     """Result rows for ``inference.honest: {M: [...], Mbar: [...], target: 0 | average}``.
 
