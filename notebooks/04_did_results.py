@@ -32,3 +32,14 @@ dynamic = [s for s in ("cont_did_dynamic_capability_index", "event_study_first_l
 for spec in dynamic:
     fig = plot_event_study({spec: pd.read_parquet(E / f"{spec}.parquet")})
     fig.suptitle(spec, fontsize=8)
+
+# %% [markdown]
+# ## Sensitivity to pre-trends (Rambachan and Roth 2023)
+#
+# Robust 95% sets for the average post-period effect when the pre-trend's slope may change by at most M per period
+# (`inference.honest` in the spec). M = 0 extrapolates a linear pre-trend; a set that excludes zero only at M = 0
+# says more about the pre-trend than about the treatment.
+
+# %%
+honest = estimates[estimates["term"].str.startswith("honest")]
+honest.pivot_table(index=["spec", "term"], values=["estimate", "ci_low", "ci_high"], sort=False).round(4)

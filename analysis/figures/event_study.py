@@ -98,11 +98,16 @@ def plot_event_study(series: dict[str, pd.DataFrame], reference_period: int | No
     ax.legend(loc="best")
     if honest:
         hx = axes[0, 1]
+        # Several series share the parameter grid: dodge them by a fraction of the grid's smallest step.
+        values = np.unique(np.concatenate([b["value"].to_numpy() for b in honest.values()]))
+        step = float(np.diff(values).min()) if len(values) > 1 else 1.0
+        dodge = np.linspace(-0.15, 0.15, len(honest)) * step if len(honest) > 1 else [0.0]
+        position = {label: j for j, label in enumerate(series)}  # same colour and marker as in the left panel
         for i, (label, bounds) in enumerate(honest.items()):
-            style = SERIES_STYLES[i % len(SERIES_STYLES)]
+            style = SERIES_STYLES[position[label] % len(SERIES_STYLES)]
             for (restriction, parameter, target), group in bounds.groupby(["restriction", "parameter", "target"]):
                 group = group.sort_values("value")
-                hx.errorbar(group["value"], group["estimate"],
+                hx.errorbar(group["value"] + dodge[i], group["estimate"],
                             yerr=[group["estimate"] - group["ci_low"], group["ci_high"] - group["estimate"]],
                             color=style["color"], marker=style["marker"], markersize=3, linestyle="none",
                             capsize=1.5, label=f"{label}: {restriction}, {target}")
