@@ -99,3 +99,36 @@ def test_honest_rows_appended_by_estimators():
 def test_honest_did_rejects_gaps():
     with pytest.raises(ValueError, match="consecutive"):
         S.honest_did(_event_study({-3: 0.0, 0: 1.0}), np.eye(2), "SD", [0.0])
+
+
+def _lp_max_bias(weights, event_times, m):
+    """Reference: max weights'delta over |second differences of (delta with delta_{-1} = 0)| <= M, by HiGHS."""
+    from scipy import optimize
+
+    full = np.arange(event_times.min(), event_times.max() + 1)
+    pos = {e: i for i, e in enumerate(event_times)}
+    rows = []
+    for e in full[1:-1]:
+        row = np.zeros(len(event_times))
+        for step, coef in ((-1, 1.0), (0, -2.0), (1, 1.0)):
+            if e + step in pos:
+                row[pos[e + step]] += coef
+        rows.append(row)
+    a = np.vstack(rows + [-r for r in rows])
+    res = optimize.linprog(-weights, A_ub=a, b_ub=np.full(len(a), m), bounds=[(None, None)] * len(weights),
+                           method="highs")
+    return np.inf if res.status == 3 else float(-res.fun)
+
+
+@pytest.mark.parametrize("times", [(-4, 2), (-2, 0), (-3, 3), (-6, 1)])
+def test_closed_form_max_bias_equals_the_linear_programme(times):
+    rng = np.random.default_rng(sum(times) + 10)
+    event_times = np.array([e for e in range(times[0], times[1] + 1) if e != -1])
+    slope = event_times + 1.0
+    for _ in range(20):
+        w = rng.normal(size=len(event_times))
+        invariant = w - slope * (w @ slope) / (slope @ slope)  # zero bias on linear trends
+        m = float(rng.uniform(0.01, 2.0))
+        assert S._max_bias_sd(invariant, event_times, m) == pytest.approx(_lp_max_bias(invariant, event_times, m),
+                                                                          rel=1e-7, abs=1e-10)
+        assert S._max_bias_sd(w, event_times, m) == np.inf == _lp_max_bias(w, event_times, m)

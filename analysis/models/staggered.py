@@ -771,33 +771,36 @@ def _folded_normal_cv(bias_over_sd: float, alpha: float) -> float:
     return float(optimize.brentq(f, 0.0, b + 10.0, xtol=1e-12))
 
 
-def _sd_constraints(event_times: np.ndarray, m: float) -> tuple[np.ndarray, np.ndarray]:
-    """A, b with A delta <= b encoding |delta_{e+1} - 2 delta_e + delta_{e-1}| <= M over the full path.
+def _second_difference_loadings(event_times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(K, slope): every path delta with delta_{-1} = 0 on the consecutive event times (reference -1 left out) is
+    delta = d * slope + K s, where d = delta_0 and s are the second differences
+    s_j = delta_{j+1} - 2 delta_j + delta_{j-1} at the interior event times j of the full path.
 
-    delta is indexed by ``event_times`` (without the reference -1, where delta = 0 by normalisation).
+    Forward from the reference, delta_e = d (e + 1) + sum_{0 <= j < e} (e - j) s_j (e >= 0); backward,
+    delta_e = d (e + 1) + sum_{e < j <= -1} (j - e) s_j (e <= -2). The map (d, s) -> delta is one-to-one.
     """
     full = np.arange(event_times.min(), event_times.max() + 1)
-    pos = {e: i for i, e in enumerate(event_times)}
-    rows = []
-    for e in full[1:-1]:
-        row = np.zeros(len(event_times))
-        for step, coef in ((-1, 1.0), (0, -2.0), (1, 1.0)):
-            if e + step in pos:
-                row[pos[e + step]] += coef
-        rows.append(row)
-    a = np.vstack(rows + [-r for r in rows]) if rows else np.zeros((0, len(event_times)))
-    return a, np.full(a.shape[0], m)
+    interior = full[1:-1]
+    e, j = event_times[:, None].astype(float), interior[None, :].astype(float)
+    forward = (e >= 1) & (j >= 0) & (j < e)
+    backward = (e <= -2) & (j <= -1) & (j > e)
+    loadings = np.where(forward, e - j, 0.0) + np.where(backward, j - e, 0.0)
+    return loadings, event_times + 1.0
 
 
-def _max_bias_sd(weights: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
-    """max_delta weights'delta s.t. A delta <= b (a linear programme; inf if unbounded)."""
-    from scipy import optimize
-    if not np.any(weights):
-        return 0.0
-    res = optimize.linprog(-weights, A_ub=a, b_ub=b, bounds=[(None, None)] * len(weights), method="highs")
-    if res.status == 3:
+def _max_bias_sd(weights: np.ndarray, event_times: np.ndarray, m: float) -> float:
+    """max over Delta^SD(M) of weights' delta, in closed form (inf if ``weights`` are not invariant to linear trends).
+
+    With delta = d * slope + K s (:func:`_second_difference_loadings`), weights' delta = d (weights' slope) +
+    (K' weights)' s; d is free and each |s_j| <= M, so the maximum is M * sum_j |(K' weights)_j| when
+    weights' slope = 0 and unbounded otherwise. (The linear programme over delta gives the same number;
+    tests/test_models_staggered_honest.py checks them against each other.)
+    """
+    loadings, slope = _second_difference_loadings(event_times)
+    scale = float(np.abs(weights) @ np.abs(slope)) or 1.0
+    if abs(float(weights @ slope)) > 1e-9 * scale:
         return np.inf
-    return float(-res.fun)
+    return float(m * np.abs(loadings.T @ weights).sum())
 
 
 def honest_did(event_study: pd.DataFrame, vcov: np.ndarray, restriction: str = "SD",
@@ -813,8 +816,9 @@ def honest_did(event_study: pd.DataFrame, vcov: np.ndarray, restriction: str = "
 
     * ``restriction="SD"`` (Delta^SD(M): |delta_{e+1} - 2 delta_e + delta_{e-1}| <= M) -- the fixed-length
       confidence interval (FLCI, RR Section 4.1 after Armstrong and Kolesar): affine estimators
-      theta_hat = l' beta_post + w' beta_pre; for each w the worst-case bias over Delta^SD(M) is a linear
-      programme (scipy HiGHS) and the half-length is sd(w) * cv_alpha(maxbias / sd), cv_alpha the 1-alpha
+      theta_hat = l' beta_post + w' beta_pre; for each w the worst-case bias over Delta^SD(M) is
+      M * sum_j |(K'v)_j| (closed form of that linear programme, :func:`_max_bias_sd`) and the half-length is
+      sd(w) * cv_alpha(maxbias / sd), cv_alpha the 1-alpha
       quantile of |N(b, 1)|; w minimises the half-length (Nelder--Mead over the w with zero bias on linear
       trends, started from the minimum-variance such w, the M = 0 optimum). With M = 0 this is the
       linear-extrapolation CI: the minimum-variance estimator unbiased for linear pre-trends +/- z sd.
@@ -881,12 +885,11 @@ def honest_did(event_study: pd.DataFrame, vcov: np.ndarray, restriction: str = "
         from scipy import optimize
 
         for m in grid:
-            a, b = _sd_constraints(event_times, float(m))
 
             def half_length(zv: np.ndarray) -> float:
                 v = weights_of(zv)
                 sd = float(np.sqrt(v @ sigma @ v))
-                bias = _max_bias_sd(v, a, b)
+                bias = _max_bias_sd(v, event_times, float(m))
                 return sd * _folded_normal_cv(bias / sd, alpha) if np.isfinite(bias) else np.inf
 
             best_z, best = z_minvar, half_length(z_minvar)
