@@ -70,7 +70,9 @@ def render(rows: list[Row], started: float, args) -> str:
         "Each value is the median of `runs` runs; comparisons are measured in the same run on the same data. Make "
         "targets run on a scratch copy of the repository (benchmarks/bench_make.py). The multiverse uses the grid "
         "of configs/multiverse.yaml on the real processed data with the cache off, after a warm-up on each "
-        "LocalCluster, the 1- and 2-worker runs alternating (benchmarks/bench_multiverse.py).",
+        "LocalCluster, the 1- and 2-worker runs alternating (benchmarks/bench_multiverse.py). On a shared virtual "
+        "machine absolute times move with the host's load by a quarter or more between runs; the reference "
+        "packages' times, measured in the same run, are a gauge of it.",
         "",
         "| benchmark | median | runs | target | result | comparison |",
         "|---|---:|---:|---|---|---|",
