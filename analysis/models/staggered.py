@@ -788,15 +788,15 @@ def _second_difference_loadings(event_times: np.ndarray) -> tuple[np.ndarray, np
     return loadings, event_times + 1.0
 
 
-def _max_bias_sd(weights: np.ndarray, event_times: np.ndarray, m: float) -> float:
+def _max_bias_sd(weights: np.ndarray, loadings: np.ndarray, slope: np.ndarray, m: float) -> float:
     """max over Delta^SD(M) of weights' delta, in closed form (inf if ``weights`` are not invariant to linear trends).
 
-    With delta = d * slope + K s (:func:`_second_difference_loadings`), weights' delta = d (weights' slope) +
-    (K' weights)' s; d is free and each |s_j| <= M, so the maximum is M * sum_j |(K' weights)_j| when
-    weights' slope = 0 and unbounded otherwise. (The linear programme over delta gives the same number;
-    tests/test_models_staggered_honest.py checks them against each other.)
+    With delta = d * slope + K s (``loadings, slope`` from :func:`_second_difference_loadings`, computed once per
+    event study: this runs at every Nelder-Mead step), weights' delta = d (weights' slope) + (K' weights)' s; d is
+    free and each |s_j| <= M, so the maximum is M * sum_j |(K' weights)_j| when weights' slope = 0 and unbounded
+    otherwise. (The linear programme over delta gives the same number; tests/test_models_staggered_honest.py checks
+    them against each other.)
     """
-    loadings, slope = _second_difference_loadings(event_times)
     scale = float(np.abs(weights) @ np.abs(slope)) or 1.0
     if abs(float(weights @ slope)) > 1e-9 * scale:
         return np.inf
@@ -884,12 +884,13 @@ def honest_did(event_study: pd.DataFrame, vcov: np.ndarray, restriction: str = "
 
         from scipy import optimize
 
+        loadings, trend = _second_difference_loadings(event_times)
         for m in grid:
 
             def half_length(zv: np.ndarray) -> float:
                 v = weights_of(zv)
                 sd = float(np.sqrt(v @ sigma @ v))
-                bias = _max_bias_sd(v, event_times, float(m))
+                bias = _max_bias_sd(v, loadings, trend, float(m))
                 return sd * _folded_normal_cv(bias / sd, alpha) if np.isfinite(bias) else np.inf
 
             best_z, best = z_minvar, half_length(z_minvar)
