@@ -26,7 +26,7 @@ export MPLBACKEND := Agg
 
 P := data/processed
 RAW_FILES := $(shell find data/raw -type f 2>/dev/null | LC_ALL=C sort)
-PKG := analysis/__init__.py analysis/paths.py analysis/io.py analysis/provinces.py
+PKG := analysis/__init__.py analysis/paths.py analysis/io.py analysis/provinces.py analysis/fingerprint.py
 
 .PHONY: all env data panel indices shocks estimates tables figures notebooks multiverse test bench clean clean-env help register
 
@@ -87,21 +87,21 @@ $(P)/analysis_panel.parquet: analysis/analysis_panel.py configs/analysis_panel.y
 data: panel indices shocks $(P)/analysis_panel.parquet ## all data stages (panel, indices, shocks, analysis panel)
 
 # ---- 5. models: one estimate file (+ JSON sidecar) per spec --------------------------------------------------
+# One process estimates every stale spec (stale = its sidecar's fingerprint of resolved spec, inputs and engine code
+# differs, so editing a base spec reruns the variants that extend it, and nothing else); files of specs that did
+# not change keep their dates, so their tables and figures are not redrawn. An estimate file deleted later is
+# remade on its own by the second rule.
 SPECS := $(sort $(wildcard configs/specs/*.yaml))
 ESTIMATES := $(patsubst configs/specs/%.yaml,$(P)/estimates/%.parquet,$(SPECS))
+ESTIMATES_STAMP := $(P)/estimates/.up-to-date
 MODEL_SRC := analysis/estimate.py $(wildcard analysis/models/*.py) $(PKG)
-estimates: $(ESTIMATES) ## every model in configs/specs (one per file)
+estimates: $(ESTIMATES) ## every model in configs/specs (one estimate file per spec)
 
-# Editing a spec reruns it and the variants that extend it (parents listed in the generated deps.mk).
-$(P)/estimates/%.parquet $(P)/estimates/%.json: analysis/estimate.py configs/specs/%.yaml $(P)/analysis_panel.parquet $(MODEL_SRC)
-	$(PY) -m analysis.estimate --spec configs/specs/$*.yaml --out $(P)/estimates/$*.parquet > /dev/null
+$(ESTIMATES_STAMP): analysis/estimate.py $(SPECS) $(P)/analysis_panel.parquet $(MODEL_SRC)
+	$(PY) -m analysis.estimate --all configs/specs --out-dir $(P)/estimates --stamp $@ --no-progress
 
-$(P)/estimates/deps.mk: analysis/estimate.py analysis/models/spec.py $(SPECS) | $(ENV_STAMP)
-	$(PY) -m analysis.estimate --make-deps configs/specs --out $@
-
-ifeq ($(filter help clean clean-env env,$(MAKECMDGOALS)),)
--include $(P)/estimates/deps.mk
-endif
+$(ESTIMATES): $(P)/estimates/%.parquet: $(ESTIMATES_STAMP)
+	@test -f $@ -a -f $(P)/estimates/$*.json || $(PY) -m analysis.estimate --spec configs/specs/$*.yaml --out $@ > /dev/null
 
 # ---- 6. tables: built only from estimate files ----------------------------------------------------------------
 TABLES_OUT := $(foreach t,tab01_main_cont_did tab02_event_study tab03_staggered tab04_panel_fe_re tab05_bacon,figures/$(t).tex figures/$(t).md)

@@ -2,7 +2,10 @@
 
 * cold pipeline: ``make clean && make all`` with the environment present (target: under 60 s on 2 cores);
 * no-op: a second ``make`` (target: under 2 s);
-* one edited spec: ``touch configs/specs/<spec>.yaml && make`` (target: under 10 s).
+* one edited spec: change the seed in ``configs/specs/<spec>.yaml``, then ``make`` (target: under 10 s). A real
+  edit, not a ``touch``: the estimation stage re-estimates specs by content fingerprint, so a touched but unchanged
+  spec costs only the check (about half a second). The edited spec's variants (``extends``) are re-estimated too,
+  and its tables, figure and notebook rebuilt. The original file is restored (and rebuilt, untimed) after each run.
 
 The copy holds the files git tracks plus untracked, not-ignored ones (``git ls-files -co --exclude-standard``),
 with modification times preserved (so Make sees the same order of dates) and ``.venv`` symlinked to the real
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import statistics
 import subprocess
 import tempfile
 from pathlib import Path
@@ -20,7 +24,7 @@ from pathlib import Path
 from benchmarks.common import Row, timed
 
 ROOT = Path(__file__).resolve().parent.parent
-SPEC_TO_TOUCH = "cont_did_capability_index"
+SPEC_TO_EDIT = "cont_did_capability_index"
 
 
 def repository_files(root: Path = ROOT) -> list[str]:
@@ -67,14 +71,21 @@ def run(repeats: int = 3, log=print) -> list[Row]:
         noop, runs = timed(lambda: make(workdir), max(repeats, 3))
         said = make(workdir).stdout.strip().splitlines()
         rows.append(Row("no-op make", noop, len(runs), "< 2 s", noop < 2, f"make says: {said[-1] if said else ''}"))
-        spec = workdir / "configs" / "specs" / f"{SPEC_TO_TOUCH}.yaml"
-        if spec.exists():
-            one, runs = timed(lambda: make(workdir, shell=f"touch {spec.relative_to(workdir)} && make"), repeats)
-            rows.append(Row(f"make after touching configs/specs/{SPEC_TO_TOUCH}.yaml", one, len(runs), "< 10 s",
-                            one < 10))
+        spec = workdir / "configs" / "specs" / f"{SPEC_TO_EDIT}.yaml"
+        original = spec.read_text(encoding="utf-8") if spec.exists() else ""
+        if "\nseed: " in original:
+            times = []
+            for run_number in range(repeats):
+                edited = original.replace("\nseed: ", f"\nseed: {run_number + 1}", 1)  # e.g. seed: 120240517
+                spec.write_text(edited, encoding="utf-8")
+                times.append(timed(lambda: make(workdir), 1)[0])
+                spec.write_text(original, encoding="utf-8")
+                make(workdir)  # back to the committed spec (not timed)
+            rows.append(Row(f"make after editing the seed in configs/specs/{SPEC_TO_EDIT}.yaml",
+                            statistics.median(times), len(times), "< 10 s", statistics.median(times) < 10))
         else:
-            rows.append(Row("make after touching one spec", float("nan"), 0, "< 10 s", False,
-                            f"configs/specs/{SPEC_TO_TOUCH}.yaml not found"))
+            rows.append(Row("make after editing one spec", float("nan"), 0, "< 10 s", False,
+                            f"configs/specs/{SPEC_TO_EDIT}.yaml not found or has no `seed:` line"))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return rows

@@ -116,3 +116,67 @@ def test_shipped_table_definitions_name_shipped_specs():
     shipped = {p.stem for p in paths.SPECS.glob("*.yaml")}
     for definition in model_tables.TABLES:
         assert set(definition.specs) | set(definition.extra_specs) <= shipped, definition.name
+
+
+def test_all_estimates_exactly_the_stale_specs(workspace, tmp_path, capsys):
+    """--all: same bytes as one-spec runs; a rerun, or a file saved unchanged, re-estimates nothing; editing a base
+    spec re-estimates it and its `extends` variants only; a deleted result or a changed panel is re-estimated; a bad
+    spec stops the run before anything is written."""
+    folder, csv = workspace
+    specs, out = tmp_path / "specs", tmp_path / "est"
+    specs.mkdir()
+    for name in ("main", "main_dyn", "es", "fe", "re"):
+        (specs / f"{name}.yaml").write_text((folder / f"{name}.yaml").read_text())
+    stamp = tmp_path / "stamp"
+    assert estimate.main(["--all", str(specs), "--out-dir", str(out), "--stamp", str(stamp), "--no-progress"]) == 0
+    assert stamp.exists()
+    assert sorted(p.stem for p in out.glob("*.parquet")) == ["es", "fe", "main", "main_dyn", "re"]
+    single = tmp_path / "single" / "main_dyn.parquet"
+    estimate.main(["--spec", str(specs / "main_dyn.yaml"), "--out", str(single)])
+    assert digest(single) == digest(out / "main_dyn.parquet")
+    assert digest(single.with_suffix(".json")) == digest(out / "main_dyn.json")
+
+    def rerun():
+        return estimate.run_all(specs, out, progress=False, log=lambda *_: None)
+
+    assert rerun() == []
+    (specs / "es.yaml").write_text((specs / "es.yaml").read_text())  # saved, not changed
+    assert rerun() == []
+    (specs / "main.yaml").write_text((specs / "main.yaml").read_text().replace("seed: 3", "seed: 4"))
+    before = {p.stem: digest(p) for p in out.glob("*.parquet")}
+    assert rerun() == ["main", "main_dyn"]
+    after = {p.stem: digest(p) for p in out.glob("*.parquet")}
+    assert {k for k in before if before[k] != after[k]} <= {"main", "main_dyn"}
+    assert json.loads((out / "main.json").read_text())["seed"] == 4
+    (out / "es.parquet").unlink()
+    assert rerun() == ["es"]
+    frame = pd.read_csv(csv)
+    frame.loc[0, "y_cont"] += 1.0
+    changed_panel = tmp_path / "panel.csv"
+    frame.to_csv(changed_panel, index=False)
+    for name in ("main", "es", "fe"):
+        path = specs / f"{name}.yaml"
+        path.write_text(path.read_text().replace(str(csv), str(changed_panel)))
+    assert rerun() == ["es", "fe", "main", "main_dyn", "re"]
+
+    (specs / "zz_bad.yaml").write_text("extends: main\noutcome: y_cont\nclusters: province_code\n")
+    (specs / "main.yaml").write_text((specs / "main.yaml").read_text().replace("seed: 4", "seed: 5"))
+    stamp.unlink()
+    before = {p.name: digest(p) for p in out.iterdir()}
+    capsys.readouterr()
+    assert estimate.main(["--all", str(specs), "--out-dir", str(out), "--stamp", str(stamp), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "zz_bad.yaml" in err and "'clusters'" in err
+    assert {p.name: digest(p) for p in out.iterdir()} == before and not stamp.exists()
+
+
+def test_engine_code_sources_exist_and_count():
+    """Every path whose code enters the estimates' fingerprint exists (a typo would silently drop it from the
+    fingerprint); the engine and the CLI are in it, table formatting is not (test_multiverse_grid checks that
+    code_version follows the included files only)."""
+    from analysis import fingerprint, paths
+
+    for source in estimate.ENGINE_CODE:
+        assert (paths.ROOT / source).exists(), source
+    assert "analysis/models" in estimate.ENGINE_CODE and "analysis/estimate.py" in estimate.ENGINE_CODE
+    assert "tables.py" in fingerprint.CODE_EXCLUDED_NAMES

@@ -17,56 +17,28 @@ Cache files are written by the driver (never by workers: tasks stay pure), atomi
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import json
 import math
 import os
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from analysis import paths
+from analysis import fingerprint, paths
+from analysis.fingerprint import canonical_json
 from analysis.io import sha256, write_text
 
 #: Source folders/files whose code determines a cell's numbers (relative to the repository root).
 CODE_SOURCES = ("analysis/index", "analysis/models", "analysis/multiverse/grid.py", "analysis/multiverse/tasks.py",
                 "analysis/io.py", "analysis/provinces.py")
-#: File names under CODE_SOURCES that only format or report (tables, CLIs, claims checks, synthetic test data):
-#: editing them must not invalidate computed cells.
-CODE_EXCLUDED_NAMES = ("tables.py", "__main__.py", "claims.py", "sensitivity.py", "synthetic.py")
-#: Packages whose versions enter the code version (numerical results may change with them).
-NUMERICAL_PACKAGES = ("numpy", "pandas", "scipy", "statsmodels", "linearmodels", "pyfixest")
-
 #: Result fields a cache file holds (numbers and the error text, if the engine failed on the cell).
 RESULT_FIELDS = ("estimate", "std_error", "ci_low", "ci_high", "p_value", "n_obs", "n_clusters", "error")
 
 
-def canonical_json(obj) -> str:
-    """Deterministic JSON: sorted keys, compact separators, floats by repr (exact round trip)."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=True)
-
-
 def code_version(root: Path = paths.ROOT, sources: Iterable[str] = CODE_SOURCES) -> str:
-    """SHA-256 over (relative path, content) of every ``.py`` file under ``sources`` (except
-    :data:`CODE_EXCLUDED_NAMES`), plus the versions of :data:`NUMERICAL_PACKAGES`."""
-    h = hashlib.sha256()
-    files: list[Path] = []
-    for source in sources:
-        path = root / source
-        files.extend(sorted(path.rglob("*.py")) if path.is_dir() else [path])
-    for path in sorted(set(files)):
-        if "__pycache__" in path.parts or path.name in CODE_EXCLUDED_NAMES:
-            continue
-        h.update(path.relative_to(root).as_posix().encode())
-        h.update(b"\0")
-        h.update(path.read_bytes())
-        h.update(b"\0")
-    for package in NUMERICAL_PACKAGES:
-        try:
-            version = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            version = "absent"
-        h.update(f"{package}=={version}\0".encode())
-    return h.hexdigest()
+    """The version of the code that computes a cell (:func:`analysis.fingerprint.code_version` of
+    :data:`CODE_SOURCES`): SHA-256 over their source, formatting-only files excluded, and the numerical packages'
+    versions."""
+    return fingerprint.code_version(sources, root)
 
 
 def input_fingerprints(files: Mapping[str, str | os.PathLike]) -> dict[str, str]:
