@@ -8,10 +8,10 @@ dask's nanny also pins BLAS to one thread per worker). Workers on other machines
 sending work, the driver compares each worker's :func:`analysis.multiverse.cache.code_version` with its own.
 
 Task graph: the window panel, the base frame and the index configuration are scattered once (broadcast to every
-worker); one task per index choice builds that choice's analysis frame; the frames (a few kB each) are gathered and
-broadcast to every worker; cells are batched into chunks of ``chunk_size`` cells of one index choice (one task
-each), so per-task work (tens of fits) dwarfs the scheduler's per-task overhead (about a millisecond) and any
-worker can take any chunk. Results are collected as they complete, cached by the driver,
+worker); one task per index choice builds that choice's analysis frame; the frames (a few kB each) are gathered;
+cells are batched into chunks of ``chunk_size`` cells of one index choice, one task each carrying its frame, so
+per-task work (tens of fits) dwarfs the scheduler's per-task overhead (about a millisecond), any worker can take
+any chunk, and the scheduler hands chunks out as workers become free. Results are collected as they complete, cached by the driver,
 and finally ordered by spec hash — so the output does not depend on which worker finished first.
 """
 
@@ -123,19 +123,20 @@ def run_multiverse(cells: list[Cell], window: pd.DataFrame, base: pd.DataFrame, 
                                       list(outcomes), key=f"frame-{index_name}-{members[0][0][:12]}")
             for index_name, members in todo.items()}
         n_tasks += len(frame_futures)
-        # Phase 2: broadcast the frames to every worker, so each chunk can run anywhere (otherwise dask's data
-        # locality sends all chunks of one index choice to the worker that built its frame, and 2 workers run
-        # barely faster than 1).
-        frames = client.gather(list(frame_futures.values()))
-        frame_fs = dict(zip(frame_futures, client.scatter(frames, broadcast=True, hash=False)))
-        del frames, frame_futures
+        # Phase 2: one task per chunk, the chunk's analysis frame (a few kB) passed in the task itself. With no
+        # dependencies on other tasks the chunks are "root-ish" to dask's scheduler, which queues them and hands one
+        # to a worker whenever it has a free slot (distributed.scheduler.worker-saturation): load balancing follows
+        # whichever worker is faster at the moment. (Chunks depending on scattered frames were assigned to workers
+        # up front and rebalanced only by work stealing, which left one worker idle for up to a second at the end.)
+        frames = dict(zip(frame_futures, client.gather(list(frame_futures.values()))))
+        del frame_futures
         futures = []
         for index_name, members in todo.items():
             for start in range(0, len(members), chunk_size):
                 chunk = members[start:start + chunk_size]
                 payload = [{"key": key, "spec": {**cell.spec, "id": f"mv_{key[:16]}"},
                             "drop_years": list(cell.drop_years), "term": cell.term} for key, cell in chunk]
-                futures.append(client.submit(tasks.fit_chunk, frame_fs[index_name], payload,
+                futures.append(client.submit(tasks.fit_chunk, frames[index_name], cache.canonical_json(payload),
                                              key=f"fit_chunk-{chunk[0][0][:16]}-{len(chunk)}"))
                 n_tasks += 1
         with tqdm(total=n_todo, desc="multiverse specifications", unit="spec", disable=not progress) as bar:

@@ -14,6 +14,7 @@ numbers depend only on its arguments, whichever worker computes it and in whatev
 
 from __future__ import annotations
 
+import json
 import warnings
 from typing import Iterable, Mapping
 
@@ -119,6 +120,9 @@ def fit_cell(frame: pd.DataFrame, cell: Mapping) -> dict:
     return result
 
 
-def fit_chunk(frame: pd.DataFrame, cells: list[Mapping]) -> list[tuple[str, dict]]:
-    """[(key, result)] for a chunk of cells that share one analysis frame."""
+def fit_chunk(frame: pd.DataFrame, cells: list[Mapping] | str) -> list[tuple[str, dict]]:
+    """[(key, result)] for a chunk of cells that share one analysis frame. ``cells`` may come as a JSON string (what
+    the runner sends: dask then ships one string instead of walking every nested spec dict in search of futures)."""
+    if isinstance(cells, str):
+        cells = json.loads(cells)
     return [(cell["key"], fit_cell(frame, cell)) for cell in cells]
