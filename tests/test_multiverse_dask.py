@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import shutil
 
+import dask
 import numpy as np
 import pandas as pd
 import psutil
@@ -94,6 +95,10 @@ def test_one_and_two_workers_identical_and_no_leaked_processes(prepared):
             frames[workers], stats = runner.run_multiverse(cells, window, base, index_config, list(config.outcomes),
                                                            inputs, code, client, cache_dir=None, chunk_size=3,
                                                            progress=False)
+            # the LocalCluster settings reach the worker processes (through their nannies) and the scheduler
+            settings = client.run(lambda: {k: dask.config.get(k) for k in runner.LOCAL_CLUSTER_CONFIG})
+            assert list(settings.values()) == [runner.LOCAL_CLUSTER_CONFIG] * workers
+            assert not client.run_on_scheduler(lambda dask_scheduler: "stealing" in dask_scheduler.extensions)
         assert stats.n_computed == 30
         # every worker fitted chunks (the scheduler hands chunks to whichever worker is free)
         chunk_workers = {record["worker"] for record in stream.data if record["key"].startswith("fit_chunk-")}
