@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     limit = None
     if args.quick:
         limit = len(bench_multiverse.prepare()[2]) // 4
-    rows += bench_multiverse.run(repeats=repeats if args.quick else max(repeats, 5), limit=limit)
+    rows += bench_multiverse.run(repeats=repeats if args.quick else max(repeats, 7), limit=limit)
     text = render(rows, started, args)
     write_text(text, args.out)
     print(text)

@@ -47,7 +47,10 @@ def scratch_copy(root: Path = ROOT) -> Path:
 def make(workdir: Path, *args: str, shell: str | None = None) -> subprocess.CompletedProcess:
     """Run make (or a shell line) in ``workdir``; raises with the output tail on failure."""
     command = shell if shell is not None else " ".join(["make", *args])
-    result = subprocess.run(["bash", "-c", command], cwd=workdir, capture_output=True, text=True)
+    # As a user's make at a terminal: not a sub-make of `make bench` (whose MAKEFLAGS name a jobserver whose pipes
+    # this child does not inherit, and whose MAKELEVEL makes make print "Entering/Leaving directory").
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")}
+    result = subprocess.run(["bash", "-c", command], cwd=workdir, capture_output=True, text=True, env=env)
     if result.returncode != 0:
         tail = (result.stdout + result.stderr)[-2000:]
         raise RuntimeError(f"`{command}` failed (exit {result.returncode}):\n{tail}")
