@@ -134,9 +134,7 @@ def run_multiverse(cells: list[Cell], window: pd.DataFrame, base: pd.DataFrame, 
         from distributed import as_completed
 
         check_worker_code(client, code)
-        window_f = client.scatter(window, broadcast=True, hash=False)
-        base_f = client.scatter(base, broadcast=True, hash=False)
-        config_f = client.scatter(index_config, broadcast=True, hash=False)
+        window_f, base_f, config_f = client.scatter([window, base, index_config], broadcast=True, hash=False)
         # Phase 1: one task per index choice builds its analysis frame (small: 217 rows x a few columns).
         frame_futures = {
             index_name: client.submit(tasks.analysis_frame, window_f, base_f, config_f, members[0][1].index,
