@@ -28,7 +28,8 @@ P := data/processed
 RAW_FILES := $(shell find data/raw -type f 2>/dev/null | LC_ALL=C sort)
 PKG := analysis/__init__.py analysis/paths.py analysis/io.py analysis/provinces.py analysis/fingerprint.py
 
-.PHONY: all env data panel indices shocks estimates tables figures notebooks multiverse test bench clean clean-env help register
+FORCE:
+.PHONY: FORCE all env data panel indices shocks estimates tables figures notebooks multiverse test bench clean clean-env help register
 
 all: env data estimates tables figures notebooks multiverse ## everything: environment, data, models, exhibits, notebooks, multiverse
 
@@ -89,19 +90,24 @@ data: panel indices shocks $(P)/analysis_panel.parquet ## all data stages (panel
 # ---- 5. models: one estimate file (+ JSON sidecar) per spec --------------------------------------------------
 # One process estimates every stale spec (stale = its sidecar's fingerprint of resolved spec, inputs and engine code
 # differs, so editing a base spec reruns the variants that extend it, and nothing else); files of specs that did
-# not change keep their dates, so their tables and figures are not redrawn. An estimate file deleted later is
-# remade on its own by the second rule.
+# not change keep their dates, so their tables and figures are not redrawn. The estimate files have an empty
+# recipe: make reads their dates again after the batch, so only rewritten files count as changed. A deleted
+# estimate file (seen when make reads this Makefile) forces the batch, which remakes it. The stamp takes the date
+# of its newest input (not "now"), so after a full build every estimate file is newer than it; after an edit, the
+# files of unchanged specs are older, and `make -n` lists their tables and figures although `make` redraws nothing.
 SPECS := $(sort $(wildcard configs/specs/*.yaml))
 ESTIMATES := $(patsubst configs/specs/%.yaml,$(P)/estimates/%.parquet,$(SPECS))
+ESTIMATE_FILES := $(ESTIMATES) $(ESTIMATES:.parquet=.json)
 ESTIMATES_STAMP := $(P)/estimates/.up-to-date
 MODEL_SRC := analysis/estimate.py $(wildcard analysis/models/*.py) $(PKG)
 estimates: $(ESTIMATES) ## every model in configs/specs (one estimate file per spec)
 
-$(ESTIMATES_STAMP): analysis/estimate.py $(SPECS) $(P)/analysis_panel.parquet $(MODEL_SRC)
-	$(PY) -m analysis.estimate --all configs/specs --out-dir $(P)/estimates --stamp $@ --no-progress
+$(ESTIMATES_STAMP): analysis/estimate.py $(SPECS) $(P)/analysis_panel.parquet $(MODEL_SRC) \
+		$(if $(filter-out $(wildcard $(ESTIMATE_FILES)),$(ESTIMATE_FILES)),FORCE)
+	$(PY) -m analysis.estimate --all configs/specs --out-dir $(P)/estimates --no-progress
+	@touch -r "$$(ls -t $(filter-out FORCE,$^) | head -n 1)" $@
 
-$(ESTIMATES): $(P)/estimates/%.parquet: $(ESTIMATES_STAMP)
-	@test -f $@ -a -f $(P)/estimates/$*.json || $(PY) -m analysis.estimate --spec configs/specs/$*.yaml --out $@ > /dev/null
+$(ESTIMATES): $(ESTIMATES_STAMP) ;
 
 # ---- 6. tables: built only from estimate files ----------------------------------------------------------------
 TABLES_OUT := $(foreach t,tab01_main_cont_did tab02_event_study tab03_staggered tab04_panel_fe_re tab05_bacon,figures/$(t).tex figures/$(t).md)

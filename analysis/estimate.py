@@ -26,7 +26,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import fingerprint, paths
-from analysis.io import DataError, sha256, write_json, write_parquet, write_text
+from analysis.io import DataError, sha256, write_json, write_parquet
 from analysis.models import registry
 from analysis.models.spec import resolve
 
@@ -156,7 +156,6 @@ def main(argv: list[str] | None = None) -> int:
     mode.add_argument("--all", type=Path, metavar="SPEC_DIR", help="every spec in SPEC_DIR whose result is stale")
     parser.add_argument("--out", type=Path, help="with --spec: estimates Parquet; the sidecar is <out>.json")
     parser.add_argument("--out-dir", type=Path, help="with --all: folder of <id>.parquet and <id>.json")
-    parser.add_argument("--stamp", type=Path, help="with --all: file written after every spec is up to date")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     if args.all is not None:
@@ -167,8 +166,6 @@ def main(argv: list[str] | None = None) -> int:
         except DataError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-        if args.stamp is not None:
-            write_text("estimates up to date with configs/specs (fingerprints in the JSON sidecars)\n", args.stamp)
         return 0
     if args.out is None or args.out.suffix != ".parquet":
         parser.error("--spec needs --out ending in .parquet")

@@ -127,9 +127,7 @@ def test_all_estimates_exactly_the_stale_specs(workspace, tmp_path, capsys):
     specs.mkdir()
     for name in ("main", "main_dyn", "es", "fe", "re"):
         (specs / f"{name}.yaml").write_text((folder / f"{name}.yaml").read_text())
-    stamp = tmp_path / "stamp"
-    assert estimate.main(["--all", str(specs), "--out-dir", str(out), "--stamp", str(stamp), "--no-progress"]) == 0
-    assert stamp.exists()
+    assert estimate.main(["--all", str(specs), "--out-dir", str(out), "--no-progress"]) == 0
     assert sorted(p.stem for p in out.glob("*.parquet")) == ["es", "fe", "main", "main_dyn", "re"]
     single = tmp_path / "single" / "main_dyn.parquet"
     estimate.main(["--spec", str(specs / "main_dyn.yaml"), "--out", str(single)])
@@ -161,13 +159,12 @@ def test_all_estimates_exactly_the_stale_specs(workspace, tmp_path, capsys):
 
     (specs / "zz_bad.yaml").write_text("extends: main\noutcome: y_cont\nclusters: province_code\n")
     (specs / "main.yaml").write_text((specs / "main.yaml").read_text().replace("seed: 4", "seed: 5"))
-    stamp.unlink()
     before = {p.name: digest(p) for p in out.iterdir()}
     capsys.readouterr()
-    assert estimate.main(["--all", str(specs), "--out-dir", str(out), "--stamp", str(stamp), "--no-progress"]) == 2
+    assert estimate.main(["--all", str(specs), "--out-dir", str(out), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "zz_bad.yaml" in err and "'clusters'" in err
-    assert {p.name: digest(p) for p in out.iterdir()} == before and not stamp.exists()
+    assert {p.name: digest(p) for p in out.iterdir()} == before
 
 
 def test_engine_code_sources_exist_and_count():
