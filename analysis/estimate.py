@@ -140,8 +140,6 @@ def run_all(spec_dir: Path, out_dir: Path, progress: bool = True, log=print) -> 
         start = time.perf_counter()
         try:
             estimate_spec(spec, out_path, code, known)
-        except DataError:
-            raise
         except Exception as exc:
             exc.add_note(f"while estimating {paths.relative(spec_file)}")
             raise
@@ -164,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             run_all(args.all, args.out_dir, progress=not args.no_progress)
         except DataError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            print("\n".join([f"error: {exc}", *getattr(exc, "__notes__", [])]), file=sys.stderr)
             return 2
         return 0
     if args.out is None or args.out.suffix != ".parquet":

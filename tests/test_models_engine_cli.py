@@ -177,3 +177,16 @@ def test_engine_code_sources_exist_and_count():
         assert (paths.ROOT / source).exists(), source
     assert "analysis/models" in estimate.ENGINE_CODE and "analysis/estimate.py" in estimate.ENGINE_CODE
     assert "tables.py" in fingerprint.CODE_EXCLUDED_NAMES
+
+
+def test_all_names_the_spec_whose_panel_lacks_a_column(workspace, tmp_path, capsys):
+    """A data problem found while estimating (a column the panel lacks) names the panel, the column and the spec."""
+    folder, csv = workspace
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "ok.yaml").write_text((folder / "fe.yaml").read_text())
+    (specs / "zz_missing.yaml").write_text((folder / "fe.yaml").read_text().replace("treatment: x1", "treatment: nope"))
+    assert estimate.main(["--all", str(specs), "--out-dir", str(tmp_path / "est"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "nope" in err and "zz_missing.yaml" in err and Path(csv).name in err
+    assert (tmp_path / "est" / "ok.parquet").exists() and not (tmp_path / "est" / "zz_missing.parquet").exists()
