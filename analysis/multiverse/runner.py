@@ -11,8 +11,9 @@ Task graph: the window panel, the base frame and the index configuration are sca
 worker); one task per index choice builds that choice's analysis frame; the frames (a few kB each) are gathered;
 cells are batched into chunks of ``chunk_size`` cells of one index choice, one task each carrying its frame, so
 per-task work (tens of fits) dwarfs the scheduler's per-task overhead (about a millisecond), any worker can take
-any chunk, and the scheduler hands chunks out as workers become free. Results are collected as they complete, cached by the driver,
-and finally ordered by spec hash — so the output does not depend on which worker finished first.
+any chunk, and the scheduler hands chunks out as workers become free. Results are collected as they complete,
+cached by the driver, and finally ordered by spec hash — so the output does not depend on which worker finished
+first.
 """
 
 from __future__ import annotations
