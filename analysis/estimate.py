@@ -31,8 +31,8 @@ from analysis.models import registry
 from analysis.models.spec import resolve
 
 #: Code whose changes can change an estimate (formatting-only files excluded, see analysis.fingerprint).
-ENGINE_CODE = ("analysis/models", "analysis/estimate.py", "analysis/io.py", "analysis/paths.py", "analysis/provinces.py",
-               "analysis/fingerprint.py")
+ENGINE_CODE = ("analysis/models", "analysis/estimate.py", "analysis/io.py", "analysis/paths.py",
+               "analysis/provinces.py", "analysis/fingerprint.py")
 
 VERSIONED_PACKAGES = ("numpy", "pandas", "scipy", "statsmodels", "linearmodels", "pyfixest", "pyarrow", "pyyaml",
                       "wildboottest", "pysyncon", "diff-diff")
