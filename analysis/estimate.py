@@ -67,11 +67,9 @@ def spec_fingerprint(spec: dict, inputs: dict[str, str], code: str) -> str:
     return fingerprint.digest({"spec": spec, "inputs": inputs, "code": code})
 
 
-def sidecar(spec: dict, data_file: Path, estimates: pd.DataFrame, code: str | None = None,
-            inputs: dict[str, str] | None = None) -> dict:
-    """The JSON sidecar's content (no timestamps or machine paths, so it is reproducible)."""
-    inputs = input_hashes(spec, data_file) if inputs is None else inputs
-    code = fingerprint.code_version(ENGINE_CODE) if code is None else code
+def sidecar(spec: dict, estimates: pd.DataFrame, inputs: dict[str, str], code: str) -> dict:
+    """The JSON sidecar's content (no timestamps or machine paths, so it is reproducible); ``inputs`` from
+    :func:`input_hashes`, ``code`` the version of :data:`ENGINE_CODE`."""
     return {
         "spec_id": spec["id"],
         "spec": spec,
@@ -89,7 +87,8 @@ def estimate_spec(spec: dict, out_path: Path, code: str | None = None,
     """Estimate an already resolved spec; write ``out_path`` and its ``.json`` sidecar; return the estimates."""
     df, data_file = registry.load_data(spec)
     estimates = registry.estimate(df, spec)
-    side = sidecar(spec, data_file, estimates, code, input_hashes(spec, data_file, known))
+    code = fingerprint.code_version(ENGINE_CODE) if code is None else code
+    side = sidecar(spec, estimates, input_hashes(spec, data_file, known), code)
     write_parquet(estimates, out_path)
     write_json(side, out_path.with_suffix(".json"))
     return estimates

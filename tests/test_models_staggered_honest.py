@@ -125,11 +125,11 @@ def test_closed_form_max_bias_equals_the_linear_programme(times):
     rng = np.random.default_rng(sum(times) + 10)
     event_times = np.array([e for e in range(times[0], times[1] + 1) if e != -1])
     slope = event_times + 1.0
+    loadings, trend = S._second_difference_loadings(event_times)
     for _ in range(20):
         w = rng.normal(size=len(event_times))
         invariant = w - slope * (w @ slope) / (slope @ slope)  # zero bias on linear trends
         m = float(rng.uniform(0.01, 2.0))
-        loadings, trend = S._second_difference_loadings(event_times)
         assert S._max_bias_sd(invariant, loadings, trend, m) == pytest.approx(
             _lp_max_bias(invariant, event_times, m), rel=1e-7, abs=1e-10)
         assert S._max_bias_sd(w, loadings, trend, m) == np.inf == _lp_max_bias(w, event_times, m)

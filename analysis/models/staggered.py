@@ -886,7 +886,6 @@ def honest_did(event_study: pd.DataFrame, vcov: np.ndarray, restriction: str = "
 
         loadings, trend = _second_difference_loadings(event_times)
         for m in grid:
-
             def half_length(zv: np.ndarray) -> float:
                 v = weights_of(zv)
                 sd = float(np.sqrt(v @ sigma @ v))

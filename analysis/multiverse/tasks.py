@@ -120,9 +120,7 @@ def fit_cell(frame: pd.DataFrame, cell: Mapping) -> dict:
     return result
 
 
-def fit_chunk(frame: pd.DataFrame, cells: list[Mapping] | str) -> list[tuple[str, dict]]:
-    """[(key, result)] for a chunk of cells that share one analysis frame. ``cells`` may come as a JSON string (what
-    the runner sends: dask then ships one string instead of walking every nested spec dict in search of futures)."""
-    if isinstance(cells, str):
-        cells = json.loads(cells)
-    return [(cell["key"], fit_cell(frame, cell)) for cell in cells]
+def fit_chunk(frame: pd.DataFrame, cells_json: str) -> list[tuple[str, dict]]:
+    """[(key, result)] for a chunk of cells that share one analysis frame; ``cells_json`` is the JSON list of the
+    cells (one string: dask ships it as is instead of walking every nested spec dict in search of futures)."""
+    return [(cell["key"], fit_cell(frame, cell)) for cell in json.loads(cells_json)]
