@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from analysis.models import honest_did as H
 from analysis.models import staggered as S
 from test_models_staggered import SPEC, simulate_staggered
 
@@ -22,7 +23,7 @@ def test_sd_with_m0_is_linear_extrapolation_ci():
     # estimator is beta_0 + beta_{-2} and the FLCI is it +/- z * sd(beta_0 + beta_{-2}).
     es = _event_study({-2: 0.3, 0: 1.0})
     vcov = np.array([[0.04, 0.01], [0.01, 0.09]])
-    out = S.honest_did(es, vcov, "SD", [0.0], target=0).iloc[0]
+    out = H.honest_did(es, vcov, "SD", [0.0], target=0).iloc[0]
     sd = np.sqrt(0.04 + 0.09 + 2 * 0.01)
     z = stats.norm.ppf(0.975)
     assert out["ci_low"] == pytest.approx(1.3 - z * sd, abs=1e-10)
@@ -31,15 +32,15 @@ def test_sd_with_m0_is_linear_extrapolation_ci():
     # M > 0 adds worst-case curvature bias M (one second difference between e=-1 and e=0): the FLCI is
     # centred at the same estimator with half-length sd * cv_alpha(M / sd).
     m = 0.2
-    wide = S.honest_did(es, vcov, "SD", [m], target=0).iloc[0]
-    half = sd * S._folded_normal_cv(m / sd, 0.05)
+    wide = H.honest_did(es, vcov, "SD", [m], target=0).iloc[0]
+    half = sd * H._folded_normal_cv(m / sd, 0.05)
     assert wide["ci_high"] - wide["ci_low"] == pytest.approx(2 * half, rel=1e-8)
 
 
 def test_rm_with_mbar0_is_conventional_ci_and_sets_widen():
     es = _event_study({-3: 0.05, -2: -0.1, 0: 0.5, 1: 0.8})
     vcov = np.diag([0.01, 0.01, 0.02, 0.03])
-    rm = S.honest_did(es, vcov, "RM", [0.0, 0.5, 1.0, 2.0], target=0)
+    rm = H.honest_did(es, vcov, "RM", [0.0, 0.5, 1.0, 2.0], target=0)
     z = stats.norm.ppf(0.975)
     assert rm["ci_low"].iloc[0] == pytest.approx(0.5 - z * np.sqrt(0.02), abs=1e-12)
     assert rm["ci_high"].iloc[0] == pytest.approx(0.5 + z * np.sqrt(0.02), abs=1e-12)
@@ -55,10 +56,10 @@ def test_sd_sets_widen_with_m_and_agree_with_diff_diff():
     spec = {**SPEC, "aggregate": "dynamic", "event_window": [-3, 3]}
     es, vcov = S.att_gt_event_study(df, spec)
     grid = [0.0, 0.05, 0.1, 0.3]
-    sd = S.honest_did(es, vcov, "SD", grid, target="average")
+    sd = H.honest_did(es, vcov, "SD", grid, target="average")
     widths = (sd["ci_high"] - sd["ci_low"]).to_numpy()
     assert np.all(np.diff(widths) > 0)
-    rm = S.honest_did(es, vcov, "RM", [0.0, 0.5, 1.0], target="average")
+    rm = H.honest_did(es, vcov, "RM", [0.0, 0.5, 1.0], target="average")
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -69,8 +70,8 @@ def test_sd_sets_widen_with_m_and_agree_with_diff_diff():
         times = sorted(k for k in ref_fit.event_study_effects if k != -1)
         if times != sorted(int(t.split("=")[1]) for t in es["term"]):
             es_full, vcov_full = S.att_gt_event_study(df, {**spec, "event_window": None})
-            sd = S.honest_did(es_full, vcov_full, "SD", grid, target="average")
-            rm = S.honest_did(es_full, vcov_full, "RM", [0.0, 0.5, 1.0], target="average")
+            sd = H.honest_did(es_full, vcov_full, "SD", grid, target="average")
+            rm = H.honest_did(es_full, vcov_full, "RM", [0.0, 0.5, 1.0], target="average")
         for row in sd.itertuples():
             ref = dd.HonestDiD(method="smoothness", M=row.value).fit(ref_fit)
             assert row.ci_low == pytest.approx(ref.ci_lb, abs=1e-5)
@@ -98,7 +99,7 @@ def test_honest_rows_appended_by_estimators():
 
 def test_honest_did_rejects_gaps():
     with pytest.raises(ValueError, match="consecutive"):
-        S.honest_did(_event_study({-3: 0.0, 0: 1.0}), np.eye(2), "SD", [0.0])
+        H.honest_did(_event_study({-3: 0.0, 0: 1.0}), np.eye(2), "SD", [0.0])
 
 
 def _lp_max_bias(weights, event_times, m):
@@ -125,11 +126,11 @@ def test_closed_form_max_bias_equals_the_linear_programme(times):
     rng = np.random.default_rng(sum(times) + 10)
     event_times = np.array([e for e in range(times[0], times[1] + 1) if e != -1])
     slope = event_times + 1.0
-    loadings, trend = S._second_difference_loadings(event_times)
+    loadings, trend = H._second_difference_loadings(event_times)
     for _ in range(20):
         w = rng.normal(size=len(event_times))
         invariant = w - slope * (w @ slope) / (slope @ slope)  # zero bias on linear trends
         m = float(rng.uniform(0.01, 2.0))
-        assert S._max_bias_sd(invariant, loadings, trend, m) == pytest.approx(
+        assert H._max_bias_sd(invariant, loadings, trend, m) == pytest.approx(
             _lp_max_bias(invariant, event_times, m), rel=1e-7, abs=1e-10)
-        assert S._max_bias_sd(w, loadings, trend, m) == np.inf == _lp_max_bias(w, event_times, m)
+        assert H._max_bias_sd(w, loadings, trend, m) == np.inf == _lp_max_bias(w, event_times, m)

@@ -349,7 +349,7 @@ def add_honest_rows(table: pd.DataFrame, fit: OLSResult, spec: dict) -> pd.DataF
     """Append Rambachan–Roth (2023) sensitivity rows when the spec sets ``inference.honest`` (event-study forms).
 
     The event-time coefficients ``e=k`` and their block of the covariance (the spec's ``inference.vcov``, CRV1 by
-    default) go to :func:`analysis.models.staggered.honest_did` exactly as the staggered estimators' event studies
+    default) go to :func:`analysis.models.honest_did.honest_did` exactly as the staggered estimators' event studies
     do; terms ``honest SD M=... average`` etc. The robust sets use normal critical values (as Rambachan and Roth),
     while this module's own intervals use t(G − 1): with 31 clusters the sets are ~4% narrower than a t-based
     version would be. Event times binned at the ends of ``event_window`` are treated as single periods, so set the
@@ -358,7 +358,7 @@ def add_honest_rows(table: pd.DataFrame, fit: OLSResult, spec: dict) -> pd.DataF
     honest = (spec.get("inference") or {}).get("honest")
     if not honest:
         return table
-    from analysis.models.staggered import honest_rows  # the HonestDiD code lives with the staggered estimators
+    from analysis.models.honest_did import honest_rows
 
     names = [name for name in fit.names if name.startswith("e=")]
     idx = [fit.names.index(name) for name in names]
