@@ -160,7 +160,7 @@ def test_atomic_path_leaves_nothing_on_failure(tmp_path):
 
 
 def test_manifest_detects_altered_missing_unlisted(raw_copy):
-    assert verify(raw_copy) == 40
+    assert verify(raw_copy) == 45
     (raw_copy / "reference" / "seven_sons_of_national_defence.csv").write_text("x", encoding="utf-8")
     with pytest.raises(DataError, match="seven_sons_of_national_defence.csv: SHA-256"):
         verify(raw_copy)
