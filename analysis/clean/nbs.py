@@ -86,8 +86,15 @@ def read_nbs_export(path: Path, encoding: str, name: str, log: CleaningLog) -> p
     return df
 
 
-def read_integrated_panel(path: Path, columns: dict[str, str], log: CleaningLog) -> pd.DataFrame:
-    """Read selected columns of the merged NBS panel (``地区``, ``年份`` + ``columns``: source → panel name)."""
+def read_integrated_panel(path: Path, columns: dict[str, str], log: CleaningLog,
+                          year_offsets: dict[str, int] | None = None) -> pd.DataFrame:
+    """Read selected columns of the merged NBS panel (``地区``, ``年份`` + ``columns``: source → panel name).
+
+    ``year_offsets`` (panel name → k) moves a column by k years: the value in the row labelled t is returned as year
+    t + k (the merged panel's real GDP index is filed one year late, so k = −1 there; see ``configs/panel.yaml``).
+    Each move is logged (rule ``realign_year``); :func:`check_year_alignment` tests it against nominal GDP.
+    """
+    year_offsets = year_offsets or {}
     text = decode(path, "utf-8")
     raw = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
     for col in ["地区", "年份", *columns]:
@@ -109,7 +116,13 @@ def read_integrated_panel(path: Path, columns: dict[str, str], log: CleaningLog)
         if bad.any():
             i = int(np.flatnonzero(bad.to_numpy())[0])
             raise DataError(path, f"non-numeric value {raw[source].iloc[i]!r}", row=i + 2, column=source)
-        frames.append(pd.DataFrame({"province_code": codes.astype(int), "year": years.astype(int),
+        offset = int(year_offsets.get(name, 0))
+        if offset:
+            log.add("clean", path, "realign_year",
+                    f"{source} → {name}: the value labelled year t is year t{offset:+d}'s (merged panel filed it "
+                    f"{abs(offset)} year(s) {'late' if offset < 0 else 'early'}); moved by {offset:+d} year(s)",
+                    variable=name, n_rows=int(values.notna().sum()))
+        frames.append(pd.DataFrame({"province_code": codes.astype(int), "year": years.astype(int) + offset,
                                     "variable": name, "value": values.astype(float)}))
     df = pd.concat(frames, ignore_index=True)
     _check_unique(df, path)
@@ -122,3 +135,41 @@ def _check_unique(df: pd.DataFrame, path: Path) -> None:
         first = df[dup].iloc[0]
         raise DataError(path, f"duplicate key: province {first['province_code']}, year {first['year']}, "
                         f"variable {first['variable']}")
+
+
+def check_year_alignment(long: pd.DataFrame, real_index: str, nominal: str, offset: int, path: Path,
+                         log: CleaningLog, years: tuple[int, int], candidates: tuple[int, ...] = (-1, 0, 1)) -> None:
+    """Check that a real growth index is filed under the right year, using nominal GDP as independent evidence.
+
+    Real growth and nominal growth move together across provinces within a year (the deflator varies much less than
+    real growth), so the correlation of ``log(index_t / 100)`` with ``Δlog nominal_t`` over province-years is highest
+    at the correct alignment. ``long`` holds ``real_index`` already moved by ``offset``; the other ``candidates`` are
+    measured relative to it. Stops with a :class:`DataError` naming ``path`` if another offset fits better (e.g. a
+    corrected file was registered and the configured ``year_offset`` must go); otherwise logs the correlations and
+    the three anchor cells (Hubei 2020 and 2021, Guangdong 2020).
+    """
+    wide = long[long["variable"].isin([real_index, nominal])].pivot(
+        index=["province_code", "year"], columns="variable", values="value")
+    growth_real = np.log(wide[real_index].unstack("year") / 100)
+    level = wide[nominal].unstack("year")
+    growth_nominal = np.log(level / level.shift(1, axis=1))
+    first, last = years
+    corr = {}
+    for cand in candidates:
+        # a value now filed under t came from label t − offset; candidate c files it under t − offset + c
+        moved = growth_real.shift(cand - offset, axis=1)
+        both = pd.concat([growth_nominal.stack(), moved.stack()], axis=1, keys=["n", "r"]).dropna()
+        both = both[both.index.get_level_values("year").to_series().between(first, last).to_numpy()]
+        corr[cand] = float(both["n"].corr(both["r"]))
+    best = max(corr, key=corr.get)
+    detail = (f"{real_index} against nominal growth of {nominal}, {first}–{last}, pooled correlation by year offset: "
+              + ", ".join(f"{k:+d}: {v:.3f}" for k, v in corr.items()) + f"; configured offset {offset:+d}")
+    if best != offset:
+        raise DataError(path, f"{detail}: offset {best:+d} fits nominal GDP growth better; fix `year_offset` of "
+                        f"{real_index} in configs/panel.yaml", column=real_index)
+    anchors = []
+    for code, year, label in ((420000, 2020, "Hubei"), (420000, 2021, "Hubei"), (440000, 2020, "Guangdong")):
+        if (code, year) in wide.index:
+            anchors.append(f"{label} {year} = {wide.loc[(code, year), real_index]:g}")
+    log.add("clean", path, "check_year_alignment", f"{detail} (best); after realignment " + ", ".join(anchors),
+            variable=real_index, n_rows=int(growth_real.notna().sum().sum()))

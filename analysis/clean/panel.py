@@ -5,8 +5,10 @@ Derived variables (formulas; units):
 - ``gdp_per_capita`` = gdp × 1e8 / (population × 1e4) — yuan per resident (current prices);
 - ``trade_openness_pct`` = trade_total / gdp × 100 — percent (both in 100m yuan, current prices);
 - ``gdp_deflator`` — implicit GDP deflator, 2015 = 1, chained from nominal GDP growth over real GDP growth:
-  P_t / P_{t-1} = (gdp_t / gdp_{t-1}) / (gdp_index_prev100_t / 100). Nominal GDP is the latest NBS vintage and
-  the real index comes from the merged NBS panel, so vintages can differ slightly (documented in the codebook).
+  P_t / P_{t-1} = (gdp_t / gdp_{t-1}) / (gdp_index_prev100_t / 100). Nominal GDP is the latest NBS vintage; the
+  real index comes from the merged NBS panel, where it is filed one year late (row t holds year t−1's growth) and is
+  realigned on reading (``year_offset`` in ``configs/panel.yaml``; the alignment is checked against nominal growth
+  and logged). The two sources are different NBS releases, so revisions between vintages remain.
 """
 
 from __future__ import annotations
@@ -19,11 +21,12 @@ import yaml
 
 from analysis import paths
 from analysis.clean import CleaningLog
-from analysis.clean.nbs import read_integrated_panel, read_nbs_export
+from analysis.clean.nbs import check_year_alignment, read_integrated_panel, read_nbs_export
 from analysis.clean.yearbook import MAY_BE_NEGATIVE, clean_yearbook_table, read_rda, variable_dictionary
 from analysis.io import DataError
 from analysis.provinces import PROVINCE_CODES, identity_table
 
+INTEGRATED_PANEL = "nbs-province-panel/nbs_province_panel_2005_2024_integrated.csv"   # relative to data/raw
 ID_COLUMNS = ["province_code", "year", "province_en", "name_cn", "theater_command"]
 DERIVED = [
     {"name": "gdp_per_capita", "unit": "yuan per person", "en": "GDP per capita (current prices)",
@@ -31,7 +34,7 @@ DERIVED = [
     {"name": "trade_openness_pct", "unit": "percent of GDP", "en": "Trade openness (imports + exports) / GDP",
      "cn": "贸易开放度", "source_file": "derived", "source_variable": "trade_total/gdp*100"},
     {"name": "gdp_deflator", "unit": "index, 2015 = 1", "en": "Implicit GDP deflator (chained; nominal GDP latest "
-     "vintage, real index from the merged NBS panel)", "cn": "地区生产总值平减指数", "source_file": "derived",
+     "vintage, real index from the merged NBS panel realigned by one year: its row t holds year t-1's growth)", "cn": "地区生产总值平减指数", "source_file": "derived",
      "source_variable": "chain of (gdp_t/gdp_t-1)/(gdp_index_prev100_t/100), 2015 = 1"},
 ]
 
@@ -48,6 +51,11 @@ def load_config(path: Path = paths.PANEL_CONFIG) -> dict:
             raise DataError(path, f"{key}: first_year after last_year", column=key)
     names = [v["name"] for vs in cfg["yearbook"].values() for v in vs] + [
         v["name"] for vs in cfg["nbs"].values() for v in vs]
+    for i, entry in enumerate(cfg["nbs"].get("integrated", [])):
+        offset = entry.get("year_offset", 0)
+        if not isinstance(offset, int) or isinstance(offset, bool) or abs(offset) > 1:
+            raise DataError(path, f"year_offset of {entry.get('name')!r} must be -1, 0 or 1, got {offset!r}",
+                            column=f"nbs.integrated[{i}].year_offset")
     dup = {n for n in names if names.count(n) > 1}
     if dup:
         raise DataError(path, f"panel column name(s) used twice: {sorted(dup)}")
@@ -81,8 +89,9 @@ def read_sources(cfg: dict, raw_dir: Path = paths.RAW, log: CleaningLog | None =
         frames.append(long[~is_check])
     for group, entries in cfg["nbs"].items():
         if group == "integrated":
-            path = Path(raw_dir) / "nbs-province-panel" / "nbs_province_panel_2005_2024_integrated.csv"
-            frames.append(read_integrated_panel(path, {e["column"]: e["name"] for e in entries}, log))
+            path = Path(raw_dir) / INTEGRATED_PANEL
+            offsets = {e["name"]: e["year_offset"] for e in entries if e.get("year_offset")}
+            frames.append(read_integrated_panel(path, {e["column"]: e["name"] for e in entries}, log, offsets))
             continue
         for entry in entries:
             path = Path(raw_dir) / entry["file"]
@@ -210,7 +219,7 @@ def codebook(panel: pd.DataFrame, cfg: dict) -> pd.DataFrame:
                          "source_file": f"yearbook-sci-tech/{table}.rda", "source_variable": e["code"]})
     for group, entries in cfg["nbs"].items():
         for e in entries:
-            src = e.get("file", "nbs-province-panel/nbs_province_panel_2005_2024_integrated.csv")
+            src = e.get("file", INTEGRATED_PANEL)
             rows.append({"variable": e["name"], "label_en": e["en"], "label_cn": e["cn"], "unit": e["unit"],
                          "source_file": src, "source_variable": e.get("column", e["name"])})
     rows += [dict(variable=d["name"], label_en=d["en"], label_cn=d["cn"], unit=d["unit"],
@@ -234,6 +243,12 @@ def build(cfg: dict, raw_dir: Path = paths.RAW, encodings: dict | None = None
     log = CleaningLog()
     long, checks = read_sources(cfg, raw_dir, log, encodings)
     run_cross_checks(long, checks, cfg, log, raw_dir)
+    # The deflator divides nominal by real GDP growth, so the two must refer to the same year (checked, logged).
+    real = next((e for e in cfg["nbs"].get("integrated", []) if e["name"] == "gdp_index_prev100"), None)
+    if real is not None and "gdp" in set(long["variable"]):
+        check_year_alignment(long, "gdp_index_prev100", "gdp", int(real.get("year_offset", 0)),
+                             Path(raw_dir) / INTEGRATED_PANEL, log,
+                             (cfg["keep_years"]["first_year"], cfg["keep_years"]["last_year"]))
     panel = assemble(long, cfg, log)
     check_panel(panel, cfg)
     n_missing = int(panel.drop(columns=ID_COLUMNS).isna().sum().sum())
