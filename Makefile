@@ -64,7 +64,7 @@ $(PANEL_OUT) &: analysis/clean/__main__.py analysis/clean/__init__.py analysis/c
 
 # ---- 2. indices: panel → dual-use transfer-capability indices, sensitivity, claims check ------------------------
 INDEX_OUT := $(P)/indices.parquet $(P)/index_weights.csv $(P)/index_sensitivity.csv $(P)/index_sensitivity.md \
-	$(P)/claims_check.csv $(P)/claims_check.md
+	$(P)/claims_check.csv $(P)/claims_check.md $(P)/index_validity.csv $(P)/index_validity.md
 indices: $(INDEX_OUT) ## indices by province × year × method, weights, sensitivity, claims check
 
 $(INDEX_OUT) &: analysis/index/__main__.py $(wildcard analysis/index/*.py) configs/index.yaml configs/panel.yaml \
