@@ -180,10 +180,11 @@ def test_sample_selection():
 def test_wild_bootstrap_wiring_passes_fwl_design(monkeypatch):
     calls = {}
 
-    def wild_bootstrap_pvalue(y, X, clusters, coef_index, reps, weights, seed, n_absorbed):
+    def wild_bootstrap_pvalue(y, X, clusters, coef_index, reps, weights, seed, n_absorbed, fixed_effects):
         beta = np.linalg.lstsq(X, y, rcond=None)[0][coef_index]  # FWL: same coefficient as the FE regression
         calls["wild"] = (y.shape, X.shape, len(np.unique(clusters)), coef_index, reps, weights, seed, n_absorbed,
                          beta)
+        calls["fixed_effects"] = fixed_effects
         return {"p_value": 0.123}
 
     fake = types.ModuleType("analysis.models.inference")
@@ -198,6 +199,8 @@ def test_wild_bootstrap_wiring_passes_fwl_design(monkeypatch):
     out = registry.estimate(df, spec).set_index("term")
     assert calls["wild"][:8] == ((217,), (217, 2), 31, 0, 199, "rademacher", 99, 7)  # K = 2 + 1 + 6 year effects
     assert calls["wild"][8] == pytest.approx(out.loc["exposure:post", "estimate"], rel=1e-10)
+    # the absorbed effects travel along (the bootstrap needs the non-nested year effects in every refit)
+    assert [len(np.unique(codes)) for codes in calls["fixed_effects"]] == [31, 7]
     assert out.loc["exposure:post", "p_value_wild"] == 0.123
     assert np.isnan(out.loc["x1", "p_value_wild"])  # controls get no bootstrap p-value
     assert "wild cluster bootstrap WCR (rademacher, 199 reps, seed 99)" in out.loc["exposure:post", "method"]

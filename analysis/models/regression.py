@@ -465,8 +465,10 @@ def add_resampling_pvalues(table: pd.DataFrame, fit: OLSResult, used: pd.DataFra
     """Add ``p_value_wild`` and ``p_value_ri`` when the spec's inference asks for them.
 
     Wild cluster bootstrap (restricted, WCR) for each of ``terms``: ``inference.wild_bootstrap_pvalue`` on the
-    FE-residualised outcome and regressors (FWL, as boottest/fwildclusterboot do) with ``n_absorbed`` = the
-    non-nested fixed-effect parameters, so its t uses the same fixest factor as our CRV1.
+    FE-residualised outcome and regressors (FWL) with ``n_absorbed`` = the non-nested fixed-effect parameters, so
+    its t uses the same fixest factor as our CRV1, and with the fixed-effect codes, so that effects not nested in
+    the clusters (year effects with province clusters; the intercept when there are no effects) are annihilated
+    inside every bootstrap refit, as in the dummy-variable bootstrap (wildboottest via pyfixest).
     Randomization inference for the single treatment regressor of feols / static cont_did with two-way
     (unit, time) effects: ``inference.ri_pvalue`` permutes the treatment path (cont_did: exposure x post, i.e.
     the exposure) across units and re-estimates the TWFE coefficient.
@@ -479,11 +481,13 @@ def add_resampling_pvalues(table: pd.DataFrame, fit: OLSResult, used: pd.DataFra
     terms = [t for t in terms if t in fit.names]
     if wild is not None:
         n_absorbed = fit.k_ssc - len(fit.names)
+        # The effects that were partialled out (ols_fe: an intercept when the spec lists none).
+        absorbed = fe_codes_for(used, spec["fixed_effects"]) or [np.zeros(len(used), dtype=np.int64)]
         pvals = {}
         for term in terms:
             result = module.wild_bootstrap_pvalue(
                 fit.y_tilde, fit.x_tilde, fit.clusters, fit.names.index(term), reps=wild["reps"],
-                weights=wild["weights"], seed=spec["seed"], n_absorbed=n_absorbed)
+                weights=wild["weights"], seed=spec["seed"], n_absorbed=n_absorbed, fixed_effects=absorbed)
             pvals[term] = float(result["p_value"] if isinstance(result, dict) else result)
         table["p_value_wild"] = table["term"].map(pvals).astype(float)
         table["method"] = table["method"].where(
