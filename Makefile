@@ -55,11 +55,11 @@ register: | $(ENV_STAMP) ## record a replacement raw file: make register FILE=da
 	$(PY) -m analysis.manifest register "$(FILE)" $(if $(ORIGIN),--origin "$(ORIGIN)") $(if $(LICENCE),--licence "$(LICENCE)")
 
 # ---- 1. clean: raw → panel ------------------------------------------------------------------------------------
-PANEL_OUT := $(P)/panel.parquet $(P)/panel.csv $(P)/codebook.csv $(P)/cleaning_log.csv $(P)/provinces.csv
+PANEL_OUT := $(P)/panel.parquet $(P)/panel.csv $(P)/codebook.csv $(P)/cleaning_log.csv $(P)/provinces.csv $(P)/defence_firms_crosscheck.csv
 panel: $(PANEL_OUT) ## cleaned province × year panel, codebook, cleaning log, province table
 
 $(PANEL_OUT) &: analysis/clean/__main__.py analysis/clean/__init__.py analysis/clean/yearbook.py analysis/clean/nbs.py \
-		analysis/clean/panel.py configs/panel.yaml $(P)/.raw_verified $(RAW_FILES) $(PKG)
+		analysis/clean/panel.py analysis/clean/defence_firms.py configs/panel.yaml $(P)/.raw_verified $(RAW_FILES) $(PKG)
 	$(PY) -m analysis.clean --config configs/panel.yaml --out-dir $(P)
 
 # ---- 2. indices: panel → dual-use transfer-capability indices, sensitivity, claims check ------------------------
@@ -81,7 +81,7 @@ $(SHOCKS_OUT) &: analysis/shocks/__main__.py $(wildcard analysis/shocks/*.py) co
 	$(PY) -m analysis.shocks --panel $(P)/panel.parquet --config configs/shocks.yaml --provinces $(P)/provinces.csv --out-dir $(P)
 
 # ---- 4. analysis panel: panel ⋈ default index ⋈ shocks, 2015–2021 ---------------------------------------------
-$(P)/analysis_panel.parquet: analysis/analysis_panel.py configs/analysis_panel.yaml configs/index.yaml \
+$(P)/analysis_panel.parquet: analysis/analysis_panel.py analysis/index/growth.py configs/analysis_panel.yaml configs/index.yaml \
 		$(P)/panel.parquet $(P)/indices.parquet $(P)/shocks.parquet $(PKG)
 	$(PY) -m analysis.analysis_panel --out $@
 

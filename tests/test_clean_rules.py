@@ -183,5 +183,5 @@ def test_register_replacement_then_schema_decides(raw_copy, tmp_path):
         verify(raw_copy, manifest)
     entry = register(f, "updated yearbook (test)", None, manifest=manifest, raw_dir=raw_copy)
     assert entry["replaces"][0]["sha256"] != entry["sha256"]
-    assert verify(raw_copy, manifest) == 40
+    assert verify(raw_copy, manifest) == 45
     assert build(load_config(), raw_copy)[0].shape[0] == 434                  # the schema accepts it

@@ -1,4 +1,5 @@
-"""CLI: ``python -m analysis.clean`` — raw files → panel (Parquet + CSV), codebook, cleaning log, province table."""
+"""CLI: ``python -m analysis.clean`` — raw files → panel (Parquet + CSV), codebook, cleaning log, province table, and
+the side tables of the cleaning (``defence_firms_crosscheck.csv``: Shenwan vs CITIC defence-industry membership)."""
 
 from __future__ import annotations
 
@@ -19,13 +20,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out-dir", type=Path, default=paths.PROCESSED)
     args = p.parse_args(argv)
     try:
-        panel, book, log = build(load_config(args.config), args.raw_dir)
+        tables: dict = {}
+        panel, book, log = build(load_config(args.config), args.raw_dir, tables=tables)
         provinces = province_table()
     except DataError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     out = args.out_dir
     write_csv(provinces, out / "provinces.csv")
+    for name, table in sorted(tables.items()):
+        write_csv(table, out / f"{name}.csv")
     write_csv(book, out / "codebook.csv")
     write_csv(log, out / "cleaning_log.csv")
     write_csv(panel, out / "panel.csv")

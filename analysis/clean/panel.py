@@ -21,12 +21,16 @@ import yaml
 
 from analysis import paths
 from analysis.clean import CleaningLog
+from analysis.clean.defence_firms import check_config as check_defence_config
+from analysis.clean.defence_firms import codebook_rows as defence_codebook_rows
+from analysis.clean.defence_firms import read_defence_firms
 from analysis.clean.nbs import check_year_alignment, read_integrated_panel, read_nbs_export
 from analysis.clean.yearbook import MAY_BE_NEGATIVE, clean_yearbook_table, read_rda, variable_dictionary
 from analysis.io import DataError
 from analysis.provinces import PROVINCE_CODES, identity_table
 
 INTEGRATED_PANEL = "nbs-province-panel/nbs_province_panel_2005_2024_integrated.csv"   # relative to data/raw
+DEFENCE_CROSSCHECK = "defence_firms_crosscheck"   # side table of the clean stage (data/processed/<name>.csv)
 ID_COLUMNS = ["province_code", "year", "province_en", "name_cn", "theater_command"]
 DERIVED = [
     {"name": "gdp_per_capita", "unit": "yuan per person", "en": "GDP per capita (current prices)",
@@ -42,15 +46,17 @@ DERIVED = [
 def load_config(path: Path = paths.PANEL_CONFIG) -> dict:
     """Read ``configs/panel.yaml`` and check its top-level keys."""
     cfg = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    allowed = {"window", "keep_years", "yearbook", "cross_checks", "nbs"}
+    allowed = {"window", "keep_years", "yearbook", "cross_checks", "nbs", "defence_firms"}
     unknown = set(cfg) - allowed
     if unknown:
         raise DataError(path, f"unknown key(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
     for key in ("window", "keep_years"):
         if not cfg[key]["first_year"] <= cfg[key]["last_year"]:
             raise DataError(path, f"{key}: first_year after last_year", column=key)
+    if "defence_firms" in cfg:
+        check_defence_config(cfg["defence_firms"], path)
     names = [v["name"] for vs in cfg["yearbook"].values() for v in vs] + [
-        v["name"] for vs in cfg["nbs"].values() for v in vs]
+        v["name"] for vs in cfg["nbs"].values() for v in vs] + defence_columns(cfg)
     for i, entry in enumerate(cfg["nbs"].get("integrated", [])):
         offset = entry.get("year_offset", 0)
         if not isinstance(offset, int) or isinstance(offset, bool) or abs(offset) > 1:
@@ -60,6 +66,11 @@ def load_config(path: Path = paths.PANEL_CONFIG) -> dict:
     if dup:
         raise DataError(path, f"panel column name(s) used twice: {sorted(dup)}")
     return cfg
+
+
+def defence_columns(cfg: dict) -> list[str]:
+    """Panel columns from the listed-defence-firms block (none if the config has no such block)."""
+    return [c["name"] for c in cfg.get("defence_firms", {}).get("columns", [])]
 
 
 def manifest_encodings(manifest: Path = paths.DATA_SOURCES) -> dict[str, str]:
@@ -99,6 +110,11 @@ def read_sources(cfg: dict, raw_dir: Path = paths.RAW, log: CleaningLog | None =
             if encoding is None:
                 raise DataError(path, "no declared encoding in configs/data_sources.yaml", column="encoding")
             frames.append(read_nbs_export(path, encoding, entry["name"], log))
+    if "defence_firms" in cfg:
+        years = range(cfg["keep_years"]["first_year"], cfg["keep_years"]["last_year"] + 1)
+        counts, crosscheck = read_defence_firms(cfg["defence_firms"], raw_dir, years, log, encodings)
+        frames.append(counts)
+        checks[DEFENCE_CROSSCHECK] = crosscheck
     return pd.concat(frames, ignore_index=True), checks
 
 
@@ -137,7 +153,7 @@ def assemble(long: pd.DataFrame, cfg: dict, log: CleaningLog) -> pd.DataFrame:
     grid = pd.MultiIndex.from_product([list(PROVINCE_CODES), range(first, last + 1)], names=["province_code", "year"])
     wide = wide.reindex(grid)
     order = [v["name"] for vs in cfg["yearbook"].values() for v in vs] + [
-        v["name"] for vs in cfg["nbs"].values() for v in vs]
+        v["name"] for vs in cfg["nbs"].values() for v in vs] + defence_columns(cfg)
     wide = wide[order].reset_index()
     wide["gdp_per_capita"] = wide["gdp"] * 1e8 / (wide["population"] * 1e4)
     wide["trade_openness_pct"] = wide["trade_total"] / wide["gdp"] * 100
@@ -222,6 +238,8 @@ def codebook(panel: pd.DataFrame, cfg: dict) -> pd.DataFrame:
             src = e.get("file", INTEGRATED_PANEL)
             rows.append({"variable": e["name"], "label_en": e["en"], "label_cn": e["cn"], "unit": e["unit"],
                          "source_file": src, "source_variable": e.get("column", e["name"])})
+    if "defence_firms" in cfg:
+        rows += defence_codebook_rows(cfg["defence_firms"])
     rows += [dict(variable=d["name"], label_en=d["en"], label_cn=d["cn"], unit=d["unit"],
                   source_file=d["source_file"], source_variable=d["source_variable"]) for d in DERIVED]
     book = pd.DataFrame(rows)
@@ -237,11 +255,17 @@ def codebook(panel: pd.DataFrame, cfg: dict) -> pd.DataFrame:
     return book
 
 
-def build(cfg: dict, raw_dir: Path = paths.RAW, encodings: dict | None = None
+def build(cfg: dict, raw_dir: Path = paths.RAW, encodings: dict | None = None, tables: dict | None = None
           ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Raw files → (panel, codebook, cleaning log). Pure apart from reading ``raw_dir``."""
+    """Raw files → (panel, codebook, cleaning log). Pure apart from reading ``raw_dir``.
+
+    If ``tables`` is a dict, side tables for the CLI to write are put in it, by output name
+    (``defence_firms_crosscheck``: Shenwan vs CITIC 国防军工 membership, see :mod:`analysis.clean.defence_firms`).
+    """
     log = CleaningLog()
     long, checks = read_sources(cfg, raw_dir, log, encodings)
+    if tables is not None and DEFENCE_CROSSCHECK in checks:
+        tables[DEFENCE_CROSSCHECK] = checks[DEFENCE_CROSSCHECK]
     run_cross_checks(long, checks, cfg, log, raw_dir)
     # The deflator divides nominal by real GDP growth, so the two must refer to the same year (checked, logged).
     real = next((e for e in cfg["nbs"].get("integrated", []) if e["name"] == "gdp_index_prev100"), None)
