@@ -81,7 +81,7 @@ $(SHOCKS_OUT) &: analysis/shocks/__main__.py $(wildcard analysis/shocks/*.py) co
 	$(PY) -m analysis.shocks --panel $(P)/panel.parquet --config configs/shocks.yaml --provinces $(P)/provinces.csv --out-dir $(P)
 
 # ---- 4. analysis panel: panel ⋈ default index ⋈ shocks, 2015–2021 ---------------------------------------------
-$(P)/analysis_panel.parquet: analysis/analysis_panel.py configs/analysis_panel.yaml configs/index.yaml \
+$(P)/analysis_panel.parquet: analysis/analysis_panel.py analysis/index/growth.py configs/analysis_panel.yaml configs/index.yaml \
 		$(P)/panel.parquet $(P)/indices.parquet $(P)/shocks.parquet $(PKG)
 	$(PY) -m analysis.analysis_panel --out $@
 

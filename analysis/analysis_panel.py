@@ -26,7 +26,7 @@ _FUNCTIONS = {"log": np.log}
 
 def load_config(path: Path = CONFIG) -> dict:
     cfg = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    allowed = {"window", "case_studies", "derived"}
+    allowed = {"window", "case_studies", "derived", "other_index_methods", "base_period_splits"}
     if set(cfg) - allowed:
         raise DataError(path, f"unknown key(s) {sorted(set(cfg) - allowed)}")
     for name, cs in cfg.get("case_studies", {}).items():
@@ -35,18 +35,48 @@ def load_config(path: Path = CONFIG) -> dict:
     for name, (fn, _) in cfg.get("derived", {}).items():
         if fn not in _FUNCTIONS:
             raise DataError(path, f"derived {name}: unknown function {fn!r} (allowed: {sorted(_FUNCTIONS)})", column=name)
+    for name, split in cfg.get("base_period_splits", {}).items():
+        if set(split) != {"column", "years"} or len(split["years"]) != 2:
+            raise DataError(path, f"base_period_splits.{name}: needs `column` and `years: [first, last]`",
+                            column=f"base_period_splits.{name}")
     return cfg
 
 
-def build(panel: pd.DataFrame, index_wide: pd.DataFrame, shocks: pd.DataFrame, cfg: dict) -> pd.DataFrame:
-    """Join the three inputs on province_code × year within the window; add case-study treatments and logs.
+def other_index_columns(indices: pd.DataFrame, methods: dict) -> pd.DataFrame:
+    """Columns of non-default index methods, wide, named ``<column>__<method>`` (e.g. ``capability_index__x``), so
+    that a spec can use another construction as its outcome (``other_index_methods`` in the config)."""
+    out = None
+    for method, columns in methods.items():
+        sub = indices.loc[indices["method"] == method, KEYS + list(columns)]
+        if sub.empty:
+            raise ValueError(f"other_index_methods: no rows for method {method!r} in the indices")
+        sub = sub.rename(columns={c: f"{c}__{method}" for c in columns})
+        out = sub if out is None else out.merge(sub, on=KEYS, how="outer", validate="one_to_one")
+    return out
+
+
+def base_period_split(panel: pd.DataFrame, column: str, years: list[int]) -> pd.Series:
+    """1 for provinces whose mean of ``column`` over ``years`` (inclusive) is above the median province's, else 0
+    (a time-invariant heterogeneity split, fixed before the sanctions; indexed by province_code)."""
+    first, last = years
+    means = panel.loc[panel["year"].between(first, last)].groupby("province_code")[column].mean()
+    if means.isna().any():
+        raise ValueError(f"base-period split on {column!r}: missing for province(s) {means.index[means.isna()].tolist()}")
+    return (means > means.median()).astype("int64")
+
+
+def build(panel: pd.DataFrame, index_wide: pd.DataFrame, shocks: pd.DataFrame, cfg: dict,
+          growth: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Join the three inputs (and the indicator-growth outcomes of :mod:`analysis.index.growth`, if given) on
+    province_code × year within the window; add case-study treatments and logs.
 
     Column names must not collide (a collision means two stages produce the same variable: an error).
     """
     first, last = cfg["window"]["first_year"], cfg["window"]["last_year"]
     base = panel[panel["year"].between(first, last)].copy()
     out = base
-    for name, other in (("indices", index_wide), ("shocks", shocks)):
+    others = [("indices", index_wide), ("shocks", shocks)] + ([("growth", growth)] if growth is not None else [])
+    for name, other in others:
         other = other[other["year"].between(first, last)]
         clash = (set(other.columns) & set(out.columns)) - set(KEYS)
         if clash:
@@ -58,12 +88,15 @@ def build(panel: pd.DataFrame, index_wide: pd.DataFrame, shocks: pd.DataFrame, c
         out[name] = ((out["province_code"] == cs["province_code"]) & (out["year"] >= cs["first_year"])).astype("int64")
     for name, (fn, source) in cfg.get("derived", {}).items():
         out[name] = _FUNCTIONS[fn](out[source])
+    for name, split in cfg.get("base_period_splits", {}).items():
+        out[name] = out["province_code"].map(base_period_split(panel, split["column"], split["years"]))
     return out.sort_values(KEYS).reset_index(drop=True)
 
 
 def main(argv: list[str] | None = None) -> int:
     from analysis.index.build import default_index
     from analysis.index.config import load_config as load_index_config
+    from analysis.index.growth import indicator_growth
 
     p = argparse.ArgumentParser(prog="python -m analysis.analysis_panel", description=__doc__.splitlines()[0])
     p.add_argument("--panel", type=Path, default=paths.PANEL)
@@ -75,8 +108,14 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         cfg = load_config(args.config)
-        wide = default_index(pd.read_parquet(args.indices), load_index_config(args.index_config))
-        out = build(pd.read_parquet(args.panel), wide, pd.read_parquet(args.shocks), cfg)
+        index_config = load_index_config(args.index_config)
+        indices = pd.read_parquet(args.indices)
+        wide = default_index(indices, index_config)
+        if cfg.get("other_index_methods"):
+            wide = wide.merge(other_index_columns(indices, cfg["other_index_methods"]), on=KEYS, how="left",
+                              validate="one_to_one")
+        panel = pd.read_parquet(args.panel)
+        out = build(panel, wide, pd.read_parquet(args.shocks), cfg, indicator_growth(panel, index_config))
     except DataError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

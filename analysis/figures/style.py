@@ -58,13 +58,13 @@ THEATER_NAMES_CN = {"Eastern": "东部战区", "Southern": "南部战区", "Cent
                     "Western": "西部战区"}
 
 VARIABLE_LABELS = {
-    "u_military": "State-oriented (military) subsystem, U_mil",
-    "u_civil": "Civil subsystem, U_civ",
+    "u_military": "State/public-research-oriented subsystem ('military'), U_mil",
+    "u_civil": "Business/market-oriented subsystem ('civil'), U_civ",
     "capability_index": "Capability index (coordination degree D)",
     "coordination_corrected": "Coordination degree D (corrected coupling)",
     "coupling_corrected": "Coupling C (corrected)",
-    "transfer_civ_to_mil": "Transfer capability, civil → military",
-    "transfer_mil_to_civ": "Transfer capability, military → civil",
+    "transfer_civ_to_mil": "Transfer capability, business → state/public research ('civil → military')",
+    "transfer_mil_to_civ": "Transfer capability, state/public research → business ('military → civil')",
 }
 
 _RC = {
