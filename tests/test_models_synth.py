@@ -23,9 +23,11 @@ SPEC = {"outcome": "y", "unit": "unit", "time": "year", "treatment": "d", "contr
 
 
 def factor_panel(effect: float = 5.0, n_donors: int = 20, n_years: int = 20, first_post: int = 2015,
-                 level_shift: float = 0.0, noise: float = 0.05, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+                 level_shift: float = 0.0, noise: float = 0.05, seed: int = 0, treated_noise: float = 0.0
+                 ) -> tuple[pd.DataFrame, np.ndarray]:
     """Two-factor panel; the treated unit is a known convex combination of donors (plus ``level_shift``) plus
-    ``effect`` in every post year. Returns the long frame and the true donor weights."""
+    ``effect`` in every post year (plus ``treated_noise`` x N(0, 1), drawn after everything else). Returns the long
+    frame and the true donor weights."""
     rng = np.random.default_rng(seed)
     years = np.arange(first_post - n_years + 5, first_post + 5)
     factors = np.column_stack([np.linspace(0, 3, len(years)) ** 1.5, np.sin(np.arange(len(years)) / 2.0)])
@@ -35,6 +37,8 @@ def factor_panel(effect: float = 5.0, n_donors: int = 20, n_years: int = 20, fir
     true_w = np.zeros(n_donors)
     true_w[[1, 2, 3] if n_donors < 8 else [1, 4, 7]] = [0.5, 0.3, 0.2]
     treated = true_w @ donors + level_shift + (years >= first_post) * effect
+    if treated_noise:
+        treated = treated + treated_noise * rng.normal(size=len(years))
     rows = [
         {"unit": f"u{i:02d}", "year": int(t), "y": float(donors[i, j]), "d": 0}
         for i in range(n_donors) for j, t in enumerate(years)
@@ -49,20 +53,29 @@ def test_synth_recovers_known_effect_and_weights_inside_convex_hull():
     att = result.estimates.set_index("term").loc["ATT"]
     # Noise-free and inside the hull with more pre periods than donors: the fit and the gap are exact.
     assert att["estimate"] == pytest.approx(5.0, abs=1e-6)
-    # A perfect pre fit has pre RMSPE 0 and ratio +inf (not rounding noise). Noise-free, some placebos also fit
-    # perfectly: all of them tie at +inf, the treated unit ranks behind them, p = (# perfect fits) / 21.
+    # A perfect pre fit has pre RMSPE 0 and ratio +inf (not rounding noise). The RMSPE ratio of the treated unit
+    # is then undefined: no ATT p-value (it would only count the placebos that also fit perfectly, issue 13).
     assert att["rmspe_pre"] == 0.0 and att["rmspe_ratio"] == np.inf
     perfect = (result.paths.groupby("unit")["rmspe_pre"].first() == 0).sum()
-    assert 1 < perfect < 21
-    assert att["placebo_rank"] == perfect and att["p_value"] == pytest.approx(perfect / 21)
+    assert 1 < perfect < 21 and att["n_placebos_perfect_fit"] == perfect - 1
+    assert np.isnan(att["p_value"]) and np.isnan(att["placebo_rank"])
+    assert att["p_value_statistic"].startswith("none: treated pre-RMSPE is 0")
+    assert att["p_value_floor"] == pytest.approx(1 / 21)
+    # Donors span only three dimensions (level and two factors) and the post periods follow the same factors, so
+    # any exact fit would give the same gaps: the ATT is identified and the classic weights are kept. Here the
+    # treated point lies on the boundary of the donors' hull, so even the weights are unique (their range over all
+    # exact fits is a point).
+    assert att["fit_unique"] and att["synth_method"] == "classic" and np.isnan(att["identified_low"])
     np.testing.assert_allclose(result.weights["weight"].to_numpy(), true_w, atol=1e-6)
+    np.testing.assert_allclose(result.weights["weight_min"], result.weights["weight_max"], atol=1e-7)
     per_year = result.estimates[result.estimates["term"].str.startswith("ATT t=")]
     assert list(per_year["term"]) == [f"ATT t={y}" for y in range(2015, 2020)]
     np.testing.assert_allclose(per_year["estimate"], 5.0, atol=1e-6)
 
 
 def test_synth_recovers_effect_with_noise_and_placebo_rejects():
-    df, _ = factor_panel(effect=3.0, noise=0.05, seed=3)
+    # The treated unit gets noise of its own, so its pre-period fit is not exact and the RMSPE ratio is defined.
+    df, _ = factor_panel(effect=3.0, noise=0.05, seed=3, treated_noise=0.05)
     est = synth(df, SPEC).set_index("term")
     assert est.loc["ATT", "estimate"] == pytest.approx(3.0, abs=0.15)
     # The treated unit's RMSPE ratio is the largest of all 21 units: p = 1/21.

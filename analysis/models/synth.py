@@ -54,10 +54,11 @@ import pandas as pd
 
 from analysis.io import DataError
 from analysis.models.distributions import norm_ppf, norm_sf
+from analysis.models.simplex import check_method, fit_weights, simplex_least_squares  # noqa: F401 (re-exported)
 from analysis.paths import ANALYSIS_PANEL
 
 #: Estimator options a spec may set, with their defaults (for the engine's spec validation).
-SYNTH_OPTIONS: dict[str, object] = {"v": "identity"}
+SYNTH_OPTIONS: dict[str, object] = {"v": "identity", "method": "auto", "penalty": "min"}
 SDID_OPTIONS: dict[str, object] = {}
 #: Inference options each estimator reads from ``spec["inference"]``, with defaults.
 SYNTH_INFERENCE_OPTIONS: dict[str, object] = {"placebo": True}
@@ -180,71 +181,6 @@ def single_treated_panel(df: pd.DataFrame, spec: dict) -> SingleTreatedPanel:
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def simplex_least_squares(donors_pre: np.ndarray, treated_pre: np.ndarray, v: np.ndarray | None = None) -> np.ndarray:
-    """Weights ``w`` on the simplex minimising ``sum_t v_t (treated_pre_t - (donors_pre @ w)_t)^2``.
-
-    ``donors_pre`` has shape (n_periods, n_donors). The sum-to-one constraint is imposed first as a heavily
-    weighted extra row of a non-negative least-squares problem (Lawson-Hanson, ``scipy.optimize.nnls``); the
-    solution is then polished on its support by solving the equality-constrained KKT system
-    ``[G_SS 1; 1' 0][w_S; mu] = [c_S; 1]`` exactly (``G = A'A``, ``c = A'b``). If the result fails the KKT
-    optimality check, SLSQP with the analytic gradient finishes the job from there. Deterministic.
-    When the weights are not unique (fewer pre periods than donors in the support) the fit still is.
-    """
-    from scipy import optimize  # here, not at module level: only synthetic-control fits need it
-    A = np.asarray(donors_pre, dtype=float)
-    b = np.asarray(treated_pre, dtype=float)
-    if v is not None:
-        root_v = np.sqrt(np.asarray(v, dtype=float))
-        A, b = A * root_v[:, None], b * root_v
-    n = A.shape[1]
-    # Rescale so tolerances mean the same thing for outcomes in yuan or in index points.
-    scale = max(float(np.abs(A).max()), float(np.abs(b).max()), 1e-300)
-    A, b = A / scale, b / scale
-    G, c = A.T @ A, A.T @ b
-    penalty = 1e3 * max(1.0, float(np.sqrt(A.shape[0])))
-    w, _ = optimize.nnls(np.vstack([A, np.full(n, penalty)]), np.append(b, penalty), maxiter=100 * n)
-    w = _polish_on_support(G, c, w / w.sum())
-    if not _is_simplex_optimum(G, c, w):
-        result = optimize.minimize(
-            lambda x: 0.5 * x @ G @ x - c @ x, w, jac=lambda x: G @ x - c, method="SLSQP",
-            bounds=[(0.0, 1.0)] * n,
-            constraints=[{"type": "eq", "fun": lambda x: x.sum() - 1.0, "jac": lambda x: np.ones_like(x)}],
-            options={"ftol": 1e-15, "maxiter": 1000},
-        )
-        w = np.clip(result.x, 0.0, None)
-        w = _polish_on_support(G, c, w / w.sum())
-    return w
-
-
-def _polish_on_support(G: np.ndarray, c: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Exact optimum on the support of ``w`` (KKT system), kept only if feasible and no worse than ``w``."""
-    support = w > 1e-9 * w.max()
-    k = int(support.sum())
-    kkt = np.zeros((k + 1, k + 1))
-    kkt[:k, :k] = G[np.ix_(support, support)]
-    kkt[:k, k] = kkt[k, :k] = 1.0
-    if np.linalg.cond(kkt) > 1e12:
-        return w  # singular: the weights on this support are not unique; any optimum will do
-    solution = np.linalg.solve(kkt, np.append(c[support], 1.0))
-    if (solution[:k] < 0).any():
-        return w
-    polished = np.zeros_like(w)
-    polished[support] = solution[:k]
-    objective = lambda x: 0.5 * x @ G @ x - c @ x  # noqa: E731
-    return polished if objective(polished) <= objective(w) + 1e-15 else w
-
-
-def _is_simplex_optimum(G: np.ndarray, c: np.ndarray, w: np.ndarray, tol: float = 1e-7) -> bool:
-    """KKT check: the gradient is equal on the support and no smaller off it (up to ``tol`` x its scale)."""
-    gradient = G @ w - c
-    support = w > 1e-9 * w.max()
-    level = gradient[support].mean()
-    slack = tol * max(1.0, float(np.abs(G).max()), float(np.abs(c).max()))
-    on = np.abs(gradient[support] - level).max() <= slack
-    off = (~support).sum() == 0 or (gradient[~support] - level).min() >= -slack
-    return bool(on and off and abs(w.sum() - 1) < 1e-12 and (w >= 0).all())
-
-
 def _v_weights(panel: SingleTreatedPanel, option: str) -> np.ndarray | None:
     if option == "identity":
         return None
@@ -271,12 +207,44 @@ def _options(spec: dict, key: str, allowed: dict) -> dict:
     return {**allowed, **given}
 
 
+def _perfect(rmspe_pre: np.ndarray, Y_pre: np.ndarray) -> np.ndarray:
+    """Pre-period RMSPE within rounding of zero (:data:`PERFECT_FIT_TOLERANCE` x the largest |pre outcome|)."""
+    return rmspe_pre <= PERFECT_FIT_TOLERANCE * np.abs(Y_pre).max()
+
+
+def _in_time_placebos(Y: np.ndarray, T0: int, times: list, v: np.ndarray | None, options: dict) -> list[dict]:
+    """Backdated fits of the treated unit: for each pre year ``s`` with at least two years before it, fit on the
+    years before ``s`` and report the mean gap over ``s`` .. the last real pre year (no real post data used)."""
+    rows = []
+    donors, treated = Y[:-1, :T0], Y[-1, :T0]
+    for k in range(2, T0):
+        fit = fit_weights(donors[:, :k].T, treated[:k], donors[:, k:].T, treated[k:],
+                          None if v is None else v[:k], options["method"], options["penalty"], detail=True)
+        gap = treated - fit.weights @ donors
+        rmspe_pre = float(np.sqrt(np.mean(gap[:k] ** 2)))
+        low, high = fit.gap_ranges[-1]
+        rows.append({
+            "term": f"placebo-in-time t0={times[k]}", "estimate": float(gap[k:].mean()),
+            "p_value": np.nan, "p_value_placebo": np.nan, "placebo_rank": np.nan,
+            "rmspe_pre": 0.0 if _perfect(np.array([rmspe_pre]), Y[:, :k])[0] else rmspe_pre,
+            "rmspe_post": float(np.sqrt(np.mean(gap[k:] ** 2))), "rmspe_ratio": np.nan,
+            "identified_low": np.nan if fit.fit_unique else float(low),
+            "identified_high": np.nan if fit.fit_unique else float(high),
+            "fit_unique": fit.fit_unique, "weights_unique": fit.weights_unique, "synth_method": fit.synth_method,
+            "penalty_lambda": fit.penalty_lambda, "penalty_rule": fit.penalty_rule,
+            "p_value_statistic": "none: in-time placebo (fake treatment year inside the pre-period)",
+            "n_pre_periods": k,
+        })
+    return rows
+
+
 def synth_fit(df: pd.DataFrame, spec: dict) -> SynthResult:
     """Fit the synthetic control for the treated unit and (unless ``inference: {placebo: false}``) every placebo.
 
     See the module docstring for the estimator and the inference. Returns a :class:`SynthResult`.
     """
     options = _options(spec, "synth", SYNTH_OPTIONS)
+    check_method(options["method"], options["penalty"])
     inference = _options(spec, "inference", {**SYNTH_INFERENCE_OPTIONS, "method": "placebo"})
     panel = single_treated_panel(df, spec)
     v = _v_weights(panel, str(options["v"]))
@@ -285,22 +253,25 @@ def synth_fit(df: pd.DataFrame, spec: dict) -> SynthResult:
     treated_row = n_units - 1
     donor_rows = np.arange(n_units - 1)
 
-    # Row r of `synthetic` is unit r's synthetic path; donors' rows are their placebo fits.
+    # Row r of `synthetic` is unit r's synthetic path; donors' rows are their placebo fits (same weight rule).
     fit_rows = [treated_row] + (list(donor_rows) if inference["placebo"] else [])
     synthetic = np.full_like(Y, np.nan)
-    weights_treated = None
+    method_used = np.full(n_units, "", dtype=object)
+    treated_fit = None
     for row in fit_rows:
         pool = donor_rows[donor_rows != row]
-        w = simplex_least_squares(Y[pool, :T0].T, Y[row, :T0], v)
-        synthetic[row] = w @ Y[pool]
+        fit = fit_weights(Y[pool, :T0].T, Y[row, :T0], Y[pool, T0:].T, Y[row, T0:], v, options["method"],
+                          options["penalty"], detail=row == treated_row, weight_ranges=row == treated_row)
+        synthetic[row] = fit.weights @ Y[pool]
+        method_used[row] = fit.synth_method
         if row == treated_row:
-            weights_treated = w
+            treated_fit = fit
     gap = Y - synthetic
     rmspe_pre = np.sqrt(np.mean(gap[:, :T0] ** 2, axis=1))
     rmspe_post = np.sqrt(np.mean(gap[:, T0:] ** 2, axis=1))
     # A pre-period fit within rounding of perfect is perfect: its ratio is +inf (not rounding noise), and all
     # perfectly fitted units tie in the placebo ranking.
-    perfect_fit = rmspe_pre <= PERFECT_FIT_TOLERANCE * np.abs(Y[:, :T0]).max()
+    perfect_fit = _perfect(rmspe_pre, Y[:, :T0])
     rmspe_pre = np.where(perfect_fit, 0.0, rmspe_pre)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(perfect_fit, np.where(rmspe_post > 0, np.inf, np.nan), rmspe_post / rmspe_pre)
@@ -318,39 +289,68 @@ def synth_fit(df: pd.DataFrame, spec: dict) -> SynthResult:
     times = panel.times
     post_times = times[T0:]
     n_obs = int(Y.size)
-    method = ("synthetic control (Abadie et al. 2010; outcome-path matching on all pre periods, "
-              f"V = {options['v']}); p-value from placebo-in-space rank "
-              "(ATT: post/pre RMSPE ratio, perfect pre fits tie at +inf; per year: |gap|); "
-              "std_error and CI undefined (NaN)")
-    p_att, rank_att, n_placebo_units = placebo_p(ratio)
+    method = (f"synthetic control (Abadie et al. 2010; outcome-path matching on all pre periods, V = {options['v']}; "
+              f"weights: {options['method']}, penalty {options['penalty']} (Abadie and L'Hour 2021) where used); "
+              "identified_low/high: range over all weights with the optimal pre-period fit (NaN = unique); "
+              "p-value from placebo-in-space rank (ATT: post/pre RMSPE ratio, NaN when the treated pre-RMSPE is 0; "
+              "per year: |gap|), floor 1/(units ranked); std_error and CI undefined (NaN)")
+    treated_perfect = bool(perfect_fit[treated_row])
+    if treated_perfect:
+        p_att, rank_att, n_placebo_units = np.nan, np.nan, placebo_p(ratio)[2]
+        att_statistic = "none: treated pre-RMSPE is 0 (perfect pre-period fit), RMSPE ratio undefined"
+    else:
+        p_att, rank_att, n_placebo_units = placebo_p(ratio)
+        att_statistic = "rmspe_ratio"
+    ranges = treated_fit.gap_ranges
+    unique = treated_fit.fit_unique
     rows = [{
         "term": "ATT", "estimate": float(gap[treated_row, T0:].mean()), "p_value": p_att,
-        "p_value_placebo": p_att, "placebo_rank": rank_att,
+        "p_value_placebo": p_att, "placebo_rank": rank_att, "p_value_statistic": att_statistic,
+        "identified_low": np.nan if unique else float(ranges[-1, 0]),
+        "identified_high": np.nan if unique else float(ranges[-1, 1]),
     }]
     for j, t in enumerate(post_times):
         p_t, rank_t, _ = placebo_p(np.abs(gap[:, T0 + j]))
         rows.append({"term": f"ATT t={t}", "estimate": float(gap[treated_row, T0 + j]), "p_value": p_t,
-                     "p_value_placebo": p_t, "placebo_rank": rank_t})
-    estimates = pd.DataFrame(rows)
+                     "p_value_placebo": p_t, "placebo_rank": rank_t, "p_value_statistic": "abs_gap",
+                     "identified_low": np.nan if unique else float(ranges[j, 0]),
+                     "identified_high": np.nan if unique else float(ranges[j, 1])})
+    estimates = pd.DataFrame(rows).assign(
+        rmspe_pre=float(rmspe_pre[treated_row]), rmspe_post=float(rmspe_post[treated_row]),
+        rmspe_ratio=float(ratio[treated_row]), fit_unique=unique, weights_unique=treated_fit.weights_unique,
+        synth_method=treated_fit.synth_method, penalty_lambda=treated_fit.penalty_lambda,
+        penalty_rule=treated_fit.penalty_rule, n_pre_periods=T0,
+    )
+    if not inference["placebo"]:
+        estimates["p_value_statistic"] = "none: placebo inference off"
+    in_time = pd.DataFrame(_in_time_placebos(Y, T0, times, v, options))
+    estimates = pd.concat([estimates, in_time], ignore_index=True)
+    placebo_units = fitted[fitted != treated_row]
     estimates = estimates.assign(
         std_error=np.nan, ci_low=np.nan, ci_high=np.nan, n_obs=n_obs, method=method,
-        rmspe_pre=float(rmspe_pre[treated_row]), rmspe_post=float(rmspe_post[treated_row]),
-        rmspe_ratio=float(ratio[treated_row]), n_units_ranked=n_placebo_units,
+        n_units_ranked=n_placebo_units,
+        p_value_floor=1.0 / n_placebo_units if inference["placebo"] else np.nan,
+        n_placebos_perfect_fit=int(perfect_fit[placebo_units].sum()),
+        n_placebos_penalized=int((method_used[placebo_units] == "penalized").sum()),
         treated_unit=panel.treated_unit, first_treated_time=panel.first_treated_time,
-        n_pre_periods=T0, n_donors=panel.n_donors,
-        donors_excluded=",".join(str(u) for u in panel.donors_excluded),
+        n_donors=panel.n_donors, donors_excluded=",".join(str(u) for u in panel.donors_excluded),
     )
-    front = ESTIMATE_COLUMNS + ["rmspe_pre", "rmspe_post", "rmspe_ratio", "p_value_placebo", "placebo_rank"]
+    estimates["placebo_rank"] = estimates["placebo_rank"].astype(float)
+    front = ESTIMATE_COLUMNS + ["rmspe_pre", "rmspe_post", "rmspe_ratio", "p_value_placebo", "placebo_rank",
+                                "identified_low", "identified_high"]
     estimates = estimates[front + [c for c in estimates.columns if c not in front]]
 
-    weights = pd.DataFrame({"unit": panel.units[:-1], "weight": weights_treated})
+    weights = pd.DataFrame({"unit": panel.units[:-1], "weight": treated_fit.weights,
+                            "weight_min": treated_fit.weight_ranges[:, 0],
+                            "weight_max": treated_fit.weight_ranges[:, 1],
+                            "weight_classic": treated_fit.classic_weights})
     path_frames = []
     for row in fit_rows:
         path_frames.append(pd.DataFrame({
             "unit": panel.units[row], "time": times, "actual": Y[row], "synthetic": synthetic[row],
             "gap": gap[row], "post": np.arange(len(times)) >= T0,
             "role": "treated" if row == treated_row else "placebo",
-            "rmspe_pre": rmspe_pre[row], "rmspe_ratio": ratio[row],
+            "rmspe_pre": rmspe_pre[row], "rmspe_ratio": ratio[row], "synth_method": method_used[row],
         }))
     paths = pd.concat(path_frames, ignore_index=True)
     return SynthResult(estimates=estimates.reset_index(drop=True), weights=weights, paths=paths)
