@@ -40,6 +40,10 @@ DERIVED = [
     {"name": "gdp_deflator", "unit": "index, 2015 = 1", "en": "Implicit GDP deflator (chained; nominal GDP latest "
      "vintage, real index from the merged NBS panel realigned by one year: its row t holds year t-1's growth)", "cn": "地区生产总值平减指数", "source_file": "derived",
      "source_variable": "chain of (gdp_t/gdp_t-1)/(gdp_index_prev100_t/100), 2015 = 1"},
+    {"name": "defence_listed_share_pct", "unit": "percent of listed firms", "en": "Defence-industry share of listed "
+     "A-share firms: defence_listed_firms / listed_firms_total × 100 (registered province; a size-free measure of "
+     "defence orientation)", "cn": "国防军工上市公司占比", "source_file": "derived",
+     "source_variable": "defence_listed_firms/listed_firms_total*100"},
 ]
 
 
@@ -158,6 +162,9 @@ def assemble(long: pd.DataFrame, cfg: dict, log: CleaningLog) -> pd.DataFrame:
     wide["gdp_per_capita"] = wide["gdp"] * 1e8 / (wide["population"] * 1e4)
     wide["trade_openness_pct"] = wide["trade_total"] / wide["gdp"] * 100
     wide["gdp_deflator"] = _deflator(wide)
+    if {"defence_listed_firms", "listed_firms_total"} <= set(wide.columns):
+        wide["defence_listed_share_pct"] = (wide["defence_listed_firms"] / wide["listed_firms_total"] * 100).where(
+            wide["listed_firms_total"] > 0)
     ident = identity_table()[["province_code", "province_en", "name_cn", "theater_command"]]
     panel = ident.merge(wide, on="province_code", how="right", validate="one_to_many")
     panel["province_code"] = panel["province_code"].astype("int64")
@@ -241,7 +248,8 @@ def codebook(panel: pd.DataFrame, cfg: dict) -> pd.DataFrame:
     if "defence_firms" in cfg:
         rows += defence_codebook_rows(cfg["defence_firms"])
     rows += [dict(variable=d["name"], label_en=d["en"], label_cn=d["cn"], unit=d["unit"],
-                  source_file=d["source_file"], source_variable=d["source_variable"]) for d in DERIVED]
+                  source_file=d["source_file"], source_variable=d["source_variable"]) for d in DERIVED
+             if d["name"] in panel.columns]
     book = pd.DataFrame(rows)
     first, last = cfg["window"]["first_year"], cfg["window"]["last_year"]
     w = panel[panel["year"].between(first, last)]
