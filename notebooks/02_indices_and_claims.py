@@ -44,6 +44,29 @@ sensitivity[["method", "indicator_set", "spearman_pooled", "spearman_comparison_
 fig = plot_method_ranks(indices, sensitivity, DEFAULT)
 
 # %% [markdown]
+# ## What the indices measure (construct validity)
+# `index_validity.csv` (written by `python -m analysis.index`, `analysis/index/validity.py`): for each method and
+# metric, the share of the variance within provinces and after province and year effects (the part a DiD uses), the
+# correlation of the two subsystems and the correlation with log total R&D (province size).
+
+# %%
+validity = pd.read_csv(P / "index_validity.csv")
+d = validity[(validity["method"] == DEFAULT)].set_index("metric")
+ci = d.loc["capability_index"]
+print(f"Default method {DEFAULT}: the capability index correlates {ci['corr_log_rd_total']:.2f} with log total R&D; "
+      f"the two subsystems correlate {ci['corr_military_civil']:.2f}; {ci['within_province_share']:.1%} of the index's "
+      f"variance is within provinces and {ci['twfe_residual_share']:.1%} is left after province and year effects.")
+print("Subsystems with the most within-province variation under the default method: "
+      + ", ".join(f"{m} {v:.1%}" for m, v in d["within_province_share"].sort_values(ascending=False).items()))
+validity.round(3)
+
+# %% [markdown]
+# These numbers go to the README's section on what the indices measure (and to `data/processed/index_validity.md`).
+# Reading: between provinces the index is mostly the size of the regional R&D system, and its "military" side is
+# public and academic research; the sanction designs therefore also use each subsystem and the growth outcomes
+# (`growth_*_indicators` in the analysis panel) as outcomes.
+
+# %% [markdown]
 # ## Claims check
 # Each claim from the literature, operationalised as a rule, evaluated under every method.
 
