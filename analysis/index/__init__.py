@@ -9,6 +9,13 @@ Public API for later stages:
   the default method, to join into the analysis panel;
 - :class:`Method` / :func:`method_from_dict` — one construction (normalisation × weighting × aggregation ×
   indicator set), for a multiverse (``config.with_methods({...})``).
+
+What the columns measure: ``u_military`` and ``u_civil`` keep the study's labels, but with public yearbook data the
+"military" subsystem is the state/public-research-oriented part of a province's S&T system (government-funded R&D,
+basic research, science budgets, SCI papers) and the "civil" one the business/market-oriented part; the directional
+transfers (``transfer_civ_to_mil``, ``transfer_mil_to_civ``) combine those two. Between provinces all of them mostly
+measure the size of the R&D system (``data/processed/index_validity.md``, :mod:`analysis.index.validity`); only the
+``core_defence`` indicator set adds a defence-specific indicator (listed defence-industry firms).
 """
 
 from analysis.index.build import DEFAULT_INDEX_COLUMNS, build_indices, build_method, default_index
