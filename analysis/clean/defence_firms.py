@@ -272,7 +272,8 @@ def resolve_firms(stocks: pd.DataFrame, fill: pd.DataFrame, block: dict, log: Cl
     """
     firms = stocks.copy()
     firms["province_source"] = np.where(firms["area"] != "", stock_path.name, "")
-    fill_area = firms["symbol"].map(fill.set_index("symbol")["area"]).fillna("")
+    fill_areas = dict(zip(fill["symbol"], fill["area"]))
+    fill_area = firms["symbol"].map(lambda symbol: fill_areas.get(symbol, ""))
     filled = (firms["area"] == "") & (fill_area != "")
     firms.loc[filled, "area"] = fill_area[filled]
     firms.loc[filled, "province_source"] = fill_path.name
