@@ -77,7 +77,7 @@ SHOCKS_OUT := $(P)/shocks.parquet $(P)/shocks_codebook.csv $(P)/shocks_summary.m
 shocks: $(SHOCKS_OUT) ## sanction shocks by province × year, exposure codebook, Entity List geocoding report
 
 $(SHOCKS_OUT) &: analysis/shocks/__main__.py $(wildcard analysis/shocks/*.py) configs/shocks.yaml \
-		$(P)/panel.parquet $(P)/provinces.csv $(P)/.raw_verified $(PKG)
+		configs/entity_locations.yaml $(P)/panel.parquet $(P)/provinces.csv $(P)/.raw_verified $(PKG)
 	$(PY) -m analysis.shocks --panel $(P)/panel.parquet --config configs/shocks.yaml --provinces $(P)/provinces.csv --out-dir $(P)
 
 # ---- 4. analysis panel: panel ⋈ default index ⋈ shocks, 2015–2021 ---------------------------------------------

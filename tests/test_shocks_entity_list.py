@@ -13,6 +13,7 @@ from analysis.provinces import PROVINCE_CODES
 from analysis.shocks.config import EntitySource, Rule, load_config
 from analysis.shocks.entity_list import (check_rules, geocode_table, province_year_counts, read_entity_file,
                                          read_entity_sources, rule_coverage, rule_table, transcriber_agreement)
+from analysis.shocks.events import first_treated_year
 from analysis.shocks.geocode import load_gazetteer
 
 TRANSCRIPTION = paths.ENTITY_LIST / "entity_list_cn_additions_2015_2021.csv"
@@ -27,7 +28,8 @@ def cfg():
 @pytest.fixture(scope="module")
 def geocoded(cfg):
     gaz = load_gazetteer(cfg.aliases, cfg.street_words, cfg.direction_words)
-    return geocode_table(read_entity_sources(cfg.entity_sources, cfg.countries), gaz, cfg.geocode_fields)
+    return geocode_table(read_entity_sources(cfg.entity_sources, cfg.countries), gaz, cfg.geocode_fields,
+                         cfg.locations)
 
 
 def test_transcription_reads_every_row(geocoded):
@@ -58,12 +60,20 @@ def test_counts_cohorts_and_totals(geocoded, cfg):
     assert len(counts) == 31 * len(years)
     # Province-year counts add up to the rows located in a province.
     assert counts["entity_list_new"].sum() == (geocoded["geo_status"] == "province").sum()
-    # Cohort = first year with cumulative > 0; 0 exactly when never listed.
+    # Cohort = first year a located listing treats the province under the post rule (half-year: a listing after
+    # 30 June treats from the next year; after the window: 0), constant within a province.
+    located = geocoded[geocoded["geo_status"] == "province"]
+    treated = pd.Series([first_treated_year(dt.date.fromisoformat(d), cfg.cutoff_month, cfg.cutoff_day)
+                         for d in located["fr_date"]], index=located.index)
+    expected_first = treated[treated <= years[-1]].groupby(located["geo_province_code"].astype(int)).min()
     for code, g in counts.groupby("province_code"):
-        positive = g.loc[g["entity_list_cumulative"] > 0, "year"]
-        expected = int(positive.min()) if len(positive) else 0
+        expected = int(expected_first.get(code, 0))
         assert (g["first_listing_year"] == expected).all(), code
         assert g["entity_list_cumulative"].is_monotonic_increasing
+        # The cohort is never before the first calendar year with a listing, and at most one year after it.
+        positive = g.loc[g["entity_list_cumulative"] > 0, "year"]
+        if expected:
+            assert 0 <= expected - int(positive.min()) <= 1, code
     # Per million: population 1000 (10k persons) is 10 million.
     assert (counts["entity_list_cumulative_per_million"] * 10 == counts["entity_list_cumulative"]).all()
     # National columns partition each year's rows.
@@ -71,10 +81,10 @@ def test_counts_cohorts_and_totals(geocoded, cfg):
     located = counts.groupby("year")["entity_list_new"].sum()
     assert (located + one["entity_list_new_hong_kong"] + one["entity_list_new_unlocated"]
             == one["entity_list_new_all"]).all()
-    # Known facts of the transcription: NUDT and the Changsha centre (2015) make Hunan a 2015 cohort,
-    # Fujian Jinhua (October 2018) makes Fujian a 2018 cohort; Hong Kong is never a province.
+    # Known facts of the transcription: NUDT and the Changsha centre (February 2015) make Hunan a 2015 cohort,
+    # Fujian Jinhua (30 October 2018, second half-year) makes Fujian a 2019 cohort; Hong Kong is never a province.
     first = counts.groupby("province_code")["first_listing_year"].first()
-    assert first[430000] == 2015 and first[350000] == 2018
+    assert first[430000] == 2015 and first[350000] == 2019
     assert one.loc[2020, "entity_list_new_hong_kong"] == 3
 
 
@@ -148,7 +158,11 @@ def test_agreement_with_the_transcriber(geocoded):
     audit = transcriber_agreement(geocoded)
     counts = audit["agreement"].value_counts()
     assert counts.get("disagree", 0) == 0
-    # The only rows the transcriber placed and the geocoder did not are the three Suzhou rows (ambiguous).
-    only = audit[audit["agreement"] == "transcriber_only"]
-    assert set(only["geo_status"]) == {"ambiguous"} and len(only) == 3
-    assert only["geo_detail"].str.contains("宿州").all()
+    # The transcriber placed no row that the geocoder leaves unplaced: the three Suzhou rows (苏州 Jiangsu or
+    # 宿州 Anhui by name alone) are settled by the transcription's own province, and agree by construction.
+    assert counts.get("transcriber_only", 0) == 0
+    settled = audit[audit["geo_basis"] == "transcription"]
+    assert len(settled) == 3 and (settled["agreement"] == "agree").all()
+    assert settled["geo_detail"].str.contains("宿州").all()
+    # Rows placed by the hand-checked table were left blank by the transcriber.
+    assert (audit.loc[audit["geo_basis"] == "name_table", "agreement"] == "geocoder_only").all()

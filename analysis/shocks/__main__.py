@@ -1,14 +1,16 @@
 """CLI: ``python -m analysis.shocks --panel PANEL --config CONFIG --out-dir DIR [--provinces CSV]``.
 
 Reads the panel (Parquet), the province table (``data/processed/provinces.csv``; rebuilt from the raw reference
-files with :func:`analysis.provinces.province_table` if the CSV is absent), the config and the Entity List
-file(s) it names, and writes into DIR (atomically):
+files with :func:`analysis.provinces.province_table` if the CSV is absent), the config, the hand-checked entity
+locations it names (``configs/entity_locations.yaml``) and the Entity List file(s), and writes into DIR
+(atomically):
 
 - ``shocks.parquet``: province_code x year (config ``years``), post indicators, exposures, Entity List measures
 - ``shocks_codebook.csv``: column, label, unit, formula, years, source for every column
 - ``shocks_summary.md``: events, exposure ranking, Entity List by province and year with coverage, geocode audit
 - ``entity_list_geocoded.csv``: every Entity List row with its geocode and the transcriber's province
-- ``entity_list_unresolved.csv``: rows not placed (ambiguous, conflict, unresolved), never guessed
+- ``entity_list_unresolved.csv``: rows not placed (ambiguous, conflict, unresolved), never guessed; those checked
+  by hand and left unplaced carry the reason from ``not_placed`` of the locations file
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ from analysis import paths
 from analysis.io import DataError, write_csv, write_parquet, write_text
 from analysis.shocks.build import build_shocks, shocks_codebook, shocks_summary
 from analysis.shocks.config import load_config
-from analysis.shocks.entity_list import (check_rules, geocode_table, read_entity_sources, transcriber_agreement,
-                                         unresolved_rows)
+from analysis.shocks.entity_list import (check_locations, check_rules, geocode_table, read_entity_sources,
+                                         transcriber_agreement, unresolved_rows)
 from analysis.shocks.geocode import load_gazetteer
 
 
@@ -46,8 +48,9 @@ def run(panel_path: Path, config_path: Path, out_dir: Path, provinces_path: Path
     provinces = read_provinces(provinces_path)
     gaz = load_gazetteer(config.aliases, config.street_words, config.direction_words)
     entities = read_entity_sources(config.entity_sources, config.countries)
-    geocoded = geocode_table(entities, gaz, config.geocode_fields)
-    check_rules(geocoded, config.rules)
+    geocoded = geocode_table(entities, gaz, config.geocode_fields, config.locations)
+    check_rules(geocoded, config.rules, config_file=config.file)
+    check_locations(geocoded, config.locations, config.not_placed, config.locations_file)
     shocks = build_shocks(panel, provinces, geocoded, config, panel_path, provinces_path)
     codebook = shocks_codebook(config, shocks.columns)
     summary = shocks_summary(shocks, geocoded, provinces, config)
@@ -56,7 +59,7 @@ def run(panel_path: Path, config_path: Path, out_dir: Path, provinces_path: Path
     write_csv(codebook, out_dir / "shocks_codebook.csv")
     write_text(summary, out_dir / "shocks_summary.md")
     write_csv(audit, out_dir / "entity_list_geocoded.csv")
-    write_csv(unresolved_rows(geocoded), out_dir / "entity_list_unresolved.csv")
+    write_csv(unresolved_rows(geocoded, config.not_placed), out_dir / "entity_list_unresolved.csv")
     return shocks
 
 

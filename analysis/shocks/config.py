@@ -19,6 +19,7 @@ from analysis.shocks.events import first_treated_year
 
 _MONTH_DAY = re.compile(r"^(\d{2})-(\d{2})$")
 RULE_STATUSES = ("complete", "partial", "missing")
+LOCATION_PROVINCES_EXTRA = ("Hong Kong",)
 EVENT_ROLES = ("main", "alternative")
 GEOCODE_FIELDS = ("address", "entity_name", "city")
 
@@ -77,6 +78,9 @@ class Rule:
     last_date: dt.date
     status: str
     basis: str
+    reason: str = "unknown"                 # a key of entity_list.reasons (the rule's stated basis for listing)
+    reason_source: str = ""                 # where that basis is stated (Federal Register text, press release)
+    entity_reasons: dict[str, str] = field(default_factory=dict)  # entity name -> reason, where it differs
 
     @property
     def years(self) -> list[int]:
@@ -88,6 +92,34 @@ class Rule:
 class EntitySource:
     path: Path
     complete: bool
+
+
+@dataclass(frozen=True)
+class PlausibleListing:
+    """A province that an untranscribed entry of a partial or missing rule plausibly sits in (sensitivity)."""
+
+    rule: str
+    province_code: int
+    basis: str
+    source: str
+
+
+@dataclass(frozen=True)
+class EntityLocation:
+    """A hand-checked entity name -> province (``configs/entity_locations.yaml``, ``placed``)."""
+
+    name: str
+    province_code: int | str   # GB/T 2260 province code, or "HK"
+    basis: str
+    source: str
+
+
+@dataclass(frozen=True)
+class NotPlaced:
+    """An entity checked by hand and deliberately left without a province, with the reason."""
+
+    name: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -110,6 +142,12 @@ class ShocksConfig:
     aliases: dict[str, str] = field(default_factory=dict)
     street_words: tuple[str, ...] = ()
     direction_words: tuple[str, ...] = ()
+    reasons: dict[str, str] = field(default_factory=dict)
+    tech_reasons: tuple[str, ...] = ()
+    plausible_listings: tuple[PlausibleListing, ...] = ()
+    locations_file: Path | None = None
+    locations: tuple[EntityLocation, ...] = ()
+    not_placed: tuple[NotPlaced, ...] = ()
 
     @property
     def exposure_names(self) -> list[str]:
@@ -282,8 +320,17 @@ def load_config(path: str | Path = paths.SHOCKS_CONFIG) -> ShocksConfig:
         names.add(name)
         composites.append(Composite(name, comps, r.text(s["label"], f"{key}.label")))
 
-    el = r.mapping(top["entity_list"], "entity_list", {"sources", "years", "countries", "rules"},
-                   {"sources", "years", "countries", "rules"})
+    el = r.mapping(top["entity_list"], "entity_list",
+                   {"sources", "years", "countries", "reasons", "tech_cohort_reasons", "rules",
+                    "plausible_earlier_listings"},
+                   {"sources", "years", "countries", "reasons", "tech_cohort_reasons", "rules"})
+    reasons_map = r.mapping(el["reasons"], "entity_list.reasons", set(el["reasons"] or {}), set())
+    if not reasons_map:
+        r.fail("entity_list.reasons", "expected a non-empty mapping of reason -> description")
+    reasons = {str(k): r.text(v, f"entity_list.reasons.{k}") for k, v in reasons_map.items()}
+    tech_reasons = r.string_list(el["tech_cohort_reasons"], "entity_list.tech_cohort_reasons")
+    for i, t in enumerate(tech_reasons):
+        r.choice(t, f"entity_list.tech_cohort_reasons[{i}]", tuple(reasons))
     sources = []
     if not isinstance(el["sources"], list) or not el["sources"]:
         r.fail("entity_list.sources", "expected a non-empty list of {path, complete}")
@@ -297,7 +344,8 @@ def load_config(path: str | Path = paths.SHOCKS_CONFIG) -> ShocksConfig:
     rules, rule_ids = [], set()
     for i, spec in enumerate(el["rules"] or []):
         key = f"entity_list.rules[{i}]"
-        s = r.mapping(spec, key, {"id", "date", "date_range", "status", "basis"}, {"id", "status", "basis"})
+        s = r.mapping(spec, key, {"id", "date", "date_range", "status", "basis", "reason", "reason_source",
+                                  "entity_reasons"}, {"id", "status", "basis", "reason", "reason_source"})
         rid = r.text(s["id"], f"{key}.id")
         if rid in rule_ids:
             r.fail(f"{key}.id", f"duplicate rule {rid!r}")
@@ -313,10 +361,37 @@ def load_config(path: str | Path = paths.SHOCKS_CONFIG) -> ShocksConfig:
             first, last = r.date(rng[0], f"{key}.date_range[0]"), r.date(rng[1], f"{key}.date_range[1]")
             if first > last:
                 r.fail(f"{key}.date_range", "earliest date is after latest date")
+        entity_reasons = {}
+        for name, why in (r.mapping(s.get("entity_reasons") or {}, f"{key}.entity_reasons",
+                                    set(s.get("entity_reasons") or {}), set())).items():
+            entity_reasons[r.text(name, f"{key}.entity_reasons")] = r.choice(
+                why, f"{key}.entity_reasons.{name}", tuple(reasons))
         rules.append(Rule(rid, first, last, r.choice(s["status"], f"{key}.status", RULE_STATUSES),
-                          r.text(s["basis"], f"{key}.basis")))
+                          r.text(s["basis"], f"{key}.basis"), r.choice(s["reason"], f"{key}.reason", tuple(reasons)),
+                          r.text(s["reason_source"], f"{key}.reason_source"), entity_reasons))
+    to_code = _province_lookup()
+    plausible = []
+    for i, spec in enumerate(el.get("plausible_earlier_listings") or []):
+        key = f"entity_list.plausible_earlier_listings[{i}]"
+        s = r.mapping(spec, key, {"rule", "province", "basis", "source"}, {"rule", "province", "basis", "source"})
+        rule = next((x for x in rules if x.id == s["rule"]), None)
+        if rule is None:
+            r.fail(f"{key}.rule", f"unknown rule {s['rule']!r} (not in entity_list.rules)")
+        if rule.status == "complete":
+            r.fail(f"{key}.rule", f"rule {rule.id} is complete: every entry is transcribed, none can be missing")
+        code = to_code.get(str(s["province"]))
+        if not isinstance(code, int):
+            r.fail(f"{key}.province", f"not a mainland province name of the identity table: {s['province']!r}")
+        plausible.append(PlausibleListing(rule.id, code, r.text(s["basis"], f"{key}.basis"),
+                                          r.text(s["source"], f"{key}.source")))
 
-    geo = r.mapping(top["geocode"], "geocode", {"fields", "aliases", "street_words", "direction_words"}, {"fields"})
+    geo = r.mapping(top["geocode"], "geocode", {"fields", "aliases", "street_words", "direction_words", "locations"},
+                    {"fields"})
+    locations_file, locations, not_placed = None, (), ()
+    if "locations" in geo:
+        p = Path(r.text(geo["locations"], "geocode.locations"))
+        locations_file = p if p.is_absolute() else paths.ROOT / p
+        locations, not_placed = load_locations(locations_file, to_code)
     fields = r.string_list(geo["fields"], "geocode.fields")
     for i, f in enumerate(fields):
         r.choice(f, f"geocode.fields[{i}]", GEOCODE_FIELDS)
@@ -333,4 +408,70 @@ def load_config(path: str | Path = paths.SHOCKS_CONFIG) -> ShocksConfig:
         entity_years=r.year_range(el["years"], "entity_list.years"),
         countries=r.string_list(el["countries"], "entity_list.countries"), rules=tuple(rules),
         geocode_fields=fields, aliases=aliases,
-        street_words=tuple(geo.get("street_words") or ()), direction_words=tuple(geo.get("direction_words") or ()))
+        street_words=tuple(geo.get("street_words") or ()), direction_words=tuple(geo.get("direction_words") or ()),
+        reasons=reasons, tech_reasons=tech_reasons, plausible_listings=tuple(plausible),
+        locations_file=locations_file, locations=locations, not_placed=not_placed)
+
+
+def _province_lookup() -> dict[str, int | str]:
+    """Province name (English, pinyin or Chinese, as in the identity table) -> GB code; "Hong Kong" -> HK."""
+    from analysis.provinces import identity_table
+
+    ident = identity_table()
+    out: dict[str, int | str] = {}
+    for rec in ident.itertuples():
+        for name in (rec.province_en, rec.pinyin, rec.name_cn):
+            out[str(name)] = int(rec.province_code)
+    out["Hong Kong"] = "HK"
+    return out
+
+
+def name_key(name: str) -> str:
+    """The key an entity name is matched on: case-folded Latin letters and digits (``latin_key``), or the
+    stripped name itself when it has none (a name written only in Chinese characters)."""
+    from analysis.shocks.geocode import latin_key
+
+    return latin_key(name) or str(name).strip()
+
+
+def load_locations(path: Path, to_code: dict | None = None) -> tuple[tuple[EntityLocation, ...], tuple[NotPlaced, ...]]:
+    """Read and validate the hand-checked name -> province table (see the comments in the file).
+
+    ``placed``: name, province (identity-table English name or Hong Kong), basis, source -- all required and
+    non-empty. ``not_placed``: name, reason. A name (by :func:`name_key`) may appear once in all.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(path, "file not found (named by geocode.locations in the shocks config)")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise DataError(path, f"not valid YAML: {err}") from err
+    r = _Reader(path)
+    top = r.mapping(raw, "", {"placed", "not_placed"}, {"placed", "not_placed"})
+    to_code = _province_lookup() if to_code is None else to_code
+    seen: dict[str, str] = {}
+    placed, not_placed = [], []
+
+    def check_name(value, key):
+        name = r.text(value, key)
+        k = name_key(name)
+        if k in seen:
+            r.fail(key, f"{name!r} is already listed at {seen[k]}")
+        seen[k] = key
+        return name
+
+    for i, spec in enumerate(top["placed"] or []):
+        key = f"placed[{i}]"
+        s = r.mapping(spec, key, {"name", "province", "basis", "source"}, {"name", "province", "basis", "source"})
+        name = check_name(s["name"], f"{key}.name")
+        code = to_code.get(str(s["province"]))
+        if code is None:
+            r.fail(f"{key}.province", f"not a province name of the identity table (or Hong Kong): {s['province']!r}")
+        placed.append(EntityLocation(name, code, r.text(s["basis"], f"{key}.basis"),
+                                     r.text(s["source"], f"{key}.source")))
+    for i, spec in enumerate(top["not_placed"] or []):
+        key = f"not_placed[{i}]"
+        s = r.mapping(spec, key, {"name", "reason"}, {"name", "reason"})
+        not_placed.append(NotPlaced(check_name(s["name"], f"{key}.name"), r.text(s["reason"], f"{key}.reason")))
+    return tuple(placed), tuple(not_placed)

@@ -24,6 +24,11 @@ transcription's city field):
    ambiguous among provinces that exclude the decision, the entry is a ``conflict``. The record's country code
    (HK) must agree; with no place found, country HK alone gives Hong Kong.
 
+Where the fields do not decide, two hints may (see :func:`geocode_entity`): the transcription's own province
+settles an ambiguous match it is a candidate of (the three ``Suzhou`` rows, transcribed Jiangsu), and the
+hand-checked name -> province table ``configs/entity_locations.yaml`` (one row per entity, each with its basis and
+source) places entities whose name carries no place (``IFLYTEK`` -> Anhui). ``geo_basis`` records which decided.
+
 Statuses: ``province``, ``hong_kong``, ``ambiguous``, ``conflict``, ``unresolved``. The last three are listed for
 the user, never guessed.
 """
@@ -254,24 +259,53 @@ def resolve_field(field_name: str, text: str, gaz: Gazetteer) -> FieldResult:
 
 
 def geocode_entity(values: dict[str, str], country: str, gaz: Gazetteer,
-                   fields=("address", "entity_name", "city")) -> dict:
+                   fields=("address", "entity_name", "city"), transcribed=None, table=None) -> dict:
     """Apply the rule to one entry; ``values`` maps field name -> text. Returns the geocode columns.
 
     ``geo_province_code`` (int or None), ``geo_hong_kong`` (bool), ``geo_status``, ``geo_basis`` (the deciding
-    field, ``country`` or empty) and ``geo_detail`` (what each field matched, for the audit trail).
+    field, ``country``, ``transcription``, ``name_table`` or empty) and ``geo_detail`` (what each field matched,
+    for the audit trail).
+
+    Two hints, used only where the fields do not decide (each a province code or :data:`HK`, or None):
+
+    - ``transcribed``: the transcription's own province (``province_en``). It settles an AMBIGUOUS entry when it
+      is one of the candidates in every field that named a place (``Suzhou`` + Jiangsu -> Jiangsu); it never
+      places an entry with no place at all, and never overrides a field that decides.
+    - ``table``: the hand-checked name -> province table (``configs/entity_locations.yaml``). It places an
+      unresolved entry, or an ambiguous one when it is among every field's candidates (else ``conflict``); if a
+      field decides a different province, the entry is a ``conflict`` (the table and the rule disagree).
     """
     results = [resolve_field(f, values.get(f, ""), gaz) for f in fields]
     detail = "; ".join(f"{r.field}: {r.level} " + ", ".join(r.names) for r in results if r.provinces)
     decided = next((r for r in results if r.decided is not None), None)
     country = (country or "").strip().upper()
+    candidates = [set(r.provinces) for r in results if r.provinces]
 
-    def out(status, province=None, basis=""):
+    def out(status, province=None, basis="", note=""):
+        text = "; ".join(x for x in (detail, note) if x)
         return {"geo_province_code": province if isinstance(province, int) else None,
-                "geo_hong_kong": province == HK, "geo_status": status, "geo_basis": basis, "geo_detail": detail}
+                "geo_hong_kong": province == HK, "geo_status": status, "geo_basis": basis, "geo_detail": text}
 
+    def country_agrees(choice) -> bool:
+        return not ((country == "HK") != (choice == HK) and country in ("HK", "CN"))
+
+    def placed(choice, basis, note=""):
+        if not country_agrees(choice):
+            return out("conflict", note=note)
+        return out("hong_kong" if choice == HK else "province", choice, basis, note)
+
+    table_note = f"name_table: {table}" if table is not None else ""
     if decided is None:
-        if any(r.provinces for r in results):
+        if candidates:
+            if transcribed is not None and all(transcribed in c for c in candidates):
+                return placed(transcribed, "transcription", f"transcription: {transcribed}")
+            if table is not None:
+                if all(table in c for c in candidates):
+                    return placed(table, "name_table", table_note)
+                return out("conflict", note=table_note)
             return out("ambiguous")
+        if table is not None:
+            return placed(table, "name_table", table_note)
         if country == "HK":
             return out("hong_kong", HK, "country")
         return out("unresolved")
@@ -281,6 +315,6 @@ def geocode_entity(values: dict[str, str], country: str, gaz: Gazetteer,
             return out("conflict")
         if r.decided is not None and r.decided != choice:
             return out("conflict")
-    if (country == "HK") != (choice == HK) and country in ("HK", "CN"):
-        return out("conflict")
-    return out("hong_kong" if choice == HK else "province", choice, decided.field)
+    if table is not None and table != choice:
+        return out("conflict", note=table_note)
+    return placed(choice, decided.field)
