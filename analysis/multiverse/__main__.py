@@ -92,7 +92,8 @@ def run(config_path: Path, out_dir: Path, figure_dir: Path | None = paths.FIGURE
 
         cohort_specs = ok["treatment"].astype(str).str.contains("first_listing") if "treatment" in ok else None
         note = ("Cohort designs use first Entity-List listing years from a transcription of about half of the "
-                "2015–2021 additions (lower bounds)." if cohort_specs is not None and cohort_specs.any() else "")
+                "2015–2021 additions (upper bounds: a missing earlier listing can only make them earlier)."
+                if cohort_specs is not None and cohort_specs.any() else "")
         plot_spec_curve(results, Path(figure_dir) / FIGURE_STEM, note=note)
     return results, stats
 
