@@ -122,29 +122,30 @@ def _cluster_sums(matrix: np.ndarray, codes: np.ndarray, n_clusters: int) -> np.
     return out
 
 
-def _fe_basis(fixed_effects, n: int) -> np.ndarray:
-    """Orthonormal basis (n, rank) of the span of the fixed-effect dummies (all levels of each effect; SVD)."""
-    blocks = []
+def _fe_basis(fixed_effects, codes: np.ndarray) -> tuple[np.ndarray, bool]:
+    """(orthonormal basis (n, rank) of the span of the fixed-effect dummies (all levels of each effect; SVD),
+    whether every effect is nested in the clusters ``codes``, i.e. each of its levels lies inside one cluster)."""
+    n = len(codes)
+    blocks, nested = [], True
     for labels in fixed_effects:
         labels = np.asarray(labels)
         if labels.shape != (n,):
             raise ValueError(f"each fixed effect needs {n} labels, one per row; got shape {labels.shape}")
-        codes, _ = pd.factorize(pd.Series(labels), sort=True)
-        if (codes < 0).any():
-            raise ValueError("fixed-effect labels must not be missing")
-        block = np.zeros((n, int(codes.max()) + 1))
-        block[np.arange(n), codes] = 1.0
+        if labels.dtype.kind in "iub":  # integer codes (the engine's): numpy, no pandas overhead
+            levels = np.unique(labels, return_inverse=True)[1].ravel()
+        else:
+            levels, _ = pd.factorize(pd.Series(labels), sort=True)
+            if (levels < 0).any():
+                raise ValueError("fixed-effect labels must not be missing")
+        n_levels = int(levels.max()) + 1
+        block = np.zeros((n, n_levels))
+        block[np.arange(n), levels] = 1.0
         blocks.append(block)
+        # nested <=> as many distinct (level, cluster) pairs as levels
+        nested &= len(np.unique(levels.astype(np.int64) * (int(codes.max()) + 1) + codes)) == n_levels
     dummies = np.hstack(blocks)
     basis, singular, _ = np.linalg.svd(dummies, full_matrices=False)
-    return basis[:, singular > singular[0] * max(dummies.shape) * np.finfo(float).eps]
-
-
-def _nested_in(labels, codes: np.ndarray) -> bool:
-    """True if every level of the fixed effect ``labels`` lies inside one cluster (``codes``)."""
-    levels, _ = pd.factorize(pd.Series(np.asarray(labels)), sort=True)
-    pairs = levels.astype(np.int64) * (int(codes.max()) + 1) + codes
-    return len(np.unique(pairs)) == len(np.unique(levels))
+    return basis[:, singular > singular[0] * max(dummies.shape) * np.finfo(float).eps], bool(nested)
 
 
 def wild_bootstrap_pvalue(y, X, clusters, coef_index: int, reps: int = 9999, weights: str = "rademacher",
@@ -178,7 +179,7 @@ def wild_bootstrap_pvalue(y, X, clusters, coef_index: int, reps: int = 9999, wei
 
     basis = None  # orthonormal basis of the dummies, kept only if some effect cuts across the clusters
     if fixed_effects is not None and len(fixed_effects) > 0:
-        fe_basis = _fe_basis(fixed_effects, n)
+        fe_basis, nested = _fe_basis(fixed_effects, codes)
         y = y - fe_basis @ (fe_basis.T @ y)
         norms = np.linalg.norm(X, axis=0)
         X = X - fe_basis @ (fe_basis.T @ X)
@@ -186,7 +187,7 @@ def wild_bootstrap_pvalue(y, X, clusters, coef_index: int, reps: int = 9999, wei
         if absorbed.any():
             raise ValueError(f"columns {np.flatnonzero(absorbed).tolist()} of X are collinear with the fixed "
                              "effects (drop them, e.g. an intercept, before the bootstrap)")
-        if not all(_nested_in(labels, codes) for labels in fixed_effects):
+        if not nested:
             basis = fe_basis
     xtx_inv = np.linalg.inv(X.T @ X)
     beta = xtx_inv @ (X.T @ y)
