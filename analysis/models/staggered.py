@@ -85,6 +85,12 @@ def _source(spec: dict) -> str | os.PathLike:
     return spec.get("data_file", ANALYSIS_PANEL)
 
 
+def _spec_file(spec: dict) -> str | os.PathLike:
+    """The spec file named in errors about a spec's settings (the child of an ``extends`` chain), else the data."""
+    files = spec.get("spec_files") or []
+    return files[0] if files else _source(spec)
+
+
 def prepare_panel(df: pd.DataFrame, spec: dict, keep_always_treated: bool = False) -> StaggeredPanel:
     """Validate the spec's columns in ``df`` and return a :class:`StaggeredPanel`.
 
@@ -294,6 +300,9 @@ def group_time_effects(df: pd.DataFrame, spec: dict, base_period: str | None = N
                 x = np.column_stack([x] + [wide_x[c][base].to_numpy() for c in panel.controls])
                 ok &= np.isfinite(x).all(axis=1)
             d, c = treated & ok, control & ok
+            # Units outside the cell (no row in t or b) contribute zero to its influence function; their
+            # missing base-period controls must not turn 0 * NaN into NaN for every unit's psi.
+            x = np.where(ok[:, None], x, 0.0)
             n_g, n_c = int(d.sum()), int(c.sum())
             if n_g == 0 or n_c == 0:
                 continue
@@ -432,6 +441,15 @@ def _influence_inference(psis: np.ndarray, clusters: np.ndarray, n_units: int, r
     return se, vcov
 
 
+def _require_finite_se(se: np.ndarray, terms: list[str], spec: dict) -> None:
+    """Stop with a :class:`DataError` naming the spec (file and key) when a standard error is not finite: an
+    estimator never writes NaN inference silently."""
+    bad = [term for term, s in zip(terms, se) if not np.isfinite(s)]
+    if bad:
+        raise DataError(_spec_file(spec), f"standard error of {', '.join(bad)} is not finite (estimator "
+                        f"{spec.get('estimator', 'att_gt')!r}); check the sample and `controls`", column="controls")
+
+
 def att_gt(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
     """Callaway--Sant'Anna (2021) aggregated ATTs (see :func:`group_time_effects` for ATT(g,t)).
 
@@ -450,6 +468,7 @@ def att_gt(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
     reps = _bootstrap_reps(spec)
     se, _ = _influence_inference(np.column_stack([p for _, _, p in terms]), gte.cluster_of_unit, n_units,
                                  reps, spec.get("seed"))
+    _require_finite_se(se, [term for term, _, _ in terms], spec)
     method = (f"att_gt (Callaway-Sant'Anna 2021, outcome regression, {spec.get('control_group', 'nevertreated')}"
               f" controls, {spec.get('base_period', 'varying')} base, "
               + (f"multiplier bootstrap {reps} reps)" if reps else "analytical influence-function SE)"))
@@ -474,6 +493,7 @@ def att_gt_event_study(df: pd.DataFrame, spec: dict) -> tuple[pd.DataFrame, np.n
     terms = [t for t in _att_gt_aggregations(gte, "dynamic", _event_window(spec)) if t[0] != "ATT"]
     se, vcov = _influence_inference(np.column_stack([p for _, _, p in terms]), gte.cluster_of_unit,
                                     len(gte.cohort_of_unit), 0, None)
+    _require_finite_se(se, [term for term, _, _ in terms], spec)
     rows = [_normal_row(term, est, s, _alpha(spec), gte.n_obs, "att_gt event study (universal base)")
             for (term, est, _), s in zip(terms, se)]
     return _tidy(rows), vcov
