@@ -270,6 +270,7 @@ def shocks_summary(shocks: pd.DataFrame, geocoded: pd.DataFrame, provinces: pd.D
     diff = agree[agree["agreement"].isin(["disagree", "geocoder_only", "transcriber_only"])]
     if len(diff):
         show = diff[["source_row", "entity_name", "transcribed_province_en", "geo_status", "geo_detail", "agreement"]]
-        lines += ["Rows where the two differ (the geocoder's rule is the package's; ambiguous rows are not guessed):",
+        lines += ["Rows where the two differ (the geocoder's rule and the hand-checked table "
+                  "`configs/entity_locations.yaml` are the package's; ambiguous rows are not guessed):",
                   "", _md_table(show), ""]
     return "\n".join(lines).rstrip() + "\n"

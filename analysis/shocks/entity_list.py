@@ -396,16 +396,18 @@ def rule_table(geocoded: pd.DataFrame, rules, years) -> pd.DataFrame:
     })
     meta = pd.DataFrame([{"rule_id": r.id, "status": r.status,
                           "date": r.first_date.isoformat() if r.first_date == r.last_date
-                          else f"{r.first_date.isoformat()}..{r.last_date.isoformat()}", "basis": r.basis}
-                         for r in rules], columns=["rule_id", "status", "date", "basis"])
+                          else f"{r.first_date.isoformat()}..{r.last_date.isoformat()}", "basis": r.basis,
+                          "reason": r.reason + (" (+ per entity)" if r.entity_reasons else "")}
+                         for r in rules], columns=["rule_id", "status", "date", "basis", "reason"])
     out = meta.merge(counts.reset_index(), on="rule_id", how="outer")
     out["date"] = out["date"].fillna(out["fr_date"])
     out["status"] = out["status"].fillna("complete (source declared complete)")
     out["basis"] = out["basis"].fillna("")
+    out["reason"] = out["reason"].fillna("unclassified")
     for c in ("rows", "in_province", "hong_kong", "unlocated"):
         out[c] = out[c].fillna(0).astype("int64")
     return out.drop(columns="fr_date").sort_values(["date", "rule_id"]).reset_index(drop=True)[
-        ["rule_id", "date", "status", "rows", "in_province", "hong_kong", "unlocated", "basis"]]
+        ["rule_id", "date", "status", "reason", "rows", "in_province", "hong_kong", "unlocated", "basis"]]
 
 
 def unresolved_rows(geocoded: pd.DataFrame, not_placed=()) -> pd.DataFrame:
