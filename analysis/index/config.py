@@ -39,16 +39,20 @@ INDEX_COLUMNS = (
 BOUNDED_CAPABILITY_COLUMNS = ("comprehensive_development", "coordination_corrected", "coordination_traditional",
                               "u_military", "u_civil")
 
-# Required keys per claim rule (besides text, rule, metric).
+# Required keys of a claim reading per rule (besides `rule`; `description` is optional). Year keys: `year`,
+# `from_year`, `to_year` are single years; `years` is a list of years, except for theater_highest_mean where it is the
+# span [first, last] averaged over.
 CLAIM_RULES: dict[str, tuple[str, ...]] = {
     "province_value_above": ("province_code", "year", "threshold"),
     "province_max_yoy_ratio_at_least": ("province_code", "years", "threshold"),
-    "national_value_below": ("year", "threshold"),
+    "national_value_below": ("years", "threshold"),
     "national_ratio_above": ("from_year", "to_year", "threshold"),
     "theater_highest_mean": ("theater", "years"),
     "theater_highest_growth": ("theater", "from_year", "to_year"),
+    "theater_growth_above_median": ("theater", "from_year", "to_year"),
     "theater_highest_max": ("theater", "year"),
 }
+CLAIM_KEYS = ("text", "source", "quote", "natural_metric", "readings")
 
 
 @dataclass(frozen=True)
@@ -112,6 +116,8 @@ class IndexConfig:
     deflator_column: str = "gdp_deflator"
     deflator_missing: str = "none"
     claims: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    claim_metrics: tuple[str, ...] = ("capability_index",)
+    claims_window: Period | None = None  # None: the claims are read on `window` only
     source: str = "configs/index.yaml"
 
     def method(self, name: str) -> Method:
@@ -122,6 +128,10 @@ class IndexConfig:
 
     def indicators_of(self, method: Method) -> list[Indicator]:
         return [self.indicators[n] for n in self.indicator_sets[method.indicator_set].indicators]
+
+    def claims_period(self) -> Period:
+        """The years a claim reading may refer to: ``claims_window`` (which contains ``window``), or ``window``."""
+        return self.claims_window or self.window
 
     def with_methods(self, methods: Mapping[str, Method]) -> "IndexConfig":
         """A copy with another method list (validated), e.g. for a multiverse."""
@@ -174,12 +184,91 @@ def method_from_dict(name: str, raw: Mapping, file: str = "configs/index.yaml") 
     return Method(name, raw["normalisation"], raw["weighting"], raw["aggregation"], raw["indicator_set"], bp)
 
 
+def claim_years(reading: Mapping[str, Any]) -> list[int]:
+    """Every year a claim reading reads, sorted: its year keys, the span of theater_highest_mean, and for
+    year-on-year ratios each year t together with t − 1."""
+    rule = reading["rule"]
+    if rule == "theater_highest_mean":
+        first, last = reading["years"]
+        return list(range(first, last + 1))
+    years = set(reading.get("years", [])) | {reading[k] for k in ("year", "from_year", "to_year") if k in reading}
+    if rule == "province_max_yoy_ratio_at_least":
+        years |= {t - 1 for t in reading["years"]}
+    return sorted(years)
+
+
+def _claim_reading(file: str, where: str, spec: Any, period: Period) -> dict[str, Any]:
+    """Validate one reading of a claim: its rule, the rule's keys, codes, years (integers inside ``period``) and
+    threshold (a number)."""
+    rule = spec.get("rule") if isinstance(spec, Mapping) else None
+    _choice(file, f"{where}.rule", rule, tuple(CLAIM_RULES))
+    _check_keys(file, where, spec, {"rule", *CLAIM_RULES[rule]}, {"description"})
+    if "province_code" in spec and spec["province_code"] not in PROVINCE_CODES:
+        raise DataError(file, f"{where}.province_code: unknown code {spec['province_code']!r}",
+                        column=f"{where}.province_code")
+    if "theater" in spec:
+        _choice(file, f"{where}.theater", spec["theater"], THEATER_COMMANDS)
+    if "threshold" in spec and (isinstance(spec["threshold"], bool) or not isinstance(spec["threshold"], (int, float))):
+        raise DataError(file, f"{where}.threshold: need a number, got {spec['threshold']!r}",
+                        column=f"{where}.threshold")
+    for key in ("year", "from_year", "to_year", "years"):
+        if key not in spec:
+            continue
+        values = spec[key] if key == "years" else [spec[key]]
+        if key == "years" and (not isinstance(values, list) or not values):
+            raise DataError(file, f"{where}.years: need a non-empty list of years, got {values!r}",
+                            column=f"{where}.years")
+        if not all(isinstance(y, int) and not isinstance(y, bool) for y in values):
+            raise DataError(file, f"{where}.{key}: need integer years, got {spec[key]!r}", column=f"{where}.{key}")
+    if rule == "theater_highest_mean" and (len(spec["years"]) != 2 or spec["years"][0] > spec["years"][1]):
+        raise DataError(file, f"{where}.years: need the span [first, last] with first <= last, got {spec['years']!r}",
+                        column=f"{where}.years")
+    if "from_year" in spec and spec["from_year"] >= spec["to_year"]:
+        raise DataError(file, f"{where}: need from_year < to_year", column=f"{where}.from_year")
+    outside = [y for y in claim_years(spec) if not period.first_year <= y <= period.last_year]
+    if outside:
+        raise DataError(file, f"{where}: year(s) {outside} outside claims_window {period.first_year}–"
+                        f"{period.last_year}", column=where)
+    return dict(spec)
+
+
+def _claims(file: str, raw: Any, metrics: tuple[str, ...], period: Period) -> dict[str, dict[str, Any]]:
+    """Validate the ``claims`` section: each claim has text, source, quote (the verbatim published wording, or null
+    where no public text exists), natural_metric (one of claim_metrics, or a list of them) and one or more
+    readings."""
+    if not isinstance(raw, Mapping) or not raw:
+        raise DataError(file, "claims: need a non-empty mapping of claims", column="claims")
+    claims = {}
+    for cid, spec in raw.items():
+        where = f"claims.{cid}"
+        _check_keys(file, where, spec, set(CLAIM_KEYS))
+        for key in ("text", "source"):
+            if not isinstance(spec[key], str) or not spec[key].strip():
+                raise DataError(file, f"{where}.{key}: need a non-empty string", column=f"{where}.{key}")
+        if spec["quote"] is not None and (not isinstance(spec["quote"], str) or not spec["quote"].strip()):
+            raise DataError(file, f"{where}.quote: need the verbatim wording or null", column=f"{where}.quote")
+        natural = spec["natural_metric"]
+        natural = [natural] if isinstance(natural, str) else natural
+        if not isinstance(natural, list) or not natural:
+            raise DataError(file, f"{where}.natural_metric: need a metric or a list of metrics",
+                            column=f"{where}.natural_metric")
+        for m in natural:
+            _choice(file, f"{where}.natural_metric", m, metrics)
+        readings = spec["readings"]
+        if not isinstance(readings, Mapping) or not readings:
+            raise DataError(file, f"{where}.readings: need a non-empty mapping of readings", column=f"{where}.readings")
+        claims[cid] = {**spec, "natural_metric": tuple(natural),
+                       "readings": {rid: _claim_reading(file, f"{where}.readings.{rid}", r, period)
+                                    for rid, r in readings.items()}}
+    return claims
+
+
 def parse_config(raw: Mapping, file: str | os.PathLike = "configs/index.yaml") -> IndexConfig:
     """Validate a parsed YAML mapping and return the :class:`IndexConfig` (raises DataError naming the key)."""
     file = str(file)
     top_required = {"window", "base_period", "comprehensive_weights", "directional", "capability_index",
                     "default_method", "indicators", "indicator_sets", "methods", "sensitivity", "national", "claims",
-                    "deflation"}
+                    "claim_metrics", "claims_window", "deflation"}
     _check_keys(file, "top level", raw, top_required)
     window = _period(file, "window", raw["window"])
     base = _period(file, "base_period", raw["base_period"])
@@ -237,18 +326,17 @@ def parse_config(raw: Mapping, file: str | os.PathLike = "configs/index.yaml") -
     _check_keys(file, "sensitivity", sens, {"comparison_year", "rank_shift_threshold"})
     _choice(file, "national", raw["national"], NATIONAL_AGGREGATES)
 
-    claims = {}
-    for cid, spec in raw["claims"].items():
-        where = f"claims.{cid}"
-        rule = spec.get("rule") if isinstance(spec, Mapping) else None
-        _choice(file, f"{where}.rule", rule, tuple(CLAIM_RULES))
-        _check_keys(file, where, spec, {"text", "rule", "metric", *CLAIM_RULES[rule]})
-        _choice(file, f"{where}.metric", spec["metric"], INDEX_COLUMNS)
-        if "province_code" in spec and spec["province_code"] not in PROVINCE_CODES:
-            raise DataError(file, f"{where}.province_code: unknown code {spec['province_code']!r}", column=where)
-        if "theater" in spec:
-            _choice(file, f"{where}.theater", spec["theater"], THEATER_COMMANDS)
-        claims[cid] = dict(spec)
+    metrics = raw["claim_metrics"]
+    if not isinstance(metrics, list) or not metrics or len(set(metrics)) != len(metrics):
+        raise DataError(file, f"claim_metrics: need a non-empty list without duplicates, got {metrics!r}",
+                        column="claim_metrics")
+    for m in metrics:
+        _choice(file, "claim_metrics", m, INDEX_COLUMNS)
+    claims_window = _period(file, "claims_window", raw["claims_window"])
+    if claims_window.first_year > window.first_year or claims_window.last_year < window.last_year:
+        raise DataError(file, f"claims_window {claims_window.first_year}–{claims_window.last_year} must contain "
+                        f"window {window.first_year}–{window.last_year}", column="claims_window")
+    claims = _claims(file, raw["claims"], tuple(metrics), claims_window)
 
     return IndexConfig(
         window=window, base_period=base,
@@ -257,7 +345,7 @@ def parse_config(raw: Mapping, file: str | os.PathLike = "configs/index.yaml") -
         indicators=indicators, indicator_sets=sets, methods=methods,
         sensitivity_year=int(sens["comparison_year"]), rank_shift_threshold=int(sens["rank_shift_threshold"]),
         national=raw["national"], deflator_column=str(defl["column"]), deflator_missing=defl["missing"],
-        claims=claims, source=paths.relative(Path(file)),
+        claims=claims, claim_metrics=tuple(metrics), claims_window=claims_window, source=paths.relative(Path(file)),
     )
 
 
