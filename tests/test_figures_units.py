@@ -150,3 +150,42 @@ def test_saved_figures_are_byte_for_byte_reproducible(tmp_path):
         digests.append([p.read_bytes() for p in written])
     assert digests[0] == digests[1]
     assert digests[0][0][:5] == b"%PDF-"
+
+
+def _claims_rows():
+    """A claims_check frame with one threshold reading (ratio ≥ 1.8: holds / fails / unreachable with ceiling 1.25)
+    and one rank reading (no threshold), two metrics, three methods (m_default first)."""
+    rows = []
+    for metric in ("capability_index", "transfer_civ_to_mil"):
+        for method, value, ceiling, passes in (("m_default", 2.0, 3.0, "yes"), ("m_b", 1.2, 2.5, "no"),
+                                               ("m_c", 1.05, 1.25, "unreachable")):
+            rows.append({"claim_id": "ratio", "reading": "r", "claim": "Doubled", "reading_text": "ratio at least 1.8",
+                         "metric": metric, "is_natural_metric": metric == "capability_index", "threshold": 1.8,
+                         "method": method, "is_default": method == "m_default", "index_window": "2015–2021",
+                         "value": value, "max_attainable": ceiling, "passes": passes, "verdict": "depends on method"})
+            rows.append({**rows[-1], "claim_id": "rank", "reading": "highest", "claim": "Highest", "threshold": np.nan,
+                         "value": 0.5, "max_attainable": np.nan, "passes": "yes" if method == "m_b" else "no"})
+    return pd.DataFrame(rows)
+
+
+def test_claims_figure_draws_values_against_the_threshold_and_marks_unreachable_methods():
+    from analysis.figures.sensitivity import plot_claims_check
+
+    claims = _claims_rows()
+    fig = plot_claims_check(claims)
+    ratio_ax, rank_ax = fig.axes
+    assert ratio_ax.get_title(loc="left").startswith("Doubled")
+    assert rank_ax.get_title(loc="left").startswith("Highest")
+    vertical = [ln for ln in ratio_ax.lines if list(ln.get_xdata()) == [1.8, 1.8]]
+    assert len(vertical) == 1                                   # the threshold
+
+    def xs(ax, marker):
+        return sorted(float(x) for ln in ax.lines if ln.get_marker() == marker for x in ln.get_xdata())
+
+    assert xs(ratio_ax, "v") == [1.05, 1.05]                     # unreachable: its own marker, one per metric
+    assert xs(ratio_ax, "|") == [1.25, 1.25]                     # and its ceiling
+    assert xs(ratio_ax, "s") == [2.0, 2.0]                       # the default method boxed
+    assert [t.get_text() for t in rank_ax.get_xticklabels()] == ["m_default", "m_b", "m_c"]
+    assert [t.get_text() for t in ratio_ax.get_yticklabels()] == ["D (capability) *", "civ → mil"]
+    with pytest.raises(ValueError, match="unknown 'passes'"):
+        plot_claims_check(claims.assign(passes="maybe"))
