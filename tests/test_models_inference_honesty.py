@@ -65,3 +65,77 @@ def test_non_finite_standard_error_is_a_data_error_naming_the_spec():
     with pytest.raises(DataError, match=r"configs/specs/x\.yaml.*ATT e=1.*not finite"):
         S._require_finite_se(np.array([0.1, np.nan]), ["ATT", "ATT e=1"],
                              {"spec_files": ["configs/specs/x.yaml"], "estimator": "att_gt"})
+
+
+# ------------------------------------------------------------------------------------------------- Hausman
+
+
+def test_f_sf_equals_scipy_stats():
+    from scipy import stats
+
+    from analysis.models.distributions import f_sf
+
+    for x, m, n in [(2.034754, 5, 30), (0.1, 1, 4), (7.0, 3, 12)]:
+        assert float(f_sf(x, m, n)) == pytest.approx(stats.f.sf(x, m, n), rel=1e-12)
+    assert float(f_sf(-1.0, 2, 10)) == 1.0
+
+
+def test_hausman_definiteness_by_hand():
+    """V_FE - V_RE = diag(1, -0.5), d = (1, 1): H = 1/1 + 1/(-0.5) = -1, the negative direction adds -2."""
+    from analysis.models import panel
+
+    definite, min_eig, negative = panel.hausman_definiteness(np.array([2.0, 1.0]), np.array([1.0, 0.0]),
+                                                             np.diag([2.0, 0.5]), np.diag([1.0, 1.0]))
+    assert not definite and min_eig == pytest.approx(-0.5) and negative == pytest.approx(-2.0)
+    definite, min_eig, negative = panel.hausman_definiteness(np.array([2.0, 0.0]), np.array([1.0, 1.0]),
+                                                             np.diag([1.0, 3.0]), np.diag([0.5, 1.0]))
+    assert definite and min_eig == pytest.approx(0.5) and negative == 0.0
+
+
+def test_hausman_reports_definiteness_and_robust_f_with_g_minus_1_denominator():
+    """Old code: no F(k, G-1) row and no definiteness flag (the classical H was reported as if valid)."""
+    from scipy import stats
+
+    from analysis.models import panel, registry
+    from models_engine_sim import base_spec, simulate_panel
+
+    df = simulate_panel(4)
+    spec = base_spec(estimator="hausman", treatment="x1", outcome="y_cont", controls=["gdp"])
+    out = registry.estimate(registry.select_sample(df, spec), spec).set_index("term")
+    w, k = out.loc["hausman_mundlak_chi2", "estimate"], int(out.loc["hausman_mundlak_chi2", "df_t"])
+    f_row = out.loc["hausman_mundlak_F"]
+    n_clusters = df["province_code"].nunique()
+    assert k == 2 and int(f_row["df_num"]) == k and int(f_row["df_t"]) == n_clusters - 1
+    assert f_row["estimate"] == pytest.approx(w / k, rel=1e-12)
+    assert f_row["p_value"] == pytest.approx(stats.f.sf(w / k, k, n_clusters - 1), rel=1e-10)
+    assert f_row["p_value"] > out.loc["hausman_mundlak_chi2", "p_value"]  # F(k, 30) has fatter tails than chi2/k
+    # the flag agrees with the eigenvalues of the difference of the reported classical covariances (1 regressor
+    # is enough to check the sign: V_FE - V_RE = se_FE^2 - se_RE^2 for the diagonal)
+    flag = out.loc["hausman_chi2", "vdiff_positive_definite"]
+    assert flag in (True, False)
+    assert (out.loc["hausman_chi2", "vdiff_min_eigenvalue"] > 0) == bool(flag)
+    if not flag:
+        assert "NOT positive definite" in out.loc["hausman_chi2", "method"]
+
+
+def test_tab04_marks_an_invalid_classical_hausman(tmp_path):
+    import json
+
+    from analysis.models import tables as T
+
+    fe = pd.DataFrame({"term": ["x"], "estimate": [1.0], "std_error": [0.5], "p_value": [0.05], "ci_low": [0.0],
+                       "ci_high": [2.0], "n_obs": [100], "method": ["m"]})
+    tests = pd.DataFrame({"term": ["hausman_mundlak_F", "hausman_chi2"], "estimate": [2.0, 35.9],
+                          "std_error": [np.nan, np.nan], "p_value": [0.1, 1e-6], "ci_low": np.nan, "ci_high": np.nan,
+                          "n_obs": [100, 100], "method": ["F", "classical"], "df_t": [30, 5], "df_num": [5, np.nan],
+                          "vdiff_positive_definite": pd.array([pd.NA, False], dtype="boolean"),
+                          "vdiff_min_eigenvalue": [np.nan, -8.9e-6], "vdiff_negative_part": [np.nan, -61.25]})
+    for name, frame, estimator in (("fe", fe, "panel_fe"), ("h", tests, "hausman")):
+        frame.to_parquet(tmp_path / f"{name}.parquet")
+        (tmp_path / f"{name}.json").write_text(json.dumps({"spec": {"estimator": estimator, "outcome": "y"},
+                                                            "terms": list(frame["term"])}))
+    header, body = T.build_grid(T.TableDef("t", "c", ("fe",), "all", "estimator", extra_specs=("h",)), tmp_path)
+    rows = {row[0]: row[1] for row in body}
+    assert rows["hausman_mundlak_F (df 5, 30)"].startswith("2.000 [p = 0.100]")
+    assert "not valid" in rows["hausman_chi2 (df 5)"] and "-8.9e-06" in rows["hausman_chi2 (df 5)"]
+    assert "not valid" not in rows["hausman_mundlak_F (df 5, 30)"]

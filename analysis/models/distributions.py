@@ -1,7 +1,8 @@
-"""Tail and quantile functions of the normal, Student-t and chi-squared distributions.
+"""Tail and quantile functions of the normal, Student-t, chi-squared and F distributions.
 
 They call the same Cephes routines in :mod:`scipy.special` that :mod:`scipy.stats` calls for these distributions
-(``stats.t.sf(x, df)`` is ``special.stdtr(df, -x)``, ``stats.chi2.sf(x, k)`` is ``special.chdtrc(k, x)``, ...), so
+(``stats.t.sf(x, df)`` is ``special.stdtr(df, -x)``, ``stats.chi2.sf(x, k)`` is ``special.chdtrc(k, x)``,
+``stats.f.sf(x, m, n)`` is ``special.fdtrc(m, n, x)``, ...), so
 the numbers are the same (tests/test_distributions.py checks them against scipy.stats). Why not scipy.stats itself:
 importing it costs about half a second, and the pipeline starts one Python process per specification and exhibit,
 so the import alone was a sixth of a cold ``make all``.
@@ -43,3 +44,10 @@ def chi2_sf(x, k):
     """Chi-squared upper tail P(χ²_k > x); 1 for x < 0 (as scipy.stats: a Hausman statistic can be negative)."""
     x = np.asarray(x, dtype=float)
     return np.where(x < 0, 1.0, special.chdtrc(np.asarray(k, dtype=float), np.maximum(x, 0.0)))
+
+
+def f_sf(x, dfn, dfd):
+    """F upper tail P(F_{dfn,dfd} > x); 1 for x < 0."""
+    x = np.asarray(x, dtype=float)
+    return np.where(x < 0, 1.0, special.fdtrc(np.asarray(dfn, dtype=float), np.asarray(dfd, dtype=float),
+                                              np.maximum(x, 0.0)))

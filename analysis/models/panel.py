@@ -15,10 +15,16 @@
   excluded). Both covariances are the classical (homoskedastic) ones, as the test's efficiency premise requires;
   when V_FE − V_RE is not positive definite the Moore–Penrose inverse is used and the rank gives the degrees of
   freedom (reported in ``df_t``). If the model is misspecified in finite samples V_FE − V_RE can be indefinite
-  and H negative (reported as computed, as Stata does). Hence also
+  and H negative (reported as computed, as Stata does). Whether V_FE − V_RE is positive definite is recorded on
+  the ``hausman_chi2`` row (``vdiff_positive_definite``, ``vdiff_min_eigenvalue``, and ``vdiff_negative_part``:
+  the part of H from directions with a negative eigenvalue, Σ_{λ_j<0} (u_j'd)²/λ_j); when it is not, the method
+  text says the classical test is not valid. Hence also
 * the regression-based (Mundlak 1978) version, robust to heteroskedasticity and within-province correlation
   (Wooldridge 2010, eq. 10.88): pooled OLS of y on x_it, the province means x̄_i (and period effects), CRV1 by
-  ``cluster``; W = γ̂' V̂(γ̂)⁻¹ γ̂ ~ χ²(k) for the coefficients γ on the means (term ``hausman_mundlak_chi2``).
+  ``cluster``; W = γ̂' V̂(γ̂)⁻¹ γ̂ for the coefficients γ on the means. The headline is F = W/k against
+  F(k, G−1) (term ``hausman_mundlak_F``, ``df_num`` = k, ``df_t`` = G − 1), the one reference distribution for
+  cluster-robust statistics in this package (t(G−1) for one restriction; Cameron and Miller 2015, §VII.A);
+  W against χ²(k) is kept as ``hausman_mundlak_chi2`` (asymptotic in G, over-rejects with 31 clusters).
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.models.distributions import chi2_sf
+from analysis.models.distributions import chi2_sf, f_sf
 from analysis.models.regression import (add_resampling_pvalues, control_matrix, fe_codes_for, fit_design, ols_fe,
                                         result_table, tidy_rows)
 
@@ -106,6 +112,21 @@ def hausman_statistic(b_fe: np.ndarray, b_re: np.ndarray, v_fe: np.ndarray, v_re
     return stat, rank, float(chi2_sf(stat, rank))
 
 
+def hausman_definiteness(b_fe: np.ndarray, b_re: np.ndarray, v_fe: np.ndarray, v_re: np.ndarray
+                         ) -> tuple[bool, float, float]:
+    """(positive definite?, smallest eigenvalue of V_FE − V_RE, part of H from its negative-eigenvalue directions).
+
+    With V_FE − V_RE = Σ_j λ_j u_j u_j' and d = b_FE − b_RE, H = Σ_j (u_j'd)²/λ_j; the negative part is the sum over
+    λ_j < 0. Positive definite means λ_min > 1e-12 · λ_max (the rule :func:`hausman_statistic` uses to pick the
+    plain inverse).
+    """
+    diff = np.asarray(b_fe) - np.asarray(b_re)
+    eig, vectors = np.linalg.eigh(np.asarray(v_fe) - np.asarray(v_re))
+    negative = eig < 0
+    part = float(((vectors[:, negative].T @ diff) ** 2 / eig[negative]).sum()) if negative.any() else 0.0
+    return bool(eig.min() > 1e-12 * max(eig.max(), 1e-300)), float(eig.min()), part
+
+
 def hausman(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
     """Hausman test FE vs RE on treatment + controls (classical covariances of both).
 
@@ -125,24 +146,41 @@ def hausman(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
         rows.append(tidy_rows([f"{label}:{n}" for n in names], res.params[names].to_numpy(),
                               res.std_errors[names].to_numpy(), int(res.df_resid), int(res.nobs),
                               f"{label} (linearmodels, classical covariance) for the Hausman test"))
-    test = tidy_rows(["hausman_chi2"], [stat], [np.nan], rank, int(fe.nobs),
-                     f"Hausman chi2({rank}) = (b_FE-b_RE)'[V_FE-V_RE]^-1(b_FE-b_RE), classical covariances")
+    definite, min_eig, negative_part = hausman_definiteness(
+        fe.params[names].to_numpy(), re.params[names].to_numpy(), fe.cov.loc[names, names].to_numpy(),
+        re.cov.loc[names, names].to_numpy())
+    classical = f"Hausman chi2({rank}) = (b_FE-b_RE)'[V_FE-V_RE]^-1(b_FE-b_RE), classical covariances"
+    if not definite:
+        classical += (f"; V_FE-V_RE is NOT positive definite (smallest eigenvalue {min_eig:.3g}; directions with "
+                      f"negative variance contribute {negative_part:.4g} to H, Moore-Penrose inverse): the classical "
+                      f"test is not valid here, read hausman_mundlak_F")
+    test = tidy_rows(["hausman_chi2"], [stat], [np.nan], rank, int(fe.nobs), classical,
+                     vdiff_positive_definite=definite, vdiff_min_eigenvalue=min_eig,
+                     vdiff_negative_part=negative_part)
     test["p_value"] = p_value
-    w_stat, k, w_p, n_obs = mundlak_test(df, spec)
+    w_stat, k, w_p, n_obs, n_clusters = mundlak_test(df, spec, with_clusters=True)
+    robust_f = tidy_rows(["hausman_mundlak_F"], [w_stat / k], [np.nan], n_clusters - 1, n_obs,
+                         f"Mundlak regression-based Hausman test (cluster-robust; headline): F = W/{k} on the "
+                         f"province means against F({k}, {n_clusters - 1}) = F(k, G-1), CRV1 by {spec['cluster']} "
+                         f"(fixest small-sample), G={n_clusters}", df_num=k, n_clusters=n_clusters)
+    robust_f["p_value"] = float(f_sf(w_stat / k, k, n_clusters - 1))
     robust = tidy_rows(["hausman_mundlak_chi2"], [w_stat], [np.nan], k, n_obs,
                        f"Mundlak regression-based Hausman test, Wald chi2({k}) on province means, CRV1 by "
-                       f"{spec['cluster']} (fixest small-sample)")
+                       f"{spec['cluster']} (fixest small-sample); asymptotic in G, see hausman_mundlak_F",
+                       n_clusters=n_clusters)
     robust["p_value"] = w_p
-    out = pd.concat(rows + [test, robust], ignore_index=True)
-    for frame_row in ("hausman_chi2", "hausman_mundlak_chi2"):
+    out = pd.concat(rows + [robust_f, robust, test], ignore_index=True)
+    out["vdiff_positive_definite"] = out["vdiff_positive_definite"].astype("boolean")  # NA on the other rows
+    for frame_row in ("hausman_chi2", "hausman_mundlak_chi2", "hausman_mundlak_F"):
         mask = out["term"] == frame_row
         out.loc[mask, "statistic"] = out.loc[mask, "estimate"]
         out.loc[mask, ["ci_low", "ci_high"]] = np.nan
     return out
 
 
-def mundlak_test(df: pd.DataFrame, spec: dict) -> tuple[float, int, float, int]:
-    """(W, k, p-value, N) of the cluster-robust Mundlak test; see the module docstring."""
+def mundlak_test(df: pd.DataFrame, spec: dict, with_clusters: bool = False) -> tuple:
+    """(W, k, χ²(k) p-value, N) of the cluster-robust Mundlak test, plus G (clusters) ``with_clusters``; see the
+    module docstring."""
     controls, control_names = control_matrix(df, spec["controls"])
     X = np.column_stack([df[spec["treatment"]].to_numpy(dtype=float), controls]) if controls.size else \
         df[[spec["treatment"]]].to_numpy(dtype=float)
@@ -158,4 +196,5 @@ def mundlak_test(df: pd.DataFrame, spec: dict) -> tuple[float, int, float, int]:
     idx = [i for i, name in enumerate(fit.names) if name.startswith("mean_")]
     gamma = fit.coef[idx]
     stat = float(gamma @ np.linalg.solve(fit.vcov[np.ix_(idx, idx)], gamma))
-    return stat, len(idx), float(chi2_sf(stat, len(idx))), int(fit.n_obs)
+    result = (stat, len(idx), float(chi2_sf(stat, len(idx))), int(fit.n_obs))
+    return result + (int(fit.n_clusters),) if with_clusters else result

@@ -64,7 +64,13 @@ TABLES: tuple[TableDef, ...] = (
     TableDef("tab04_panel_fe_re",
              "Panel estimators of the capability index: within, random effects, first differences, Hausman test",
              ("panel_fe_capability_index", "panel_re_capability_index", "first_diff_capability_index"),
-             "all", "estimator", extra_specs=("hausman_capability_index",)),
+             "all", "estimator", extra_specs=("hausman_capability_index",),
+             note=("Hausman tests of FE against RE: hausman_mundlak_F is the headline, the cluster-robust "
+                   "regression-based (Mundlak) test, F = W/k on the coefficients of the province means against "
+                   "F(k, G-1). hausman_mundlak_chi2 is the same W against chi2(k) (asymptotic in G). hausman_chi2 is "
+                   "the classical test with homoskedastic covariances; it is valid only when V_FE - V_RE is positive "
+                   "definite, and the row says when it is not (then directions with negative variance enter the "
+                   "statistic with a negative sign and its chi2 p-value means nothing).")),
     TableDef("tab05_bacon", "Goodman-Bacon decomposition of the TWFE DiD on first-listing cohorts",
              ("bacon_first_listing",), "long", "estimator"),
 )
@@ -155,8 +161,15 @@ def build_grid(definition: TableDef, estimates_dir: Path) -> tuple[list[str], li
         table, sidecar = read_estimates(estimates_dir, spec_id)
         for _, test in table[table["term"].str.startswith("hausman")].iterrows():
             label = f"{test['term']} (df {int(test['df_t'])})" if "df_t" in table.columns else test["term"]
-            body.append([label, f"{fmt(test['estimate'], 3)} [p = {fmt(test['p_value'], 3)}]",
-                         *[""] * (len(columns) - 1)])
+            if "df_num" in table.columns and pd.notna(test["df_num"]):  # F(k, G-1)
+                label = f"{test['term']} (df {int(test['df_num'])}, {int(test['df_t'])})"
+            cell = f"{fmt(test['estimate'], 3)} [p = {fmt(test['p_value'], 3)}]"
+            definite = test["vdiff_positive_definite"] if "vdiff_positive_definite" in table.columns else None
+            if definite is not None and pd.notna(definite) and not bool(definite):
+                cell += (f" not valid: V_FE-V_RE not positive definite (eigenvalue "
+                         f"{test['vdiff_min_eigenvalue']:.2g}; negative directions add "
+                         f"{fmt(test['vdiff_negative_part'], 1)})")
+            body.append([label, cell, *[""] * (len(columns) - 1)])
     body.append(["Observations", *[str(int(t["n_obs"].max())) if len(t) else "" for _, t, _ in columns]])
     if any("n_clusters" in t.columns for _, t, _ in columns):
         body.append(["Clusters", *[str(int(t["n_clusters"].max())) if "n_clusters" in t.columns
