@@ -111,10 +111,18 @@ $(ESTIMATES): $(ESTIMATES_STAMP) ;
 
 # ---- 6. tables: built only from estimate files ----------------------------------------------------------------
 TABLES_OUT := $(foreach t,tab01_main_cont_did tab02_event_study tab03_staggered tab04_panel_fe_re tab05_bacon,figures/$(t).tex figures/$(t).md)
-tables: $(TABLES_OUT) ## regression tables (LaTeX + Markdown) from the estimate files
+POWER_OUT := $(P)/power.csv figures/tab09_power.tex figures/tab09_power.md
+tables: $(TABLES_OUT) $(POWER_OUT) ## regression tables and the power/equivalence table (LaTeX + Markdown)
 
 $(TABLES_OUT) &: analysis/tables.py analysis/models/tables.py $(ESTIMATES) $(PKG)
 	$(PY) -m analysis.tables --estimates-dir $(P)/estimates --out-dir figures
+
+# What the data can rule out (MDE, 95% bounds, equivalence tests) for the headline specs listed in configs/power.yaml;
+# every estimate file is a prerequisite (the list lives in the config), the panel gives the smallest effects of interest.
+$(POWER_OUT) &: analysis/power.py configs/power.yaml analysis/models/tables.py analysis/models/distributions.py \
+		$(ESTIMATES) $(P)/analysis_panel.parquet $(PKG)
+	$(PY) -m analysis.power --config configs/power.yaml --estimates-dir $(P)/estimates --panel $(P)/analysis_panel.parquet \
+		--out-dir $(P) --figures-dir figures
 
 # ---- 7. figures (and the descriptive table) listed in configs/exhibits.yaml; one rule per set of inputs -------
 # The rules (outputs and exact inputs; exhibits with identical inputs share one) are generated from configs/exhibits.yaml.
