@@ -4,7 +4,7 @@ For each headline estimate listed in ``configs/power.yaml`` (spec × term) it wr
 ``<out-dir>/power.csv`` and a short table ``<figures-dir>/tab09_power.{tex,md}``:
 
 * **Minimum detectable effect** at power 1 − β with a two-sided test of size α (Bloom 1995, *Evaluation Review*
-  19(5), eq. 1; Duflo, Glennerster & Kremer 2007, *Handbook of Development Economics* 4, eq. 6):
+  19(5); Duflo, Glennerster & Kremer 2007, *Handbook of Development Economics* 4, ch. 61, section 3):
 
       mde = (q_{1−α/2} + q_{1−β}) · SE
 
@@ -12,7 +12,9 @@ For each headline estimate listed in ``configs/power.yaml`` (spec × term) it wr
   (the regressions: CRV1 by province with t(G − 1), ``df_t`` in the estimate file), the standard normal where it
   reports normal inference (Callaway–Sant'Anna multiplier bootstrap, synthetic-DiD placebo SE). The formula ignores
   the chance of rejecting in the wrong tail (below 10⁻⁴ at these sizes) and, for t, uses central quantiles for the
-  noncentral t (statsmodels' TTestPower solves the latter; tests/test_power.py bounds the difference).
+  noncentral t (statsmodels' TTestPower solves the latter; tests/test_power.py bounds the difference). For the
+  regressions this is the CRV1 standard error; their wild cluster bootstrap gives a p-value only (``p_value_wild``,
+  copied beside), no standard error.
 * **95% bounds**: the estimate file's own ``ci_low``/``ci_high``; the module checks that est ± q_{1−α/2}·SE
   reproduces them, which proves the reference distribution was read correctly.
 * **Equivalence test** (TOST; Schuirmann 1987, *J. Pharmacokinet. Biopharm.* 15(6); Lakens 2017, *Soc. Psychol.
@@ -26,7 +28,9 @@ For each headline estimate listed in ``configs/power.yaml`` (spec × term) it wr
   coefficient is an effect per unit (per SD) of exposure.
 * **Single-unit placebo designs** (synthetic control, synthetic DiD): ``min_attainable_p`` = 1/(J + 1) with J donors,
   the smallest p-value a placebo-in-space rank test can give. Synthetic control reports no standard error, so its
-  MDE, bounds and TOST are empty; synthetic DiD's MDE and TOST use its placebo standard error (normal).
+  MDE, bounds and TOST are empty; synthetic DiD's MDE and TOST use its placebo standard error (normal). For synthetic
+  DiD the floor is that of a rank test on the same donors: its reported normal p-value is not bounded by it, but
+  the placebo standard error rests on those J donors alone.
 
 Only numbers read from the estimate files and the analysis panel enter; nothing is typed here.
 """
