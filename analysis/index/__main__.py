@@ -150,6 +150,22 @@ def validity_markdown(table: pd.DataFrame, config: IndexConfig, scale: dict | No
         "No effect on this index is not the same as no effect on military–civil fusion.",
         "",
     ]
+    with_defence = [n for n, m in config.methods.items()
+                    if "defence_listed_share_pct" in config.indicator_sets[m.indicator_set].indicators]
+    for name in with_defence:
+        row = table[(table["method"] == name) & (table["metric"] == "capability_index")]
+        if row.empty:
+            continue
+        r = row.iloc[0]
+        lines += [
+            f"With the defence-industry indicator (`{name}`: the default construction plus the defence share of listed "
+            f"firms in the state-oriented subsystem) the two subsystems correlate {r['corr_military_civil']:.2f} and "
+            f"the capability index {r['corr_log_rd_total']:.2f} with log total R&D; "
+            f"{r['within_province_share']:.1%} of its variance is within provinces "
+            f"({r['twfe_residual_share']:.1%} after province and year effects). The defence indicator is a count of "
+            "listed firms by registered province, not defence output.",
+            "",
+        ]
     if scale:
         lines += [
             f"Scale: pooled min–max normalisation takes the minimum and maximum over all window years, so post-period "
