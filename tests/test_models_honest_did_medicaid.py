@@ -133,7 +133,7 @@ def _r_grid_accepts(beta, sigma, l_post, mbar, draws):
     grid = np.linspace(estimate - half_id - 20 * sd, estimate + half_id + 20 * sd, 1000)
     accepted = np.zeros(len(grid), dtype=bool)
     for piece in H._rm_pieces(beta, sigma, n_pre, l_post, mbar):
-        cv = piece.least_favorable_cv(draws, 0.005)
+        cv = piece.least_favorable_cv(np.ascontiguousarray(draws.T), 0.005)
         accepted |= piece.accepts(grid, 0.05, 0.005, cv)
     return grid[accepted]
 

@@ -363,14 +363,16 @@ class _ArpMoments:
         return cls(y=a @ beta, a1=a_post @ l_post / (l_post @ l_post), cov=cov, vertices=vertices,
                    vertex_cov=vertices @ cov @ vertices.T)
 
-    def least_favorable_cv(self, normal_draws: np.ndarray, kappa: float) -> float:
+    def least_favorable_cv(self, draws_t: np.ndarray, kappa: float) -> float:
         """1 - kappa quantile of eta(xi), xi ~ N(0, Cov(y)) (the least-favourable null y = 0; ARP Section 5.2),
-        from standard-normal ``normal_draws`` (n x m) mapped by the symmetric square root of Cov(y), as
+        from n standard-normal m-vectors given as the columns of ``draws_t`` (m x n, so that the maximum over
+        vertices runs down contiguous rows), mapped by the symmetric square root of Cov(y) as
         ``mvtnorm::rmvnorm(method = "eigen")`` in HonestDiD; quantile type 7."""
         values, vectors = np.linalg.eigh(self.cov)
         root = (vectors * np.sqrt(np.clip(values, 0.0, None))) @ vectors.T
-        eta = np.concatenate([(self.vertices @ (normal_draws[i:i + 20_000] @ root).T).max(axis=0)
-                              for i in range(0, len(normal_draws), 20_000)])
+        loadings = self.vertices @ root  # gamma' xi = (G R) z for xi = R z (R symmetric)
+        eta = np.concatenate([(loadings @ draws_t[:, i:i + 20_000]).max(axis=0)
+                              for i in range(0, draws_t.shape[1], 20_000)])
         return float(np.quantile(eta, 1.0 - kappa))
 
     def accepts(self, theta: np.ndarray, alpha: float, kappa: float, lf_cv: float) -> np.ndarray:
@@ -430,7 +432,8 @@ def _rm_confidence_set(beta: np.ndarray, sigma: np.ndarray, n_pre: int, l_post: 
     """
     kappa = HYBRID_KAPPA_SHARE * alpha
     pieces = _rm_pieces(beta, sigma, n_pre, l_post, mbar)
-    cvs = [piece.least_favorable_cv(normal_draws, kappa) for piece in pieces]
+    draws_t = np.ascontiguousarray(normal_draws.T)
+    cvs = [piece.least_favorable_cv(draws_t, kappa) for piece in pieces]
 
     def accepts(theta: np.ndarray) -> np.ndarray:
         out = np.zeros(len(theta), dtype=bool)
