@@ -1,11 +1,20 @@
 """Speed of the resampling inference and synthetic-control code against reference implementations.
 
 Run: ``python -m benchmarks.bench_inference`` (or ``python benchmarks/bench_inference.py``) from the repository
-root. Prints a Markdown table and writes benchmarks/results_inference.md (machine, versions, date). Not part of
-the tests; takes about a minute or two on a 2-core machine. Each timing is the median of ``REPEATS`` runs on the
-same simulated data (31 clusters / provinces, 7 years, as in the analysis panel).
+root. Prints Markdown tables and adds the run at the top of benchmarks/results_inference.md (machine, versions,
+date), keeping the earlier runs below it. Not part of the tests; takes about a minute or two on a 2-core machine.
+Each timing is the median of ``REPEATS`` runs on the same data: simulated (31 provinces, as in the analysis
+panel) except for (a).
 
-(a) wild cluster bootstrap, 9,999 draws, 31 clusters: analysis.models.inference vs wildboottest 0.3.2;
+(a) wild cluster bootstrap (WCR, Webb weights, 9,999 draws) on the design the headline spec actually uses:
+    configs/specs/cont_did_capability_index.yaml on data/processed/analysis_panel.parquet (read only; 215 rows,
+    31 province clusters, province and year fixed effects, unbalanced). Ours: the engine's call
+    (analysis.models.inference.wild_bootstrap_pvalue on the FE-residualised data, with the fixed effects, which
+    the bootstrap refits need because the year effects are not nested in the clusters). Reference: wildboottest
+    0.3.2 through pyfixest's ``Feols.wildboottest`` (the one-hot dummy-variable design: intercept, regressor, 30
+    province and 6 year dummies). Same settings: 9,999 draws, Webb weights, null imposed, bootstrap "11", seed;
+    for the agreement table our small-sample factor is set to wildboottest's (k = 38 columns of the one-hot
+    design) so the t-statistics are the same number (the p-value does not depend on the factor);
 (b) randomization inference, 1,000 permutations: vectorised vs a naive pyfixest refit loop (the loop is timed on
     100 permutations and scaled by 10);
 (c) synthetic control fit + 30 placebo refits: analysis.models.synth vs pysyncon.Synth with a custom V;
@@ -15,8 +24,6 @@ same simulated data (31 clusters / provinces, 7 years, as in the analysis panel)
 from __future__ import annotations
 
 import datetime as dt
-import os
-import platform
 import statistics
 import sys
 import time
@@ -32,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from analysis.io import write_text  # noqa: E402
 from analysis.models.inference import ri_null_distribution, wild_bootstrap_pvalue  # noqa: E402
 from analysis.models.synth import sdid_estimate, synth_fit  # noqa: E402
+from benchmarks.common import machine  # noqa: E402
 
 REPEATS = 3
 SEED = 20240501
@@ -70,20 +78,80 @@ def panel_data(rng, n_units=31, years=range(2008, 2022), first_post=2018):
     return pd.DataFrame(rows)
 
 
-def bench_wild(rng) -> tuple[float, float]:
-    import statsmodels.api as sm
-    from wildboottest.wildboottest import wildboottest
+WILD_SPEC = Path(__file__).resolve().parent.parent / "configs" / "specs" / "cont_did_capability_index.yaml"
+WILD_REPS, WILD_WEIGHTS, WILD_SEED = 9999, "webb", 1
+WILD_SEEDS = range(1, 6)  # independent runs for the Monte Carlo comparison
 
-    y, X, clusters = regression_data(rng)
-    ours = median_time(lambda: wild_bootstrap_pvalue(y, X, clusters, 1, reps=9999, seed=1))
-    model = sm.OLS(y, pd.DataFrame(X, columns=["const", "x", "z"]))
 
-    def reference():
+def bench_wild(rng, details: dict | None = None) -> tuple[float, float]:
+    """(ours, wildboottest) median seconds on the headline spec's two-way-FE design (module docstring, (a)).
+
+    ``details``, if given, receives the p-values: ours and wildboottest's with the same seeds, and ours with the
+    effects partialled out once (the estimator before issue 13, a different bootstrap DGP).
+    """
+    import pyfixest as pf
+
+    from analysis.models import registry
+    from analysis.models.regression import fe_codes_for, fit_design
+    from analysis.models.spec import resolve
+
+    regression_data(rng)  # the draws of the earlier no-FE design, so the later benchmarks' simulated data stay put
+    spec = resolve(WILD_SPEC)
+    df, _ = registry.load_data(spec)
+    regressor = (df[spec["exposure"]] * df[spec["treatment"]]).to_numpy(dtype=float)
+    fit, used = fit_design(df, spec, regressor[:, None], ["treat"])
+    fixed_effects = fe_codes_for(used, spec["fixed_effects"])
+    n_absorbed = fit.k_ssc - len(fit.names)  # fixest's count, as in the engine
+
+    def ours(seed: int = WILD_SEED, absorbed: int = n_absorbed, effects=fixed_effects) -> dict:
+        return wild_bootstrap_pvalue(fit.y_tilde, fit.x_tilde, fit.clusters, 0, reps=WILD_REPS,
+                                     weights=WILD_WEIGHTS, seed=seed, n_absorbed=absorbed, fixed_effects=effects)
+
+    frame = used.assign(treat=used[spec["exposure"]] * used[spec["treatment"]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = pf.feols(f"{spec['outcome']} ~ treat | {' + '.join(spec['fixed_effects'])}", frame,
+                         vcov={"CRV1": spec["cluster"]})
+
+    def reference(seed: int = WILD_SEED) -> pd.Series:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            wildboottest(model, B=9999, cluster=clusters, param="x", seed=1, show=False)
+            return model.wildboottest(reps=WILD_REPS, param="treat", weights_type=WILD_WEIGHTS, impose_null=True,
+                                      bootstrap_type="11", seed=seed)
 
-    return ours, median_time(reference)
+    ours_seconds, reference_seconds = median_time(ours), median_time(reference)
+    if details is not None:
+        n, G = fit.n_obs, fit.n_clusters
+        k_onehot = 1 + 1 + (used[spec["unit"]].nunique() - 1) + (used[spec["time"]].nunique() - 1)
+        same_factor = k_onehot - 1  # n_absorbed that makes our factor (n-1)/(n-1-n_absorbed) wildboottest's
+        ref = reference()
+        details.update(
+            n_obs=n, n_clusters=G, k_onehot=k_onehot, estimate=float(fit.coef[0]),
+            t_ours=float(ours(absorbed=same_factor)["t_stat"]), t_reference=float(ref["t value"]),
+            p_ours={s: ours(s)["p_value"] for s in WILD_SEEDS},
+            p_reference={s: float(reference(s)["Pr(>|t|)"]) for s in WILD_SEEDS},
+            p_once={s: ours(s, effects=None)["p_value"] for s in WILD_SEEDS},
+            seconds_once=median_time(lambda: ours(effects=None)),
+        )
+    return ours_seconds, reference_seconds
+
+
+def wild_agreement_table(details: dict) -> str:
+    """Markdown: p-values of ours, wildboottest and the partial-out-once bootstrap, seed by seed."""
+    lines = ["| seed | ours (two-way FE in every refit) | wildboottest via pyfixest (dummies) | "
+             "ours, effects partialled out once (before issue 13) |", "|---:|---:|---:|---:|"]
+    for s in WILD_SEEDS:
+        lines.append(f"| {s} | {details['p_ours'][s]:.4f} | {details['p_reference'][s]:.4f} | "
+                     f"{details['p_once'][s]:.4f} |")
+    mean = {key: np.mean(list(details[key].values())) for key in ("p_ours", "p_reference", "p_once")}
+    lines.append(f"| mean | {mean['p_ours']:.4f} | {mean['p_reference']:.4f} | {mean['p_once']:.4f} |")
+    p = mean["p_reference"]
+    return "\n".join(lines) + (
+        f"\n\nEstimate {details['estimate']:.6f}; n = {details['n_obs']}, G = {details['n_clusters']}. "
+        f"With wildboottest's small-sample factor (k = {details['k_onehot']}) our t is {details['t_ours']:.10f}, "
+        f"wildboottest's {details['t_reference']:.10f}. Monte Carlo sd of one p-value with {WILD_REPS} draws: "
+        f"{np.sqrt(p * (1 - p) / WILD_REPS):.4f}. Ours, effects partialled out once: "
+        f"{details['seconds_once']:.3f} s (median).\n")
 
 
 def bench_ri(rng) -> tuple[float, float]:
@@ -153,8 +221,12 @@ def version(package: str) -> str:
 
 def main() -> None:
     rng = np.random.default_rng(SEED)
+    wild = {}
+    wild_seconds = bench_wild(rng, wild)
     rows = [
-        ("wild cluster bootstrap, 9,999 draws, 31 clusters", "wildboottest", *bench_wild(rng)),
+        (f"wild cluster bootstrap (WCR, Webb), 9,999 draws, headline spec: province + year FE, "
+         f"{wild['n_clusters']} clusters, {wild['n_obs']} rows", "wildboottest via pyfixest (one-hot FE)",
+         *wild_seconds),
         ("randomization inference, 1,000 permutations (TWFE)", "pyfixest refit loop (100 x 10)", *bench_ri(rng)),
         ("synthetic control + 30 placebos (10 pre years)", "pysyncon Synth, custom V", *bench_synth(rng)),
         ("synthetic DiD + 200 placebo draws", "diff-diff SyntheticDiD", *bench_sdid(rng)),
@@ -163,19 +235,38 @@ def main() -> None:
     for task, reference, ours, ref in rows:
         lines.append(f"| {task} | {reference} | {ours:.3f} | {ref:.3f} | {ref / ours:.1f}x |")
     table = "\n".join(lines)
-    print(table)
+    agreement = wild_agreement_table(wild)
+    print(table + "\n\n" + agreement)
     packages = ["numpy", "scipy", "pandas", "pyfixest", "wildboottest", "pysyncon", "diff-diff", "statsmodels"]
-    header = [
-        "# Inference and synthetic-control benchmarks",
+    run = [
+        f"## Run {dt.date.today().isoformat()}",
         "",
-        f"Date: {dt.date.today().isoformat()}. Machine: {platform.machine()}, {os.cpu_count()} CPU(s), "
-        f"{platform.system()} {platform.release()}; Python {platform.python_version()}.",
+        f"Machine: {machine()}.",
         "Versions: " + ", ".join(f"{p} {version(p)}" for p in packages) + ".",
-        f"Median of {REPEATS} runs (the naive RI loop: one run of 100 refits x 10). "
-        "Produced by `python -m benchmarks.bench_inference`.",
+        f"Median of {REPEATS} runs (the naive RI loop: one run of 100 refits x 10). The wild bootstrap row uses "
+        "the headline spec on the processed panel; settings in the module docstring of benchmarks/bench_inference.py.",
         "",
+        table,
+        "",
+        "Wild bootstrap p-values on the same design (seed by seed; the same seed gives both packages the same "
+        "weights):",
+        "",
+        agreement,
     ]
-    write_text("\n".join(header) + table + "\n", RESULTS)
+    write_text(HEADER + "\n".join(run) + earlier_runs(), RESULTS)
+
+
+HEADER = ("# Inference and synthetic-control benchmarks\n\nProduced by `python -m benchmarks.bench_inference`; "
+          "the newest run first, earlier runs below it (kept as measured).\n\n")
+
+
+def earlier_runs() -> str:
+    """The runs already in the results file (from its first '## Run' heading on), after a blank line."""
+    if not RESULTS.exists():
+        return ""
+    text = RESULTS.read_text(encoding="utf-8")
+    start = text.find("\n## Run ")
+    return "" if start < 0 else "\n" + text[start:]
 
 
 if __name__ == "__main__":
