@@ -245,3 +245,18 @@ def test_honest_did_is_deterministic():
     second = pd.concat([H.honest_did(es, vcov, "RM", [0.0, 1.0], "average"),
                         H.honest_did(es, vcov, "SD", [0.0, 0.05], "average")])
     pd.testing.assert_frame_equal(first, second, check_exact=True)
+
+
+@pytest.mark.parametrize("scale", [1e-4, 1e3])
+def test_sets_scale_with_the_outcome(scale):
+    # Rescaling the outcome (beta -> c beta, Sigma -> c^2 Sigma, M -> c M) rescales every set by c: the solvers
+    # work in scale-free units (an index in points or in shares gives the same conclusions).
+    es = _event_study({-4: 0.02, -3: -0.03, -2: 0.01, 0: 0.4, 1: 0.5, 2: 0.7})
+    vcov = np.diag([0.01, 0.012, 0.011, 0.02, 0.03, 0.04]) + 0.003
+    scaled = es.assign(estimate=es["estimate"] * scale)
+    for restriction, grid in (("SD", [0.0, 0.02, 0.1]), ("RM", [0.0, 0.5, 1.5])):
+        base = H.honest_did(es, vcov, restriction, grid, "average")
+        factor = scale if restriction == "SD" else 1.0  # M is in outcome units, Mbar is a ratio
+        out = H.honest_did(scaled, vcov * scale**2, restriction, [g * factor for g in grid], "average")
+        assert out["ci_low"].to_numpy() == pytest.approx(base["ci_low"].to_numpy() * scale, rel=1e-7)
+        assert out["ci_high"].to_numpy() == pytest.approx(base["ci_high"].to_numpy() * scale, rel=1e-7)

@@ -3,7 +3,7 @@
 Used by the staggered estimators' event studies (:mod:`analysis.models.staggered`) and the regression event
 studies (:func:`analysis.models.regression.add_honest_rows`). Two restrictions on the post-treatment violation of
 parallel trends delta, each with the confidence set Rambachan and Roth recommend and their R package HonestDiD
-(v0.2.6, github.com/asheshrambachan/HonestDiD) computes by default:
+(0.2.8, github.com/asheshrambachan/HonestDiD) computes by default:
 
 * Delta^SD(M), smoothness: the optimal fixed-length confidence interval (FLCI; Armstrong & Kolesar 2018, RR
   Section 4.1; HonestDiD ``findOptimalFLCI``), found as the convex programme it is (:func:`_flci`).
@@ -217,8 +217,9 @@ def _flci(family: _AffineFamily, m: float, alpha: float) -> tuple[np.ndarray, fl
 
     Why this is a convex programme: g(b, h) = h cv_alpha(b / h) is the perspective of cv_alpha, which is convex
     in b, so g is jointly convex for h > 0; it increases in b and in h (dg/dh = cv(t) - t cv'(t) at t = b / h,
-    the intercept of cv's tangent, falls from z_{1-alpha/2} to z_{1-alpha} > 0); bias(z) (a sum of absolute values of affine functions) and sd(z) (a norm of an affine function) are
-    convex, so chi(z) = g(M bias(z), sd(z)) is convex. It is solved in epigraph form -- variables (z, u),
+    the intercept of cv's tangent, falls from z_{1-alpha/2} to z_{1-alpha} > 0); bias(z) (a sum of absolute
+    values of affine functions) and sd(z) (a norm of an affine function) are convex, so
+    chi(z) = g(M bias(z), sd(z)) is convex. It is solved in epigraph form -- variables (z, u),
     minimise g(M (sum u + const), sd(z)) subject to -u <= c + D z <= u -- a smooth convex objective under linear
     constraints, by SLSQP (scipy), started from both ends of the bias-variance frontier (the minimum-variance and
     the minimum-bias estimators); at a KKT point of a convex programme it is the global minimum. HonestDiD solves
@@ -227,7 +228,7 @@ def _flci(family: _AffineFamily, m: float, alpha: float) -> tuple[np.ndarray, fl
     from scipy import optimize
 
     z_minvar = family.min_variance()
-    if m == 0 or z_minvar.size == 0:
+    if m == 0 or z_minvar.size == 0 or family.d.shape[0] == 0:  # no bias the weights can trade: least variance
         sd = family.sd(z_minvar)
         return family.weights(z_minvar), sd * _folded_normal_cv(m * family.bias(z_minvar) / sd, alpha)
     k, j = z_minvar.size, family.d.shape[0]
@@ -320,7 +321,8 @@ def _dual_vertices(sd: np.ndarray, x: np.ndarray) -> np.ndarray:
         u, sv, _ = np.linalg.svd(x, full_matrices=False)
         x = u[:, sv > 1e-10 * sv.max()]  # an orthonormal basis of X's columns: same nuisance space
     k = x.shape[1]
-    system = np.column_stack([sd, x]).T  # (k + 1) x m
+    norm = float(np.linalg.norm(sd))
+    system = np.column_stack([sd / norm, x]).T  # (k + 1) x m, rows of comparable scale (X is orthonormal)
     n_bases = math.comb(m, k + 1)
     if n_bases > MAX_DUAL_BASES:
         raise ValueError(f"honest_did RM: {n_bases} candidate dual bases (more than {MAX_DUAL_BASES}); shorten "
@@ -328,14 +330,16 @@ def _dual_vertices(sd: np.ndarray, x: np.ndarray) -> np.ndarray:
     supports = np.array(list(combinations(range(m), k + 1)), dtype=int)
     blocks = np.transpose(system[:, supports], (1, 0, 2))  # (n_bases, k + 1, k + 1)
     rhs = np.zeros(k + 1)
-    rhs[0] = 1.0
+    rhs[0] = 1.0 / norm  # (sd / |sd|)' gamma = 1 / |sd|
     cond = np.linalg.cond(blocks)
     ok = np.isfinite(cond) & (cond < 1e12)
     gamma_s = np.linalg.solve(blocks[ok], np.broadcast_to(rhs, (ok.sum(), k + 1))[..., None])[..., 0]
     feasible = (gamma_s >= -1e-12).all(axis=1)
     vertices = np.zeros((int(feasible.sum()), m))
     np.put_along_axis(vertices, supports[ok][feasible], np.clip(gamma_s[feasible], 0.0, None), axis=1)
-    return np.unique(np.round(vertices, 13), axis=0)
+    # Degenerate vertices come from several bases: keep one of each (compared on the scale-free gamma * |sd|).
+    _, first = np.unique(np.round(vertices * norm, 11), axis=0, return_index=True)
+    return vertices[np.sort(first)]
 
 
 @dataclass(frozen=True)
@@ -427,8 +431,8 @@ def _rm_confidence_set(beta: np.ndarray, sigma: np.ndarray, n_pre: int, l_post: 
     HonestDiD, the set reported is from the smallest to the largest accepted theta. The test is evaluated on a
     grid of :data:`THETA_GRID_POINTS` points over l'beta_post +/- (half-width of the identified set at beta_hat +
     20 sd(l'beta_post)) (widened while an end is accepted), then each end is refined between its outermost
-    accepted point and the rejected neighbour to ~1e-11 of a grid step. ``normal_draws`` (n x 2P standard normals) give the
-    least-favourable critical values.
+    accepted point and the rejected neighbour to ~1e-11 of a grid step. ``normal_draws`` (n x 2P standard
+    normals) give the least-favourable critical values.
     """
     kappa = HYBRID_KAPPA_SHARE * alpha
     pieces = _rm_pieces(beta, sigma, n_pre, l_post, mbar)
