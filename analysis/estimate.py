@@ -5,8 +5,11 @@
 Each spec reads the panel it names (``data:``, default ``data/processed/analysis_panel.parquet``), selects the
 sample, runs the estimator, and writes tidy estimates (Parquet) plus a JSON sidecar beside them (same name,
 ``.json``) recording the resolved spec, SHA-256 of every input (panel and spec files), the seed, package versions
-and a *fingerprint*: SHA-256 of {resolved spec, input hashes, version of the estimation code}. ``--all`` skips a
-spec whose files exist and whose sidecar carries the fingerprint it would write now, so editing one spec (or a
+and a *fingerprint*: SHA-256 of {resolved spec, input hashes, version of the estimation code}. Estimators with
+companion tables (synthetic control: the synthetic paths and the donor weights) also write
+``<id>.<name>.parquet`` beside the estimates (listed in the sidecar), so figures and notebooks read them instead
+of refitting. ``--all`` skips a spec whose files (companions included) exist and whose sidecar carries the
+fingerprint it would write now, so editing one spec (or a
 base spec that others ``extends``) re-estimates exactly the specs whose definition changed, and leaves the other
 files untouched (their dependants in the Makefile are not rebuilt). One process for all specs also saves the
 interpreter and library start-up (about half a second per spec). Files are written atomically; a rerun gives
@@ -67,10 +70,12 @@ def spec_fingerprint(spec: dict, inputs: dict[str, str], code: str) -> str:
     return fingerprint.digest({"spec": spec, "inputs": inputs, "code": code})
 
 
-def sidecar(spec: dict, estimates: pd.DataFrame, inputs: dict[str, str], code: str) -> dict:
+def sidecar(spec: dict, estimates: pd.DataFrame, inputs: dict[str, str], code: str,
+            companions: dict[str, dict] | None = None) -> dict:
     """The JSON sidecar's content (no timestamps or machine paths, so it is reproducible); ``inputs`` from
-    :func:`input_hashes`, ``code`` the version of :data:`ENGINE_CODE`."""
-    return {
+    :func:`input_hashes`, ``code`` the version of :data:`ENGINE_CODE`; ``companions`` ``{name: {"file": file name,
+    "n_rows": rows}}`` of the estimator's companion tables (the key is written only if there are any)."""
+    side = {
         "spec_id": spec["id"],
         "spec": spec,
         "inputs_sha256": inputs,
@@ -80,15 +85,23 @@ def sidecar(spec: dict, estimates: pd.DataFrame, inputs: dict[str, str], code: s
         "n_rows": int(len(estimates)),
         "terms": estimates["term"].tolist(),
     }
+    if companions:
+        side["companions"] = companions
+    return side
 
 
 def estimate_spec(spec: dict, out_path: Path, code: str | None = None,
                   known: dict[Path, str] | None = None) -> pd.DataFrame:
-    """Estimate an already resolved spec; write ``out_path`` and its ``.json`` sidecar; return the estimates."""
+    """Estimate an already resolved spec; write ``out_path``, its companion tables (``<stem>.<name>.parquet``, see
+    :func:`analysis.paths.companion`) and its ``.json`` sidecar, the sidecar last; return the estimates."""
     df, data_file = registry.load_data(spec)
-    estimates = registry.estimate(df, spec)
+    estimates, companions = registry.estimate_with_companions(df, spec)
     code = fingerprint.code_version(ENGINE_CODE) if code is None else code
-    side = sidecar(spec, estimates, input_hashes(spec, data_file, known), code)
+    listed = {name: {"file": paths.companion(out_path, name).name, "n_rows": int(len(table))}
+              for name, table in sorted(companions.items())}
+    side = sidecar(spec, estimates, input_hashes(spec, data_file, known), code, listed)
+    for name, table in sorted(companions.items()):
+        write_parquet(table, paths.companion(out_path, name))
     write_parquet(estimates, out_path)
     write_json(side, out_path.with_suffix(".json"))
     return estimates
@@ -100,13 +113,18 @@ def run(spec_path: Path, out_path: Path) -> pd.DataFrame:
 
 
 def recorded_fingerprint(out_path: Path) -> str | None:
-    """The fingerprint in the sidecar of ``out_path`` (None if either file is missing or the sidecar unreadable)."""
+    """The fingerprint in the sidecar of ``out_path`` (None if the estimates, the sidecar or a companion table the
+    sidecar lists is missing, or the sidecar is unreadable)."""
     side = out_path.with_suffix(".json")
     if not (out_path.is_file() and side.is_file()):
         return None
     try:
-        return json.loads(side.read_text(encoding="utf-8")).get("fingerprint")
-    except (OSError, ValueError, AttributeError):
+        record = json.loads(side.read_text(encoding="utf-8"))
+        for entry in (record.get("companions") or {}).values():
+            if not (out_path.parent / entry["file"]).is_file():
+                return None
+        return record.get("fingerprint")
+    except (OSError, ValueError, AttributeError, KeyError, TypeError):
         return None
 
 

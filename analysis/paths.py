@@ -43,6 +43,13 @@ FIGURES = ROOT / "figures"
 NOTEBOOKS = ROOT / "notebooks"
 
 
+def companion(estimate_file: Path, name: str) -> Path:
+    """``<dir>/<spec>.<name>.parquet``, a table an estimator writes beside ``<dir>/<spec>.parquet`` (synthetic
+    control: ``paths`` and ``weights``)."""
+    estimate_file = Path(estimate_file)
+    return estimate_file.with_name(f"{estimate_file.stem}.{name}.parquet")
+
+
 def relative(path: Path) -> str:
     """Path relative to the repository root, for messages and logs (no machine paths in outputs)."""
     try:

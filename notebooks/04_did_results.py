@@ -12,7 +12,7 @@ from analysis.figures.event_study import plot_event_study
 from analysis.notebooks import processed_dir
 
 E = processed_dir() / "estimates"
-files = sorted(E.glob("*.parquet"))
+files = sorted(f for f in E.glob("*.parquet") if "." not in f.stem)  # <spec>.paths.parquet etc. are companion tables
 print(len(files), "estimate files")
 estimates = pd.concat([pd.read_parquet(f).assign(spec=f.stem) for f in files], ignore_index=True)
 

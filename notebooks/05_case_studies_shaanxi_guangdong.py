@@ -2,9 +2,9 @@
 # # 05 — Case studies: Shaanxi and Guangdong
 #
 # Two provinces the literature singles out: Shaanxi (610000, 陕西; Xi'an's defence-industrial base; "nearly doubled
-# within one year around 2020") and Guangdong (440000, 广东; Huawei, Shenzhen, listed May 2019). Synthetic control
-# paths are recomputed from the analysis panel with the case-study specs, exactly as figures 8 and 9 do (and checked
-# against the estimate files). Read only.
+# within one year around 2020") and Guangdong (440000, 广东; Huawei, Shenzhen, listed May 2019). The synthetic
+# control paths and donor weights are read from the estimation stage's files (`estimates/<spec>.paths.parquet`,
+# `.weights.parquet`, written with the estimates), exactly as figures 8 and 9 do; nothing is refitted. Read only.
 
 # %%
 import pandas as pd
@@ -35,16 +35,28 @@ default.assign(yoy=default.groupby("province_code")["capability_index"].pct_chan
 
 # %% [markdown]
 # ## Synthetic controls
+#
+# With 4-5 pre-treatment years and 29 donors a province's index path is often fitted exactly by many weight
+# vectors. `identified_low`/`identified_high` give the range of each gap over all of them (NaN: the gap is the same
+# for every best-fit weight vector). Where that range is not a point the reported weights are the penalised
+# synthetic control of Abadie and L'Hour (2021) in the limit lambda -> 0+ (`synth_method`), and with a perfect
+# treated fit there is no RMSPE-ratio p-value (`p_value_statistic`). The `placebo-in-time` rows backdate the
+# treatment into the pre-period: gaps as large as the ATT there mean the ATT cannot be told apart from misfit.
 
 # %%
+provinces = pd.read_csv(P / "provinces.csv")
+names = dict(zip(provinces["province_code"], provinces["province_en"]))
+columns = ["term", "estimate", "identified_low", "identified_high", "p_value", "p_value_statistic", "rmspe_pre",
+           "synth_method", "fit_unique"]
 for spec, label in (("synth_shaanxi_2020", "Shaanxi"), ("synth_shaanxi_2019", "Shaanxi"),
                     ("synth_guangdong_2019", "Guangdong"), ("synth_guangdong_2020", "Guangdong")):
     exhibit = Exhibit(id=spec, kind="synth", caption="", note="", options={"spec": spec, "unit_label": label})
-    paths_frame, est, _ = synth_inputs(exhibit, where)
-    att = est.loc[est["term"] == "ATT"].iloc[0]
-    fig = plot_synth(paths_frame, label, att=att["estimate"], p_value=att["p_value"])
+    paths_frame, est, weights, _ = synth_inputs(exhibit, where)
+    fig = plot_synth(paths_frame, label, estimates=est, weights=weights, unit_names=names)
     fig.suptitle(spec, fontsize=8)
-    display(est[["term", "estimate", "p_value", "rmspe_pre", "rmspe_ratio"]].round(4))  # noqa: F821
+    display(est[columns].round(4))  # noqa: F821
+    display(weights.assign(province=weights["unit"].map(names))  # noqa: F821
+            .loc[lambda w: w["weight_max"] > 0.005].sort_values("weight", ascending=False).round(3))
 
 # %% [markdown]
 # ## Synthetic difference-in-differences (Arkhangelsky et al. 2021), placebo standard errors

@@ -3,6 +3,7 @@ geometry and the statistics behind the plots are right, output is byte-for-byte 
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import numpy as np
@@ -16,7 +17,8 @@ from analysis.figures import exhibits as ex
 from analysis.figures.__main__ import main as figures_main
 from analysis.io import DataError
 
-REAL_INPUTS = ["indices.parquet", "index_sensitivity.csv", "claims_check.csv", "panel.parquet", "codebook.csv"]
+REAL_INPUTS = ["indices.parquet", "index_sensitivity.csv", "claims_check.csv", "panel.parquet", "codebook.csv",
+               "provinces.csv"]
 
 
 def _event_estimates(ks, slope, honest=False, prefix="") -> pd.DataFrame:
@@ -37,8 +39,8 @@ def _event_estimates(ks, slope, honest=False, prefix="") -> pd.DataFrame:
 def fixture_locations(tmp_path_factory):
     """Real processed index outputs + a fixture analysis panel and estimate files (the model stage may not have run).
 
-    Synthetic-control estimate files are produced by the real estimator on the fixture panel, so the figure's
-    consistency check (ATT of the recomputed paths = ATT in the file) is exercised for real.
+    Synthetic-control estimate files and their companion tables are produced by the real estimator on the fixture
+    panel, so the figure's consistency check (ATT of the stored paths = ATT in the file) is exercised for real.
     """
     from analysis.models import registry
     from analysis.models.spec import resolve
@@ -58,9 +60,14 @@ def fixture_locations(tmp_path_factory):
     panel.to_parquet(processed / "analysis_panel.parquet", index=False)
     for exhibit in ex.load_exhibits(paths.CONFIGS / "exhibits.yaml"):
         if exhibit.kind == "synth":
+            # as the estimation stage writes them: estimates, sidecar (resolved spec), companion paths and weights
             spec = resolve(paths.SPECS / f"{exhibit.options['spec']}.yaml")
-            table = registry.estimate(registry.select_sample(panel, spec), spec)
-            table.to_parquet(estimates / f"{spec['id']}.parquet", index=False)
+            table, companions = registry.estimate_with_companions(registry.select_sample(panel, spec), spec)
+            target = estimates / f"{spec['id']}.parquet"
+            table.to_parquet(target, index=False)
+            target.with_suffix(".json").write_text(json.dumps({"spec": spec}, default=str))
+            for name, frame in companions.items():
+                frame.to_parquet(paths.companion(target, name), index=False)
         elif exhibit.kind == "event_study":
             for i, spec_id in enumerate(exhibit.options["specs"]):
                 prefix = "ATT " if i else ""

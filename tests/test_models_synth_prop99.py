@@ -67,6 +67,13 @@ def test_synthetic_control_reproduces_published_estimate(prop99):
     assert table.loc["ATT", "estimate"] == pytest.approx(-19.6, abs=0.15)
     # Abadie et al. (2010): California's post/pre RMSPE ratio is among the very largest (p small).
     assert table.loc["ATT", "p_value"] <= 3 / 39
+    # 19 pre periods, imperfect fit: the classic weights are unique, so the default (auto) keeps them, there is no
+    # identified range, and the penalised rule (lambda -> 0+) gives the same number (issue 13).
+    assert table.loc["ATT", "fit_unique"] and table.loc["ATT", "synth_method"] == "classic"
+    assert np.isnan(table.loc["ATT", "identified_low"]) and np.isnan(table.loc["ATT", "identified_high"])
+    penalized = synth(prop99, {**SPEC, "inference": {"placebo": False}, "synth": {"method": "penalized"}})
+    assert penalized.set_index("term").loc["ATT", "estimate"] == pytest.approx(table.loc["ATT", "estimate"],
+                                                                                abs=1e-9)
 
 
 def test_did_benchmark_of_the_same_data(prop99):

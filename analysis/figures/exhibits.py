@@ -8,6 +8,7 @@ needs must exist: a missing estimate file is an error (named), never a silently 
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -138,8 +139,7 @@ def input_files(exhibit: Exhibit, where: Locations) -> list[Path]:
              "maps": [where.processed / "indices.parquet"],
              "heatmap": [where.processed / "indices.parquet"],
              "event_study": [where.estimates / f"{s}.parquet" for s in o.get("specs", [])],
-             "synth": [where.estimates / f"{o.get('spec')}.parquet", where.specs / f"{o.get('spec')}.yaml",
-                       where.processed / "analysis_panel.parquet"],
+             "synth": synth_files(where, str(o.get("spec"))) + [where.processed / "provinces.csv"],
              "method_ranks": [where.processed / "indices.parquet", where.processed / "index_sensitivity.csv"],
              "claims_check": [where.processed / "claims_check.csv"],
              "descriptives": [where.processed / "panel.parquet", where.processed / "indices.parquet"],
@@ -162,27 +162,27 @@ def source_note(exhibit: Exhibit, method: str | None) -> str:
     return " ".join(parts)
 
 
-def synth_inputs(exhibit: Exhibit, where: Locations) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """(paths, estimates, resolved spec) for a synthetic-control exhibit.
+def synth_files(where: Locations, spec_id: str) -> list[Path]:
+    """The files a synthetic-control exhibit reads: the estimates, their sidecar (the resolved spec), and the
+    companion tables the estimation stage wrote beside them (synthetic paths, donor weights)."""
+    estimates = where.estimates / f"{spec_id}.parquet"
+    return [estimates, estimates.with_suffix(".json"), paths.companion(estimates, "paths"),
+            paths.companion(estimates, "weights")]
 
-    The paths are recomputed from the analysis panel with the spec (the estimate files hold the estimates, not the
-    paths); the treated unit's ATT must equal the estimate file's, else the estimate file is stale and we stop.
+
+def synth_inputs(exhibit: Exhibit, where: Locations) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
+    """(paths, estimates, weights, resolved spec) for a synthetic-control exhibit, read from the estimation stage's
+    files.
+
+    Nothing is refitted: the paths are the companion table written with the estimates. The treated unit's ATT in
+    the paths must equal the estimate file's, else the files come from different runs and we stop.
     """
-    from analysis.models import registry
-    from analysis.models.spec import resolve
-    from analysis.models.synth import synth_paths
-
-    spec_id = exhibit.options["spec"]
-    estimates_file = where.estimates / f"{spec_id}.parquet"
+    estimates_file, sidecar_file, paths_file, weights_file = synth_files(where, exhibit.options["spec"])
     estimates = _read(estimates_file)
-    spec_file = where.specs / f"{spec_id}.yaml"
-    if not spec_file.exists():
-        raise DataError(spec_file, "spec file not found")
-    spec = resolve(spec_file)
-    panel_file = where.processed / "analysis_panel.parquet"
-    panel = registry.read_panel(panel_file) if panel_file.exists() else _read(panel_file)
-    registry.check_panel(panel, spec, panel_file)
-    paths_frame = synth_paths(registry.select_sample(panel, spec), spec)
+    if not sidecar_file.exists():
+        raise DataError(sidecar_file, "sidecar of the estimates not found; rerun the spec (see the Makefile)")
+    spec = json.loads(sidecar_file.read_text(encoding="utf-8"))["spec"]
+    paths_frame = _read(paths_file)
     att_file = estimates.loc[estimates["term"] == "ATT", "estimate"]
     if att_file.empty:
         raise DataError(estimates_file, "no 'ATT' row", column="term")
@@ -190,9 +190,9 @@ def synth_inputs(exhibit: Exhibit, where: Locations) -> tuple[pd.DataFrame, pd.D
     att_paths = float(treated["gap"].mean())
     if not np.isclose(att_paths, float(att_file.iloc[0]), rtol=1e-6, atol=1e-9):
         raise DataError(estimates_file, f"ATT {float(att_file.iloc[0]):.6g} differs from the ATT {att_paths:.6g} of "
-                        "the paths recomputed from the analysis panel: the estimate file is stale; rerun its spec",
+                        f"the synthetic paths in {paths_file.name}: the files are stale; rerun the spec",
                         column="estimate")
-    return paths_frame, estimates, spec
+    return paths_frame, estimates, _read(weights_file), spec
 
 
 def build(exhibit: Exhibit, where: Locations = Locations()):
@@ -226,10 +226,11 @@ def build(exhibit: Exhibit, where: Locations = Locations()):
                                            ylabel=o.get("ylabel", "Effect on the index"))
         shown_method = None
     elif kind == "synth":
-        paths_frame, estimates, spec = synth_inputs(exhibit, where)
-        att = estimates.loc[estimates["term"] == "ATT"].iloc[0]
+        paths_frame, estimates, weights, spec = synth_inputs(exhibit, where)
+        provinces = _read(where.processed / "provinces.csv")
         fig = synth.plot_synth(paths_frame, o["unit_label"], spec["outcome"], o.get("placebo_rmspe_cutoff", 5.0),
-                               att=float(att["estimate"]), p_value=float(att["p_value"]))
+                               estimates=estimates, weights=weights,
+                               unit_names=dict(zip(provinces["province_code"], provinces["province_en"])))
     elif kind == "method_ranks":
         fig = sensitivity.plot_method_ranks(_read(where.processed / "indices.parquet"),
                                             _read(where.processed / "index_sensitivity.csv"), method,

@@ -39,6 +39,13 @@ ESTIMATOR_FUNCTIONS: dict[str, tuple[str, str]] = {
 }
 
 
+#: Estimators that also return companion tables, written beside the estimates as ``<spec>.<name>.parquet``
+#: (:func:`analysis.paths.companion`): estimator name -> (module, function returning (estimates, {name: table})).
+COMPANION_FUNCTIONS: dict[str, tuple[str, str]] = {
+    "synth": ("analysis.models.synth", "synth_outputs"),
+}
+
+
 def estimator_function(name: str) -> Callable[[pd.DataFrame, dict], pd.DataFrame]:
     """The fit function for an estimator name (imports its module now)."""
     module_name, function_name = ESTIMATOR_FUNCTIONS[name]
@@ -139,7 +146,20 @@ def estimate(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
 
     Adds ``spec_id`` and ``estimator`` columns and returns columns in a fixed order (required first).
     """
-    table = estimator_function(spec["estimator"])(df, spec)
+    return _contract(estimator_function(spec["estimator"])(df, spec), spec)
+
+
+def estimate_with_companions(df: pd.DataFrame, spec: dict) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    """:func:`estimate` plus the estimator's companion tables (``{}`` for estimators without any), from one fit."""
+    target = COMPANION_FUNCTIONS.get(spec["estimator"])
+    if target is None:
+        return estimate(df, spec), {}
+    table, companions = getattr(importlib.import_module(target[0]), target[1])(df, spec)
+    return _contract(table, spec), dict(companions)
+
+
+def _contract(table: pd.DataFrame, spec: dict) -> pd.DataFrame:
+    """Check the contract's columns, add ``spec_id`` and ``estimator``, fix the column order."""
     missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
     if missing:
         raise ValueError(f"estimator {spec['estimator']!r} broke the contract: missing columns {missing}")

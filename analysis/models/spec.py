@@ -310,6 +310,14 @@ def _validate_estimator_options(out: dict, key: str, file) -> None:
         for name in options:
             if name not in allowed:
                 _fail(file, f"{key}.{name}", f"unknown option; allowed: {', '.join(sorted(allowed)) or 'none'}")
+        if key == "synth":  # values too, so a bad method or penalty stops the run before any data are read
+            merged = {**allowed, **options}
+            try:
+                synth.check_method(merged["method"], merged["penalty"])
+            except ValueError as exc:
+                bad = "method" if "method" in str(exc).split(" must")[0] else "penalty"
+                _fail(file, f"synth.{bad}", str(exc))
+
 
 
 def _validate_sample(sample, file) -> None:

@@ -12,21 +12,45 @@ Synthetic control, :func:`synth` (Abadie, Diamond and Hainmueller 2010, JASA 105
     outcome is a predictor; no covariates and no nested optimisation of V). ``v_t = 1`` by default
     (``synth: {v: identity}``); ``v: inverse_variance`` uses ``v_t = 1 / sd_t^2`` with ``sd_t`` the
     cross-unit standard deviation of the outcome in year ``t`` (treated unit included) - the standardisation
-    ``pysyncon.Synth`` applies before its ``custom_V``. The small quadratic programme is solved as
-    non-negative least squares with the sum constraint as a heavily weighted row and then polished on the active
-    set by solving the KKT system exactly (SLSQP with the analytic gradient as fallback).
-    Gap ``g_t = Y_1t - synthetic_t``; ATT = mean post-period gap. Inference is placebo-in-space: every donor is
-    in turn treated as the treated unit, with the other donors (the real treated unit excluded) as its donor
-    pool. RMSPE ratio = sqrt(mean post g^2) / sqrt(mean pre g^2); the ATT p-value is the share of all units
-    (treated included) whose ratio is at least the treated unit's (Abadie et al. 2010, section 3.2 and Table/
-    Figure 8). The per-year p-value is the share of units whose ``|g_t|`` is at least the treated unit's.
-    Standard errors and confidence intervals are undefined for this design and reported as NaN.
+    ``pysyncon.Synth`` applies before its ``custom_V``. The quadratic programme and everything below about the
+    weights live in :mod:`analysis.models.simplex`.
+    Gap ``g_t = Y_1t - synthetic_t``; ATT = mean post-period gap.
+
+    Identification (issue 13). With few pre periods and many donors the treated unit often lies inside the
+    donors' convex hull: the fit is perfect and the weights are not unique, so the gaps depend on which of the
+    optimal weight vectors a solver returns. Every ATT row carries ``identified_low`` / ``identified_high``, the
+    range of that gap (or of the mean gap) over *all* weight vectors with the optimal pre-period fit (linear
+    programmes; NaN when the range is a point, ``fit_unique`` True). ``synth: {method: ...}`` picks the weights
+    reported: ``auto`` (default) the classic ones where the gaps are identified, else the penalised synthetic
+    control of Abadie and L'Hour (2021); ``classic`` always the classic solver's (its choice when not unique);
+    ``penalized`` always the penalised ones. ``synth: {penalty: min}`` (default) is the limit ``lambda -> 0+``:
+    the best pre-period fit is kept and, among the weights achieving it, the one minimising
+    ``sum_j w_j ||x_1 - x_j||^2`` (weight on donors close to the treated unit) is chosen; it equals the classic
+    weights wherever those are unique. ``penalty: <number>`` uses that fixed lambda. Columns ``synth_method``,
+    ``penalty_lambda``, ``penalty_rule``, ``fit_unique`` (classic gaps identified) and ``weights_unique`` (the
+    reported weights' gaps identified) record what was done.
+
+    Inference is placebo-in-space: every donor is in turn treated as the treated unit, with the other donors (the
+    real treated unit excluded) as its donor pool and the same weight rule. RMSPE ratio = sqrt(mean post g^2) /
+    sqrt(mean pre g^2); the ATT p-value is the share of all units (treated included) whose ratio is at least the
+    treated unit's (Abadie et al. 2010, section 3.2 and Figure 8). A pre-period RMSPE within
+    ``PERFECT_FIT_TOLERANCE`` (1e-9) of the largest |pre-period outcome| is a perfect fit: RMSPE 0, ratio +inf.
+    If the *treated* fit is perfect its ratio is undefined and the ATT row gets no p-value (NaN;
+    ``p_value_statistic`` says why) - the rank would only count the placebos that also fit perfectly. The per-year
+    p-value is the share of units whose ``|g_t|`` is at least the treated unit's. Every placebo p-value is at least
+    ``p_value_floor`` = 1 / (units ranked). Standard errors and confidence intervals are undefined for this design
+    and reported as NaN.
+
+    In-time placebos (Abadie, Diamond and Hainmueller 2015, AJPS 59(2), "backdating"): for each pre year ``s``
+    with at least two years before it, the treated unit is fitted on the years before ``s`` only and the row
+    ``placebo-in-time t0=<s>`` reports its mean gap over ``s`` .. the last real pre year (no post-treatment data
+    used), with its own identified range. Gaps of the size of the ATT there mean the ATT is not distinguishable
+    from misfit.
+
     Donors with a missing outcome in any sample period are dropped (listed in ``donors_excluded``); nothing is
-    imputed. With few pre periods and many donors the treated unit often lies inside the donors' convex hull,
-    the fit is perfect, the weights are not unique (the fit is) and the RMSPE ratio is infinite: a pre-period
-    RMSPE within ``PERFECT_FIT_TOLERANCE`` (1e-9) of the largest pre-period |outcome| is set to 0, its ratio to
-    +inf, and perfectly fitted units tie in the ranking (the treated unit ranks behind them), so the p-value
-    is then the share of units fitted perfectly - read the pre-period RMSPE together with the ratio.
+    imputed. :func:`synth_fit` also returns the donor weights (with each weight's range over the optimal set and
+    the classic solver's weights) and the actual/synthetic paths of the treated unit and every placebo; the
+    estimation stage writes them beside the estimates (``<spec>.weights.parquet``, ``<spec>.paths.parquet``).
 
 Synthetic difference-in-differences, :func:`sdid` (Arkhangelsky, Athey, Hirshberg, Imbens and Wager 2021, AER
 111(12), 4088-4118, Algorithm 1 and Algorithm 4)
@@ -361,16 +385,23 @@ def synth(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
     return synth_fit(df, spec).estimates
 
 
+def synth_outputs(df: pd.DataFrame, spec: dict) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    """Estimates and the companion tables the estimation stage writes beside them (``paths``, ``weights``)."""
+    result = synth_fit(df, spec)
+    return result.estimates, {"paths": result.paths, "weights": result.weights}
+
+
 def synth_paths(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
     """Actual and synthetic outcome paths of the treated unit (role 'treated') and of every placebo (role 'placebo').
 
-    Columns: unit, time, actual, synthetic, gap, post, role, rmspe_pre, rmspe_ratio.
+    Columns: unit, time, actual, synthetic, gap, post, role, rmspe_pre, rmspe_ratio, synth_method.
     """
     return synth_fit(df, spec).paths
 
 
 def synth_weights(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
-    """Donor weights of the treated unit's synthetic control (columns unit, weight; they sum to 1)."""
+    """Donor weights of the treated unit's synthetic control: unit, weight (reported; they sum to 1), weight_min and
+    weight_max (range over all weights with the optimal pre-period fit), weight_classic (the classic solver's)."""
     return synth_fit(df, spec).weights
 
 
