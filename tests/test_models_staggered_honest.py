@@ -226,13 +226,12 @@ def test_rm_set_covers_the_true_effect_where_the_plug_in_does_not():
     draws = np.random.default_rng(H.LF_SEED).standard_normal((10_000, 2))
     covered = 0
     reps = 200
-    for _ in range(reps):
+    for rep in range(reps):
         beta = np.array([-a, tau + mbar * a]) + rng.normal(0.0, noise, 2)
         low, high = H._rm_confidence_set(beta, sigma, 1, np.array([1.0]), mbar, 0.05, draws)
         covered += low <= tau <= high
-        event_study = _event_study({-2: beta[0], 0: beta[1]})
-        if _ == 0:  # the public function gives the same set (with its own, larger, set of draws)
-            public = H.honest_did(event_study, sigma, "RM", [mbar], target=0).iloc[0]
+        if rep == 0:  # the public function gives the same set (with its own, larger, set of draws)
+            public = H.honest_did(_event_study({-2: beta[0], 0: beta[1]}), sigma, "RM", [mbar], target=0).iloc[0]
             assert public.ci_low == pytest.approx(low, abs=0.02) and public.ci_high == pytest.approx(high, abs=0.02)
     assert covered / reps >= 0.95 - 2 * np.sqrt(0.05 * 0.95 / reps)
 
