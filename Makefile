@@ -110,7 +110,8 @@ $(ESTIMATES_STAMP): analysis/estimate.py $(SPECS) $(P)/analysis_panel.parquet $(
 $(ESTIMATES): $(ESTIMATES_STAMP) ;
 
 # ---- 6. tables: built only from estimate files ----------------------------------------------------------------
-TABLES_OUT := $(foreach t,tab01_main_cont_did tab02_event_study tab03_staggered tab04_panel_fe_re tab05_bacon,figures/$(t).tex figures/$(t).md)
+TABLES_OUT := $(foreach t,tab01_main_cont_did tab02_event_study tab03_staggered tab04_panel_fe_re tab05_bacon tab07_robustness \
+	tab08_theater_heterogeneity,figures/$(t).tex figures/$(t).md)
 POWER_OUT := $(P)/power.csv figures/tab09_power.tex figures/tab09_power.md
 tables: $(TABLES_OUT) $(POWER_OUT) ## regression tables and the power/equivalence table (LaTeX + Markdown)
 

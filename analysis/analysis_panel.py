@@ -2,7 +2,8 @@
 
 ``python -m analysis.analysis_panel`` writes ``data/processed/analysis_panel.parquet``, one row per province_code × year
 in the window (217 rows for 2015–2021). Models read it by default (``data:`` in a spec can point elsewhere).
-Also adds the single-unit case-study treatments and a few log controls declared in ``configs/analysis_panel.yaml``.
+Also adds the single-unit case-study treatments, a few log controls, base-period splits and base-period × post
+interactions declared in ``configs/analysis_panel.yaml``.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ _FUNCTIONS = {"log": np.log}
 
 def load_config(path: Path = CONFIG) -> dict:
     cfg = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    allowed = {"window", "case_studies", "derived", "other_index_methods", "base_period_splits"}
+    allowed = {"window", "case_studies", "derived", "other_index_methods", "base_period_splits",
+               "base_period_interactions"}
     if set(cfg) - allowed:
         raise DataError(path, f"unknown key(s) {sorted(set(cfg) - allowed)}")
     for name, cs in cfg.get("case_studies", {}).items():
@@ -39,7 +41,48 @@ def load_config(path: Path = CONFIG) -> dict:
         if set(split) != {"column", "years"} or len(split["years"]) != 2:
             raise DataError(path, f"base_period_splits.{name}: needs `column` and `years: [first, last]`",
                             column=f"base_period_splits.{name}")
+    first, last = cfg["window"]["first_year"], cfg["window"]["last_year"]
+    for name, spec in cfg.get("base_period_interactions", {}).items():
+        where = f"base_period_interactions.{name}"
+        keys = set(spec) if isinstance(spec, dict) else set()
+        if not ({"column", "years"} <= keys <= {"column", "years", "transform", "times", "from_year"}
+                and len(keys & {"times", "from_year"}) == 1):
+            raise DataError(path, f"{where}: needs `column`, `years: [first, last]`, optional `transform` and "
+                                  "exactly one of `times` (an indicator column) or `from_year`", column=where)
+        years = spec["years"]
+        if not (isinstance(years, list) and len(years) == 2 and first <= years[0] <= years[1] <= last):
+            raise DataError(path, f"{where}: years must be [first, last] inside the window {first}–{last}, "
+                                  f"got {years!r}", column=where)
+        if spec.get("transform", "none") not in {"none", *_FUNCTIONS}:
+            raise DataError(path, f"{where}: unknown transform {spec['transform']!r} (allowed: none, "
+                                  f"{', '.join(sorted(_FUNCTIONS))})", column=where)
     return cfg
+
+
+def base_period_interaction(frame: pd.DataFrame, spec: dict) -> pd.Series:
+    """f(base-period mean of ``column``) of the province × a post indicator, row by row of ``frame``.
+
+    The base value is the province's mean of ``spec['column']`` over ``spec['years']`` (inclusive), transformed by
+    ``spec['transform']`` (``log`` = natural log; ``none``); the indicator is the column ``spec['times']`` or
+    1[year ≥ ``spec['from_year']``]. Fixed before the shock, the base value cannot respond to it; interacted with
+    the post indicator it lets a control's pre-period level have its own post-period shift (e.g. log GDP in 2017 ×
+    post-2019 for size, a defence-intensity measure × post-2017 for the January 2017 military–civil fusion push).
+    A province with no base value is an error (a silent NaN would drop it from every model using the column).
+    """
+    first, last = spec["years"]
+    base = frame.loc[frame["year"].between(first, last)].groupby("province_code")[spec["column"]].mean()
+    missing = sorted(set(frame["province_code"]) - set(base.dropna().index))
+    if missing:
+        raise ValueError(f"base-period interaction on {spec['column']!r}: no value in {first}–{last} for "
+                         f"province(s) {missing}")
+    transform = spec.get("transform", "none")
+    if transform != "none":
+        if (base <= 0).any() and transform == "log":
+            raise ValueError(f"log of {spec['column']!r} needs positive base values")
+        base = _FUNCTIONS[transform](base)
+    post = (frame[spec["times"]].to_numpy(dtype=float) if "times" in spec
+            else (frame["year"] >= spec["from_year"]).to_numpy(dtype=float))
+    return frame["province_code"].map(base) * post
 
 
 def other_index_columns(indices: pd.DataFrame, methods: dict) -> pd.DataFrame:
@@ -90,6 +133,10 @@ def build(panel: pd.DataFrame, index_wide: pd.DataFrame, shocks: pd.DataFrame, c
         out[name] = _FUNCTIONS[fn](out[source])
     for name, split in cfg.get("base_period_splits", {}).items():
         out[name] = out["province_code"].map(base_period_split(panel, split["column"], split["years"]))
+    for name, spec in cfg.get("base_period_interactions", {}).items():
+        if name in out.columns:
+            raise ValueError(f"base_period_interactions: column {name!r} already exists in the analysis panel")
+        out[name] = base_period_interaction(out, spec).astype(float)
     return out.sort_values(KEYS).reset_index(drop=True)
 
 

@@ -30,6 +30,7 @@ KINDS: dict[str, tuple[str, dict[str, tuple[type, bool]]]] = {
     "event_study": ("fig", {"specs": (list, True), "labels": (list, False), "reference_period": (int, False),
                             "ylabel": (str, False)}),
     "synth": ("fig", {"spec": (str, True), "unit_label": (str, True), "placebo_rmspe_cutoff": (float, False)}),
+    "coefficients": ("fig", {"spec": (str, True), "pooled_spec": (str, False), "ylabel": (str, False)}),
     "method_ranks": ("fig", {"variable": (str, False), "year": (int, False)}),
     "claims_check": ("fig", {}),
     "descriptives": ("tab", {"variables": (list, True), "years": (list, False), "label": (str, False)}),
@@ -140,6 +141,7 @@ def input_files(exhibit: Exhibit, where: Locations) -> list[Path]:
              "heatmap": [where.processed / "indices.parquet"],
              "event_study": [where.estimates / f"{s}.parquet" for s in o.get("specs", [])],
              "synth": synth_files(where, str(o.get("spec"))) + [where.processed / "provinces.csv"],
+             "coefficients": [where.estimates / f"{s}.parquet" for s in (o.get("spec"), o.get("pooled_spec")) if s],
              "method_ranks": [where.processed / "indices.parquet", where.processed / "index_sensitivity.csv"],
              "claims_check": [where.processed / "claims_check.csv"],
              "descriptives": [where.processed / "panel.parquet", where.processed / "indices.parquet"],
@@ -197,7 +199,8 @@ def synth_inputs(exhibit: Exhibit, where: Locations) -> tuple[pd.DataFrame, pd.D
 
 def build(exhibit: Exhibit, where: Locations = Locations()):
     """Build one exhibit: a matplotlib Figure for ``fig`` ids, ``(latex, markdown)`` for ``tab`` ids."""
-    from analysis.figures import descriptives, event_study, heatmap, maps, sensitivity, synth, trajectories
+    from analysis.figures import (coefficients, descriptives, event_study, heatmap, maps, sensitivity, synth,
+                                  trajectories)
     from analysis.figures.style import VARIABLE_LABELS, add_source_note
 
     for file in input_files(exhibit, where):
@@ -224,6 +227,11 @@ def build(exhibit: Exhibit, where: Locations = Locations()):
         series = {label: _read(where.estimates / f"{spec}.parquet") for label, spec in zip(labels, o["specs"])}
         fig = event_study.plot_event_study(series, o.get("reference_period", -1),
                                            ylabel=o.get("ylabel", "Effect on the index"))
+        shown_method = None
+    elif kind == "coefficients":
+        pooled = _read(where.estimates / f"{o['pooled_spec']}.parquet") if o.get("pooled_spec") else None
+        fig = coefficients.plot_coefficients(_read(where.estimates / f"{o['spec']}.parquet"), pooled,
+                                             ylabel=o.get("ylabel", "Effect of one s.d. of exposure"))
         shown_method = None
     elif kind == "synth":
         paths_frame, estimates, weights, spec = synth_inputs(exhibit, where)

@@ -31,6 +31,16 @@ so our clustered variance equals linearmodels' times (N − K_lm)/(N − K); sta
 
 Wild cluster bootstrap and randomization inference p-values are added when the spec asks for them, from
 :mod:`analysis.models.inference` (imported only then).
+
+Unit-specific linear trends (``trends: unit_linear`` in a spec): regressors d_i · (t − t̄) for every unit i
+(d_i the unit dummy, t̄ the mean period of the rows used), appended after the treatment and the controls, so
+y_it = β·x_it + α_i + γ_t + δ_i·(t − t̄) + ε_it. With period effects one slope is collinear (Σ_i d_i (t − t̄) is
+spanned by the period dummies) and is dropped like any collinear regressor. The slopes are estimated as ordinary
+regressors — K counts them (fixest's ``unit[time]`` slopes, by contrast, may be discounted as nested in unit
+clusters; counting them is the conservative choice: standard errors larger by √((N−K)/(N−K−S)) for S
+slopes, ≈ 8 % on our headline panel) — and they stay in X for the wild cluster bootstrap, so the restricted bootstrap refits them in every draw
+exactly as a dummy-variable WCR with trend regressors does. They are not reported (terms ``trend:<unit>=<id>``
+are dropped from the tidy output); the ``method`` column says that trends were included and how many.
 """
 
 from __future__ import annotations
@@ -45,6 +55,8 @@ from analysis.models.spec import control_column, control_name
 
 CONFIDENCE = 0.95
 _COLLINEAR_TOL = 1e-9
+# Name prefix of the unit-trend regressors (never reported in the tidy output).
+TREND_PREFIX = "trend:"
 
 
 @dataclass(frozen=True)
@@ -220,9 +232,14 @@ def tidy_rows(terms: list[str], estimate: np.ndarray, std_error: np.ndarray, df_
 
 def result_table(fit: OLSResult, method_prefix: str, report: list[str] | None = None) -> pd.DataFrame:
     """Tidy rows for the regressors in ``report`` (default all) of an :class:`OLSResult`."""
-    index = [i for i, name in enumerate(fit.names) if report is None or name in report]
+    index = [i for i, name in enumerate(fit.names)
+             if (report is None or name in report) and not name.startswith(TREND_PREFIX)]
     se = fit.std_error
     method = f"{method_prefix}; {method_string(fit)}"
+    n_trends = sum(name.startswith(TREND_PREFIX) for name in fit.names)
+    if n_trends:
+        method += (f"; unit-specific linear trends ({n_trends} slopes estimated, "
+                   f"{sum(n.startswith(TREND_PREFIX) for n in fit.dropped)} collinear with the period effects)")
     return tidy_rows([fit.names[i] for i in index], fit.coef[index], se[index], fit.df_t, fit.n_obs, method,
                      n_clusters=fit.n_clusters if fit.n_clusters is not None else np.nan)
 
@@ -274,8 +291,20 @@ def control_matrix(df: pd.DataFrame, controls: list[str]) -> tuple[np.ndarray, l
     return (np.column_stack(cols) if cols else np.empty((len(df), 0))), names
 
 
+def unit_trend_matrix(df: pd.DataFrame, unit: str, time: str) -> tuple[np.ndarray, list[str]]:
+    """Unit-specific linear trends: column i is 1[unit = i] · (t − t̄), t̄ the mean of ``time`` over ``df``'s rows
+    (centring only changes the unit effects, not the other coefficients); names ``trend:<unit>=<id>``, units in
+    sorted order. ``df`` must hold only the rows used (so t̄ is their mean)."""
+    levels = sorted(df[unit].dropna().unique().tolist())
+    t = df[time].to_numpy(dtype=float)
+    centred = t - t.mean()
+    cols = [np.where(df[unit].to_numpy() == level, centred, 0.0) for level in levels]
+    return np.column_stack(cols), [f"{TREND_PREFIX}{unit}={level}" for level in levels]
+
+
 def fit_design(df: pd.DataFrame, spec: dict, regressors: np.ndarray, names: list[str]) -> tuple[OLSResult, pd.DataFrame]:
-    """Add controls, drop incomplete rows, and run :func:`ols_fe` with the spec's FE, cluster and vcov.
+    """Add controls (and unit trends when ``trends: unit_linear``), drop incomplete rows, and run :func:`ols_fe`
+    with the spec's FE, cluster and vcov.
 
     Returns the fit and the rows used (for the inference hooks).
     """
@@ -285,9 +314,18 @@ def fit_design(df: pd.DataFrame, spec: dict, regressors: np.ndarray, names: list
     y = df[spec["outcome"]].to_numpy(dtype=float)
     fe_cols = sorted({part for fe in spec["fixed_effects"] for part in fe.split("^")})
     complete = np.isfinite(y) & np.isfinite(X).all(axis=1)
-    for column in fe_cols + [spec["cluster"], spec["time"]]:
+    trend_cols = [spec["unit"]] if spec.get("trends") == "unit_linear" else []
+    for column in fe_cols + [spec["cluster"], spec["time"]] + trend_cols:
         complete &= df[column].notna().to_numpy()
     used = df.loc[complete]
+    if spec.get("trends") == "unit_linear" and len(used):
+        # Built on the complete rows only, after the treatment and controls, so that the one slope that is
+        # collinear with the period effects is the one dropped (ols_fe drops later collinear columns).
+        trends, trend_names = unit_trend_matrix(used, spec["unit"], spec["time"])
+        X = np.column_stack([X[complete], trends])
+        y = y[complete]
+        all_names += trend_names
+        complete = np.ones(len(used), dtype=bool)
     if len(used) == 0:
         raise ValueError(f"spec {spec.get('id')}: no complete rows for {spec['outcome']} and its regressors")
     inference = spec["inference"]
@@ -383,13 +421,28 @@ def _treatment_design(df: pd.DataFrame, spec: dict, base: np.ndarray, base_name:
     return np.column_stack(cols), names
 
 
+def add_level_clusters(table: pd.DataFrame, used: pd.DataFrame, spec: dict) -> pd.DataFrame:
+    """With ``heterogeneity``: column ``n_clusters_level`` = the number of clusters (provinces) among the rows used
+    that have the term's level, i.e. how many clusters identify that interaction (NaN for other terms). A
+    coefficient identified from 5–7 clusters has unreliable CRV1 inference even when G is 31 (MacKinnon & Webb
+    2017, JAE 32(2)), so tables print this count."""
+    het = spec["heterogeneity"]
+    if het is None:
+        return table
+    counts = used.groupby(het)[spec["cluster"]].nunique()
+    suffix = {f":{het}={level}": int(n) for level, n in counts.items()}
+    table["n_clusters_level"] = [next((float(n) for end, n in suffix.items() if term.endswith(end)), np.nan)
+                                 for term in table["term"]]
+    return table
+
+
 def feols(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
     """OLS of ``outcome`` on ``treatment`` (per ``heterogeneity`` level if set) and ``controls`` with
     ``fixed_effects``; reports every non-FE regressor. Inference: ``inference.vcov`` (see module docstring)."""
     base = df[spec["treatment"]].to_numpy(dtype=float)
     X, names = _treatment_design(df, spec, base, spec["treatment"])
     fit, used = fit_design(df, spec, X, names)
-    table = result_table(fit, f"feols FE[{', '.join(spec['fixed_effects'])}]")
+    table = add_level_clusters(result_table(fit, f"feols FE[{', '.join(spec['fixed_effects'])}]"), used, spec)
     return add_resampling_pvalues(table, fit, used, spec, names, feols)
 
 
@@ -417,6 +470,7 @@ def cont_did(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
     X, names = _treatment_design(df, spec, base, f"{spec['exposure']}:{spec['treatment']}")
     fit, used = fit_design(df, spec, X, names)
     table = result_table(fit, f"cont_did ({spec['exposure']} x {spec['treatment']}) FE[{', '.join(spec['fixed_effects'])}]")
+    table = add_level_clusters(table, used, spec)
     return add_resampling_pvalues(table, fit, used, spec, names, cont_did)
 
 

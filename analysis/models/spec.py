@@ -36,6 +36,9 @@ VCOV_TYPES = ("CRV1", "hetero", "iid", "driscoll_kraay")
 BOOTSTRAP_WEIGHTS = ("rademacher", "webb")
 CONTROL_GROUPS = ("nevertreated", "notyettreated")
 AGGREGATIONS = ("simple", "group", "calendar", "dynamic")
+TRENDS = ("unit_linear",)
+# Estimators whose design is built by analysis.models.regression.fit_design (the only ones that take `trends`).
+TREND_ESTIMATORS = ("feols", "cont_did", "event_study")
 
 # Default seed when a spec gives none: fixed (never from the clock) so reruns agree.
 DEFAULT_SEED = 20240517
@@ -93,7 +96,8 @@ DEFAULTS: dict[str, Any] = {
     "cluster": None,              # None = unit
     "control_group": "nevertreated",
     "aggregate": "simple",
-    "sample": {"years": None, "drop_units": [], "keep_units": []},
+    "trends": None,               # None | unit_linear: unit-specific linear time trends (regression estimators)
+    "sample": {"years": None, "drop_units": [], "keep_units": [], "drop_years": []},
     "inference": {},              # estimator-family keys, see INFERENCE_DEFAULTS
     "seed": DEFAULT_SEED,
     "event_window": [-3, 3],      # event times kept as separate dummies; outside are binned into the end points
@@ -276,6 +280,15 @@ def validate(spec: dict, file: str | os.PathLike) -> dict:
         _fail(file, "aggregate", f"must be one of {', '.join(AGGREGATIONS)}, got {out['aggregate']!r}")
     _validate_sample(out["sample"], file)
     out["inference"] = _validate_inference(out["inference"], out["estimator"], file)
+    if out["trends"] is not None:
+        if out["trends"] not in TRENDS:
+            _fail(file, "trends", f"must be one of {', '.join(TRENDS)} (or absent), got {out['trends']!r}")
+        if out["estimator"] not in TREND_ESTIMATORS:
+            _fail(file, "trends", f"unit trends are implemented for {', '.join(TREND_ESTIMATORS)}, not "
+                                  f"{out['estimator']!r}")
+        if out["inference"].get("ri") is not None:
+            _fail(file, "inference.ri", "randomization inference does not partial out unit trends; drop `ri` or "
+                                        "`trends`")
     if out["estimator"] == "cont_did" and out["inference"].get("honest") and out["aggregate"] != "dynamic":
         _fail(file, "inference.honest", "Honest DiD needs the event-study form of cont_did (aggregate: dynamic)")
     if not _is_int(out["seed"]) or out["seed"] < 0:
@@ -319,10 +332,9 @@ def _validate_estimator_options(out: dict, key: str, file) -> None:
                 _fail(file, f"synth.{bad}", str(exc))
 
 
-
 def _validate_sample(sample, file) -> None:
     if not isinstance(sample, dict):
-        _fail(file, "sample", "must be a mapping (years, drop_units, keep_units)")
+        _fail(file, "sample", "must be a mapping (years, drop_units, keep_units, drop_years)")
     if sample["years"] is None:
         sample["years"] = _default_years()
     years = sample["years"]
@@ -334,6 +346,11 @@ def _validate_sample(sample, file) -> None:
             sample[key] = []
         elif not isinstance(units, list) or not all(_is_int(u) or isinstance(u, str) for u in units):
             _fail(file, f"sample.{key}", f"must be a list of unit ids, got {units!r}")
+    drop_years = sample["drop_years"]
+    if drop_years is None:
+        sample["drop_years"] = []
+    elif not (isinstance(drop_years, list) and all(_is_int(y) for y in drop_years)):
+        _fail(file, "sample.drop_years", f"must be a list of integer periods, got {drop_years!r}")
 
 
 def _validate_honest(honest, file) -> None:
