@@ -139,3 +139,57 @@ def test_tab04_marks_an_invalid_classical_hausman(tmp_path):
     assert rows["hausman_mundlak_F (df 5, 30)"].startswith("2.000 [p = 0.100]")
     assert "not valid" in rows["hausman_chi2 (df 5)"] and "-8.9e-06" in rows["hausman_chi2 (df 5)"]
     assert "not valid" not in rows["hausman_mundlak_F (df 5, 30)"]
+
+
+# ------------------------------------------------------------------------------------ treated-cluster counts
+
+
+def test_treated_clusters_per_event_time_and_cohort_flag_few():
+    """A 1-unit cohort (2016) is the only cohort observed at e = 5 in 2015-2021: that row carries one treated
+    cluster and is flagged; the overall ATT carries all 9. Old code: no such columns."""
+    from analysis.models import registry
+
+    df = simulate_staggered(seed=5, sizes={2016: 1, 2019: 8, 0: 22})
+    spec = {**SPEC, "aggregate": "dynamic", "estimator": "att_gt"}
+    out = registry.estimate(df, spec).set_index("term")
+    assert out.loc["ATT", "n_treated_clusters"] == 9
+    assert out.loc["ATT e=5", "n_treated_clusters"] == 1 and bool(out.loc["ATT e=5", "few_treated_clusters"])
+    assert "FEW TREATED CLUSTERS (1 < 5)" in out.loc["ATT e=5", "method"]
+    assert out.loc["ATT e=0", "n_treated_clusters"] == 9 and not out.loc["ATT e=0", "few_treated_clusters"]
+    assert out.loc["ATT e=-3", "n_treated_clusters"] == 8  # 2016 - 3 is before the window
+    assert set(out["n_treated_clusters_by_cohort"]) == {"2016:1;2019:8"}
+
+
+def test_treated_clusters_for_treatment_variable_designs():
+    from analysis.models import registry
+    from models_engine_sim import base_spec, simulate_panel
+
+    df = simulate_panel(2)
+    df["one_treated"] = ((df["province_code"] == df["province_code"].iloc[0]) & (df["year"] >= 2019)).astype(float)
+    out = registry.estimate(df, base_spec(estimator="feols", treatment="one_treated")).set_index("term")
+    assert out.loc["one_treated", "n_treated_clusters"] == 1 and out.loc["one_treated", "few_treated_clusters"]
+    assert "FEW TREATED CLUSTERS" in out.loc["one_treated", "method"]
+    cont = registry.estimate(df, base_spec(estimator="cont_did", exposure="exposure", treatment="post"))
+    assert (cont["n_treated_clusters"] == 31).all() and not cont["few_treated_clusters"].any()
+
+
+def test_few_treated_rows_take_stars_from_the_resampling_p_value():
+    from analysis.models import tables as T
+
+    row = pd.Series({"p_value": 0.001, "p_value_wild": 0.30, "few_treated_clusters": True})
+    assert T.cell_stars(row) == "†"                      # analytic p would give ***
+    assert T.cell_stars(row.drop("p_value_wild")) == "†"  # no resampling p-value: no stars
+    assert T.cell_stars(pd.Series({**row, "p_value_wild": 0.02})) == "**†"
+    assert T.cell_stars(pd.Series({"p_value": 0.001, "few_treated_clusters": False})) == "***"
+
+
+def test_placebo_p_value_floor_is_one_over_j_plus_one():
+    from analysis.models.treated import annotate
+
+    table = pd.DataFrame({"term": ["ATT t=2020"], "method": ["synth"], "p_value": [0.2667],
+                          "p_value_placebo": [0.2667], "n_units_ranked": [30]})
+    df = pd.DataFrame({"u": [1, 2], "t": [2019, 2020], "y": [0.0, 1.0], "d": [0.0, 1.0]})
+    spec = {"estimator": "synth", "outcome": "y", "unit": "u", "time": "t", "treatment": "d", "cluster": "u"}
+    out = annotate(table, df, spec)
+    assert out["p_value_floor"].iloc[0] == pytest.approx(1 / 30)
+    assert out["n_treated_clusters"].iloc[0] == 1 and not out["few_treated_clusters"].iloc[0]  # placebo p, no flag

@@ -18,6 +18,7 @@ import pandas as pd
 from analysis import paths
 from analysis.io import DataError
 from analysis.models.spec import control_column, data_path
+from analysis.models.treated import annotate
 
 REQUIRED_COLUMNS = ("term", "estimate", "std_error", "p_value", "ci_low", "ci_high", "n_obs", "method")
 
@@ -144,9 +145,10 @@ def load_data(spec: dict) -> tuple[pd.DataFrame, Path]:
 def estimate(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
     """Run the spec's estimator on an already-loaded, sample-filtered panel; check the contract's columns.
 
-    Adds ``spec_id`` and ``estimator`` columns and returns columns in a fixed order (required first).
+    Adds ``spec_id`` and ``estimator`` columns and the treated-cluster counts (:func:`analysis.models.treated.annotate`),
+    and returns columns in a fixed order (required first).
     """
-    return _contract(estimator_function(spec["estimator"])(df, spec), spec)
+    return _contract(annotate(estimator_function(spec["estimator"])(df, spec), df, spec), spec)
 
 
 def estimate_with_companions(df: pd.DataFrame, spec: dict) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
@@ -155,7 +157,7 @@ def estimate_with_companions(df: pd.DataFrame, spec: dict) -> tuple[pd.DataFrame
     if target is None:
         return estimate(df, spec), {}
     table, companions = getattr(importlib.import_module(target[0]), target[1])(df, spec)
-    return _contract(table, spec), dict(companions)
+    return _contract(annotate(table, df, spec), spec), dict(companions)
 
 
 def _contract(table: pd.DataFrame, spec: dict) -> pd.DataFrame:
