@@ -117,12 +117,14 @@ def check_panel(df: pd.DataFrame, spec: dict, file: str | os.PathLike) -> None:
 
 
 def select_sample(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
-    """Rows in ``sample.years`` (inclusive), minus ``drop_units``, restricted to ``keep_units`` if given;
-    sorted by unit and time (so every estimator sees the same order)."""
+    """Rows in ``sample.years`` (inclusive), minus ``drop_years`` and ``drop_units``, restricted to ``keep_units``
+    if given; sorted by unit and time (so every estimator sees the same order)."""
     sample = spec["sample"]
     first, last = sample["years"]
     time = df[spec["time"]]
     keep = (time >= first) & (time <= last)
+    if sample.get("drop_years"):
+        keep &= ~time.isin(sample["drop_years"])
     unit_as_text = df[spec["unit"]].astype(str)
     if sample["drop_units"]:
         keep &= ~unit_as_text.isin([str(u) for u in sample["drop_units"]])

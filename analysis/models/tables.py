@@ -40,6 +40,8 @@ class TableDef:
     header: str        # sidecar spec field used as the column header: "outcome" | "estimator"
     extra_specs: tuple[str, ...] = ()   # specs whose single test row is appended (Hausman)
     note: str = ""                      # a table's own note, after the standard notes
+    terms: tuple[str, ...] = ()         # if given, only these terms (rows), e.g. the treatment term of every column
+    labels: tuple[str, ...] = ()        # column headers replacing the sidecar field (one per spec)
 
 
 # Which provinces are always treated is data (data/processed/shocks_summary.md lists them); named here as of the
@@ -73,6 +75,34 @@ TABLES: tuple[TableDef, ...] = (
                    "statistic with a negative sign and its chi2 p-value means nothing).")),
     TableDef("tab05_bacon", "Goodman-Bacon decomposition of the TWFE DiD on first-listing cohorts",
              ("bacon_first_listing",), "long", "estimator"),
+    TableDef("tab07_robustness",
+             "Robustness of the headline continuous DiD (exposure x post-2019, capability index)",
+             ("cont_did_capability_index", "robust_trends_capability_index", "robust_size_capability_index",
+              "robust_no2020_capability_index", "robust_no_hubei_capability_index", "robust_mcf_capability_index",
+              "robust_levels_capability_index"),
+             "all", "outcome", terms=("exposure_foreign_tech_z:post_huawei_2019",),
+             labels=("Headline", "(a) Province trends", "(b) Size", "(c) No 2020", "(d) No Hubei", "(e) MCF 2017",
+                     "(g) Raw levels"),
+             note=("Row: standardised foreign-technology exposure x post-2019; province and year fixed effects in "
+                   "every column. (a) adds a linear time trend for each province (the slopes count in K). (b) adds "
+                   "log nominal GDP in 2017 x post-2019. (c) drops 2020 (COVID-19). (d) drops Hubei. (e) adds "
+                   "post-2017 x standardised defence-industrial presence (Seven Sons universities + defence-hosted "
+                   "state key laboratories, 2016 list) for the January 2017 military-civil fusion commission. (g) "
+                   "uses the capability index built on raw indicator levels (levels_entropy_wsum); its scale differs "
+                   "from the other columns'. Control coefficients are in the estimate files "
+                   "(configs/specs/robust_*.yaml). (f), the window extended to 2022, is not shown: the index, the "
+                   "shocks and the analysis panel are built on 2015-2021 only (one window setting is issue 16), and "
+                   "an index rebuilt on 2015-2022 would change the normalisation of every column.")),
+    TableDef("tab08_theater_heterogeneity",
+             "Exposure x post-2019 by PLA theater command (capability index, theater-by-year effects)",
+             ("cont_did_theater_capability_index",), "long", "estimator",
+             note=("One row per theater command: exposure x post-2019 x 1[theater], with province and "
+                   "theater-by-year fixed effects (configs/specs/cont_did_theater_capability_index.yaml). "
+                   "n_clusters_level: the provinces (clusters) of that theater; each coefficient is identified from "
+                   "those 5-7 provinces only, so its CRV1 standard error (31 clusters in all, t(30)) is unreliable "
+                   "(MacKinnon and Webb 2017): read the rows as descriptive, not as tests of differences between "
+                   "theaters. No wild bootstrap: with 5-7 clusters carrying the regressor it is unreliable too. "
+                   "Figure 13 plots the rows.")),
 )
 
 
@@ -125,8 +155,10 @@ def row_key(term: str) -> str:
     return f"e={match.group(1)}" if match else term
 
 
-def _select(table: pd.DataFrame, rows: str, sidecar: dict) -> pd.DataFrame:
+def _select(table: pd.DataFrame, rows: str, sidecar: dict, terms: tuple[str, ...] = ()) -> pd.DataFrame:
     table = table.assign(row=table["term"].map(row_key))
+    if terms:
+        return table[table["term"].isin(terms)]
     if rows == "events":
         return table[table["row"].str.match(r"^(e=-?\d+|ATT)$")]
     if rows == "att":
@@ -148,12 +180,15 @@ def build_grid(definition: TableDef, estimates_dir: Path) -> tuple[list[str], li
     columns = []
     for spec_id in definition.specs:
         table, sidecar = read_estimates(estimates_dir, spec_id)
-        columns.append((spec_id, _select(table, definition.rows, sidecar), sidecar))
+        columns.append((spec_id, _select(table, definition.rows, sidecar, definition.terms), sidecar))
+    if definition.labels and len(definition.labels) != len(definition.specs):
+        raise ValueError(f"table {definition.name}: {len(definition.labels)} labels for {len(definition.specs)} specs")
     keys: list[str] = []
     for _, table, _ in columns:
         keys += [k for k in table["row"] if k not in keys]
     keys = _event_sort(keys)
-    header = ["", *[f"({i + 1}) {sidecar['spec'][definition.header]}" for i, (_, _, sidecar) in enumerate(columns)]]
+    header = ["", *[f"({i + 1}) {definition.labels[i] if definition.labels else sidecar['spec'][definition.header]}"
+                    for i, (_, _, sidecar) in enumerate(columns)]]
     body: list[list[str]] = []
     has = {c: any(c in table.columns and table[c].notna().any() for _, table, _ in columns)
            for c in ("p_value_wild", "p_value_ri")}
