@@ -193,3 +193,16 @@ def test_placebo_p_value_floor_is_one_over_j_plus_one():
     out = annotate(table, df, spec)
     assert out["p_value_floor"].iloc[0] == pytest.approx(1 / 30)
     assert out["n_treated_clusters"].iloc[0] == 1 and not out["few_treated_clusters"].iloc[0]  # placebo p, no flag
+
+
+# ------------------------------------------------------------------------------------------- reported drops
+
+
+def test_bacon_reports_the_observations_it_used():
+    """Old code: n_obs counted every observed row (216 here), though the decomposition drops the unit with a
+    missing period and uses the 30 x 7 balanced panel."""
+    df = simulate_staggered(seed=2)
+    df = df.drop(index=df.index[(df["province_code"] == df["province_code"].iloc[0]) & (df["year"] == 2018)])
+    out = S.bacon(df, {**SPEC, "estimator": "bacon"})
+    assert (out["n_obs"] == 30 * 7).all() and (out["n_units_dropped_unbalanced"] == 1).all()
+    assert "1 unit(s) with a missing period dropped" in out["method"].iloc[0]

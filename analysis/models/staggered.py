@@ -765,15 +765,22 @@ def bacon(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
     TWFE. A decomposition has no sampling distribution here, so std_error, p_value and the CI are NaN.
     """
     pairs, twfe = bacon_decomposition(df, spec)
-    n_obs = int(prepare_panel(df, spec, keep_always_treated=True).data.shape[0])
-    method = "bacon (Goodman-Bacon 2021 decomposition, balanced panel)"
+    # The observations the decomposition used: the balanced panel of units observed in every period.
+    wide = prepare_panel(df, spec, keep_always_treated=True).data.pivot(index="unit", columns="time", values="y")
+    complete = wide.notna().all(axis=1)
+    n_obs = int(complete.sum() * wide.shape[1])
+    n_dropped = int((~complete).sum())
+    method = ("bacon (Goodman-Bacon 2021 decomposition, balanced panel"
+              + (f"; {n_dropped} unit(s) with a missing period dropped: "
+                 f"{', '.join(str(u) for u in wide.index[~complete])}" if n_dropped else "") + ")")
     rows = [{"term": "TWFE", "estimate": twfe, "weight": 1.0}]
     for kind, part in pairs.groupby("type", sort=True):
         weight = part["weight"].sum()
         rows.append({"term": f"bacon {kind}", "estimate": float((part["weight"] * part["estimate"]).sum() / weight),
                      "weight": float(weight)})
     for row in rows:
-        row.update(std_error=np.nan, p_value=np.nan, ci_low=np.nan, ci_high=np.nan, n_obs=n_obs, method=method)
+        row.update(std_error=np.nan, p_value=np.nan, ci_low=np.nan, ci_high=np.nan, n_obs=n_obs, method=method,
+                   n_units_dropped_unbalanced=n_dropped)
     return _tidy(rows)
 
 
