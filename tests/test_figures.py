@@ -73,6 +73,17 @@ def fixture_locations(tmp_path_factory):
                 prefix = "ATT " if i else ""
                 _event_estimates([-3, -2, 0, 1, 2], 0.01 * (i + 1), honest=(i == 0),
                                  prefix=prefix).to_parquet(estimates / f"{spec_id}.parquet", index=False)
+        elif exhibit.kind == "coefficients":
+            # one row per heterogeneity level with known estimates, and a pooled estimate
+            levels = ["Central", "Eastern", "Northern", "Southern", "Western"]
+            est = np.linspace(-0.01, 0.01, len(levels))
+            pd.DataFrame({"term": [f"x:post:theater_command={lv}" for lv in levels], "estimate": est,
+                          "std_error": 0.005, "p_value": 0.5, "ci_low": est - 0.01, "ci_high": est + 0.01,
+                          "n_obs": 217, "n_clusters_level": [7, 6, 5, 6, 7], "method": "simulated"}
+                         ).to_parquet(estimates / f"{exhibit.options['spec']}.parquet", index=False)
+            pd.DataFrame({"term": ["x:post"], "estimate": [-0.005], "std_error": [0.003], "p_value": [0.1],
+                          "ci_low": [-0.011], "ci_high": [0.001], "n_obs": [217], "method": ["simulated"]}
+                         ).to_parquet(estimates / f"{exhibit.options['pooled_spec']}.parquet", index=False)
     return ex.Locations(processed=processed, estimates=estimates)
 
 

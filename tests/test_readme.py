@@ -19,4 +19,5 @@ def test_readme_exhibit_list_matches_configs():
     exhibits = set(yaml.safe_load((paths.CONFIGS / "exhibits.yaml").read_text(encoding="utf-8"))["exhibits"])
     tables = {t.name for t in TABLES}
     from analysis.multiverse.__main__ import FIGURE_STEM
-    assert listed == exhibits | tables | {FIGURE_STEM}
+    from analysis.power import TABLE_STEM
+    assert listed == exhibits | tables | {FIGURE_STEM, TABLE_STEM}

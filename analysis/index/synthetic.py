@@ -17,6 +17,7 @@ INDICATOR_SCALES = {  # typical provincial magnitude in the panel's units
     "rd_exp_enterprise": 3e6, "patent_grant_invention": 5e3, "techmkt_outflow_value": 3e6,
     "techmkt_inflow_value": 3e6, "hitech_newprod_sales": 5e7, "hitech_enterprises_certified": 5e3,
     "rd_exp_total": 4e6,
+    "defence_listed_share_pct": 5.0,    # a share (percent of listed firms), generated like the others for simplicity
 }
 
 
