@@ -4,35 +4,29 @@ sensitivity columns, and the caveat wording (counts are lower bounds, first-list
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 
-from analysis import paths
+from conftest import write_shocks_config
 from analysis.io import DataError
 from analysis.provinces import PROVINCE_CODES
 from analysis.shocks.build import shocks_codebook
 from analysis.shocks.config import PlausibleListing, Rule, load_config
-from analysis.shocks.entity_list import (first_listing_years, geocode_table, listing_reasons, province_year_counts,
-                                         read_entity_sources)
-from analysis.shocks.geocode import load_gazetteer
+from analysis.shocks.entity_list import first_listing_years, listing_reasons, province_year_counts
 
 FUJIAN, GUANGDONG, JILIN, XINJIANG, SHANGHAI, GUIZHOU, ANHUI = 350000, 440000, 220000, 650000, 310000, 520000, 340000
 YEARS = list(range(2015, 2022))
 
 
 @pytest.fixture(scope="module")
-def cfg():
-    return load_config()
+def cfg(shocks_config):
+    return shocks_config
 
 
 @pytest.fixture(scope="module")
-def geocoded(cfg):
-    gaz = load_gazetteer(cfg.aliases, cfg.street_words, cfg.direction_words)
-    return geocode_table(read_entity_sources(cfg.entity_sources, cfg.countries), gaz, cfg.geocode_fields,
-                         cfg.locations)
+def geocoded(shocks_geocoded):
+    return shocks_geocoded
 
 
 def _rows(*listings):
@@ -132,12 +126,7 @@ def test_earliest_plausible_moves_only_configured_provinces_earlier(geocoded, cf
     assert out.loc[JILIN, "first_listing_year"] == 0
 
 
-def _write(tmp_path: Path, mutate) -> Path:
-    raw = yaml.safe_load(paths.SHOCKS_CONFIG.read_text(encoding="utf-8"))
-    mutate(raw)
-    target = tmp_path / "shocks.yaml"
-    target.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
-    return target
+_write = write_shocks_config
 
 
 def test_config_refuses_bad_reasons_and_plausible_entries(tmp_path):

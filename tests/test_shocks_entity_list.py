@@ -10,9 +10,9 @@ import pytest
 from analysis import paths
 from analysis.io import DataError
 from analysis.provinces import PROVINCE_CODES
-from analysis.shocks.config import EntitySource, Rule, load_config
+from analysis.shocks.config import EntitySource, Rule
 from analysis.shocks.entity_list import (check_rules, geocode_table, province_year_counts, read_entity_file,
-                                         read_entity_sources, rule_coverage, rule_table, transcriber_agreement)
+                                         rule_coverage, rule_table, transcriber_agreement)
 from analysis.shocks.events import first_treated_year
 from analysis.shocks.geocode import load_gazetteer
 
@@ -21,15 +21,13 @@ CSL = paths.CSL_SAMPLE / "csl_sample_2019.csv"
 
 
 @pytest.fixture(scope="module")
-def cfg():
-    return load_config()
+def cfg(shocks_config):
+    return shocks_config
 
 
 @pytest.fixture(scope="module")
-def geocoded(cfg):
-    gaz = load_gazetteer(cfg.aliases, cfg.street_words, cfg.direction_words)
-    return geocode_table(read_entity_sources(cfg.entity_sources, cfg.countries), gaz, cfg.geocode_fields,
-                         cfg.locations)
+def geocoded(shocks_geocoded):
+    return shocks_geocoded
 
 
 def test_transcription_reads_every_row(geocoded):

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import pytest
-import yaml
 
-from analysis import paths
+from conftest import write_shocks_config
 from analysis.io import DataError
 from analysis.shocks.config import load_config
 from analysis.shocks.events import first_treated_year, post_indicators
@@ -37,12 +35,7 @@ def test_post_columns_from_the_config():
     assert (post.diff().fillna(0) >= 0).all().all()
 
 
-def _write(tmp_path: Path, mutate) -> Path:
-    raw = yaml.safe_load(paths.SHOCKS_CONFIG.read_text(encoding="utf-8"))
-    mutate(raw)
-    target = tmp_path / "shocks.yaml"
-    target.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
-    return target
+_write = write_shocks_config
 
 
 def test_unknown_key_names_file_and_key(tmp_path):
