@@ -32,6 +32,7 @@ from analysis import fingerprint, paths
 from analysis.io import DataError, sha256, write_json, write_parquet
 from analysis.models import registry
 from analysis.models.spec import resolve
+from analysis.cli import guard, report
 
 #: Code whose changes can change an estimate (formatting-only files excluded, see analysis.fingerprint).
 ENGINE_CODE = ("analysis/models", "analysis/estimate.py", "analysis/io.py", "analysis/paths.py",
@@ -164,6 +165,7 @@ def run_all(spec_dir: Path, out_dir: Path, progress: bool = True, log=print) -> 
     return [spec_file.stem for spec_file, _, _ in stale]
 
 
+@guard
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     mode = parser.add_mutually_exclusive_group(required=True)
@@ -179,16 +181,14 @@ def main(argv: list[str] | None = None) -> int:
         try:
             run_all(args.all, args.out_dir, progress=not args.no_progress)
         except DataError as exc:
-            print("\n".join([f"error: {exc}", *getattr(exc, "__notes__", [])]), file=sys.stderr)
-            return 2
+            return report(exc)
         return 0
     if args.out is None or args.out.suffix != ".parquet":
         parser.error("--spec needs --out ending in .parquet")
     try:
         estimates = run(args.spec, args.out)
     except DataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return report(exc)
     with pd.option_context("display.width", 160, "display.max_columns", 8):
         print(estimates[["term", "estimate", "std_error", "p_value", "n_obs"]].to_string(index=False))
     return 0

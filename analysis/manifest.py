@@ -20,6 +20,7 @@ import yaml
 
 from analysis import paths
 from analysis.io import DataError, sha256, write_text
+from analysis.cli import guard, report
 
 _REQUIRED = ("path", "sha256", "origin", "licence")
 
@@ -104,6 +105,7 @@ def register(file: Path, origin: str | None, licence: str | None, manifest: Path
     return entry
 
 
+@guard
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m analysis.manifest", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -123,8 +125,7 @@ def main(argv: list[str] | None = None) -> int:
             entry = register(args.file, args.origin, args.licence)
             print(f"registered {entry['path']} sha256={entry['sha256']}")
     except DataError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+        return report(err)
     return 0
 
 

@@ -50,6 +50,7 @@ import yaml
 from analysis import paths
 from analysis.io import DataError, write_csv, write_text
 from analysis.models.distributions import norm_cdf, norm_ppf, norm_sf, t_ppf, t_sf
+from analysis.cli import guard, report
 
 CONFIG = paths.CONFIGS / "power.yaml"
 OUTPUT_NAME = "power.csv"
@@ -361,6 +362,7 @@ def render(frame: pd.DataFrame, cfg: dict) -> tuple[str, str]:
     return latex, markdown
 
 
+@guard
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=CONFIG)
@@ -377,8 +379,7 @@ def main(argv: list[str] | None = None) -> int:
         frame = power_rows(args.estimates_dir, pd.read_parquet(args.panel), cfg, args.panel, args.config)
         latex, markdown = render(frame, cfg)
     except DataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return report(exc)
     write_csv(frame, args.out_dir / OUTPUT_NAME)
     write_text(latex, args.figures_dir / f"{TABLE_STEM}.tex")
     write_text(markdown, args.figures_dir / f"{TABLE_STEM}.md")

@@ -14,8 +14,10 @@ from pathlib import Path
 from analysis import paths
 from analysis.io import DataError, write_text
 from analysis.models.tables import TABLES, render
+from analysis.cli import guard, report
 
 
+@guard
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--estimates-dir", type=Path, default=paths.ESTIMATES)
@@ -34,8 +36,7 @@ def main(argv: list[str] | None = None) -> int:
             write_text(markdown, args.out_dir / f"{definition.name}.md")
             print(f"wrote {paths.relative(args.out_dir / definition.name)}.tex/.md")
     except DataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return report(exc)
     return 0
 
 

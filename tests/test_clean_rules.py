@@ -146,7 +146,7 @@ def test_cli_failure_writes_nothing(raw_copy, tmp_path):
     out = tmp_path / "out"
     res = subprocess.run([sys.executable, "-m", "analysis.clean", "--raw-dir", str(raw_copy), "--out-dir", str(out)],
                          capture_output=True, text=True, cwd=paths.ROOT)
-    assert res.returncode == 1 and "RDSource.rda" in res.stderr
+    assert res.returncode == 2 and "RDSource.rda" in res.stderr and "Traceback" not in res.stderr
     assert not out.exists() or not any(out.iterdir())
 
 

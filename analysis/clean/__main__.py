@@ -11,8 +11,10 @@ from analysis import paths
 from analysis.clean.panel import build, load_config
 from analysis.io import DataError, write_csv, write_parquet
 from analysis.provinces import province_table
+from analysis.cli import guard, report
 
 
+@guard
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m analysis.clean", description=__doc__)
     p.add_argument("--config", type=Path, default=paths.PANEL_CONFIG)
@@ -24,8 +26,7 @@ def main(argv: list[str] | None = None) -> int:
         panel, book, log = build(load_config(args.config), args.raw_dir, tables=tables)
         provinces = province_table()
     except DataError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+        return report(err)
     out = args.out_dir
     write_csv(provinces, out / "provinces.csv")
     for name, table in sorted(tables.items()):

@@ -16,6 +16,7 @@ from tqdm import tqdm
 from analysis import paths
 from analysis.figures.exhibits import Locations, build, input_files, load_exhibits, synth_files
 from analysis.io import DataError, write_text
+from analysis.cli import guard, report
 
 
 def make_rules(exhibits, where: Locations, exhibits_file: Path, out_dir: Path) -> str:
@@ -49,6 +50,7 @@ def make_rules(exhibits, where: Locations, exhibits_file: Path, out_dir: Path) -
     return "\n".join(lines) + "\n"
 
 
+@guard
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--exhibits", type=Path, default=paths.CONFIGS / "exhibits.yaml")
@@ -92,8 +94,7 @@ def main(argv: list[str] | None = None) -> int:
                 write_text(markdown, stem.with_suffix(".md"))
                 tqdm.write(f"wrote {paths.relative(stem)}.tex/.md")
     except DataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return report(exc)
     return 0
 
 

@@ -24,6 +24,7 @@ from analysis import paths
 from analysis.index.config import load_config as load_index_config
 from analysis.io import DataError, write_csv, write_json, write_parquet
 from analysis.multiverse import cache, grid, runner, tasks
+from analysis.cli import guard, report
 
 RESULTS_NAME = "multiverse_results"
 SUMMARY_NAME = "multiverse_summary.json"
@@ -98,6 +99,7 @@ def run(config_path: Path, out_dir: Path, figure_dir: Path | None = paths.FIGURE
     return results, stats
 
 
+@guard
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=grid.MULTIVERSE_CONFIG, help="configs/multiverse.yaml")
@@ -118,8 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         results, stats = run(args.config, args.out_dir, args.figure_dir, args.index_config, args.scheduler,
                              args.workers, use_cache=not args.no_cache, progress=not args.no_progress)
     except DataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return report(exc)
     print(f"multiverse: {stats.n_cells} specifications ({stats.n_unique} distinct): {stats.n_cached} from cache, "
           f"{stats.n_computed} computed in {stats.n_tasks} dask tasks; {stats.n_errors} failed")
     if stats.n_errors:

@@ -5,7 +5,7 @@ files with :func:`analysis.provinces.province_table` if the CSV is absent), the 
 locations it names (``configs/entity_locations.yaml``) and the Entity List file(s), and writes into DIR
 (atomically):
 
-- ``shocks.parquet``: province_code x year (config ``years``), post indicators, exposures, Entity List measures
+- ``shocks.parquet``: province_code x year (the study window, configs/panel.yaml ``window``), post indicators, exposures, Entity List measures
 - ``shocks_codebook.csv``: column, label, unit, formula, years, source for every column
 - ``shocks_summary.md``: events, exposure ranking, Entity List by province and year with coverage, geocode audit
 - ``entity_list_geocoded.csv``: every Entity List row with its geocode and the transcriber's province
@@ -28,6 +28,7 @@ from analysis.shocks.config import load_config
 from analysis.shocks.entity_list import (check_locations, check_rules, geocode_table, read_entity_sources,
                                          transcriber_agreement, unresolved_rows)
 from analysis.shocks.geocode import load_gazetteer
+from analysis.cli import guard, report
 
 
 def read_provinces(path: Path) -> pd.DataFrame:
@@ -63,6 +64,7 @@ def run(panel_path: Path, config_path: Path, out_dir: Path, provinces_path: Path
     return shocks
 
 
+@guard
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m analysis.shocks", description=__doc__.splitlines()[0])
     ap.add_argument("--panel", type=Path, default=paths.PANEL)
@@ -73,8 +75,7 @@ def main(argv=None) -> int:
     try:
         shocks = run(args.panel, args.config, args.out_dir, args.provinces)
     except DataError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return report(err)
     print(f"[shocks] wrote {len(shocks)} rows x {shocks.shape[1]} columns to "
           f"{paths.relative(args.out_dir / 'shocks.parquet')}")
     return 0
