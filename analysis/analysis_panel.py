@@ -1,7 +1,7 @@
 """The analysis panel: cleaned panel ⋈ default index ⋈ sanction shocks, over the analysis window.
 
 ``python -m analysis.analysis_panel`` writes ``data/processed/analysis_panel.parquet``, one row per province_code × year
-in the study window (configs/panel.yaml ``window``; 217 rows for 2015–2021). Models read it by default (``data:`` in a spec can point elsewhere).
+in the window (217 rows for 2015–2021). Models read it by default (``data:`` in a spec can point elsewhere).
 Also adds the single-unit case-study treatments, a few log controls, base-period splits and base-period × post
 interactions declared in ``configs/analysis_panel.yaml``.
 """
@@ -16,28 +16,22 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from analysis import paths
 from analysis.cli import guard, report
+from analysis import paths
 from analysis.io import DataError, write_parquet
 from analysis.provinces import PROVINCE_CODES
-from analysis.window import moved_key, study_window
 
 CONFIG = paths.CONFIGS / "analysis_panel.yaml"
 KEYS = ["province_code", "year"]
 _FUNCTIONS = {"log": np.log}
 
 
-def load_config(path: Path = CONFIG, window: tuple[int, int] | None = None) -> dict:
-    """Read and check ``configs/analysis_panel.yaml``; ``cfg["window"]`` is set from ``window`` (first_year,
-    last_year), None = the study window (configs/panel.yaml ``window``, :func:`analysis.window.study_window`)."""
+def load_config(path: Path = CONFIG) -> dict:
     cfg = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    if "window" in cfg:
-        raise moved_key(path, "window")
-    allowed = {"case_studies", "derived", "other_index_methods", "base_period_splits", "base_period_interactions"}
+    allowed = {"window", "case_studies", "derived", "other_index_methods", "base_period_splits",
+               "base_period_interactions"}
     if set(cfg) - allowed:
         raise DataError(path, f"unknown key(s) {sorted(set(cfg) - allowed)}")
-    first, last = study_window() if window is None else window
-    cfg["window"] = {"first_year": int(first), "last_year": int(last)}
     for name, cs in cfg.get("case_studies", {}).items():
         if set(cs) != {"province_code", "first_year"} or cs["province_code"] not in PROVINCE_CODES:
             raise DataError(path, f"case study {name}: needs a known province_code and first_year", column=name)

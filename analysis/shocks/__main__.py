@@ -5,7 +5,7 @@ files with :func:`analysis.provinces.province_table` if the CSV is absent), the 
 locations it names (``configs/entity_locations.yaml``) and the Entity List file(s), and writes into DIR
 (atomically):
 
-- ``shocks.parquet``: province_code x year (the study window, configs/panel.yaml ``window``), post indicators, exposures, Entity List measures
+- ``shocks.parquet``: province_code x year (config ``years``), post indicators, exposures, Entity List measures
 - ``shocks_codebook.csv``: column, label, unit, formula, years, source for every column
 - ``shocks_summary.md``: events, exposure ranking, Entity List by province and year with coverage, geocode audit
 - ``entity_list_geocoded.csv``: every Entity List row with its geocode and the transcriber's province
@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from analysis.cli import guard, report
 from analysis import paths
 from analysis.io import DataError, write_csv, write_parquet, write_text
 from analysis.shocks.build import build_shocks, shocks_codebook, shocks_summary
@@ -28,7 +29,6 @@ from analysis.shocks.config import load_config
 from analysis.shocks.entity_list import (check_locations, check_rules, geocode_table, read_entity_sources,
                                          transcriber_agreement, unresolved_rows)
 from analysis.shocks.geocode import load_gazetteer
-from analysis.cli import guard, report
 
 
 def read_provinces(path: Path) -> pd.DataFrame:
