@@ -36,10 +36,14 @@ def decode(path: Path, encoding: str) -> str:
                         row=line) from None
 
 
-def read_nbs_export(path: Path, encoding: str, name: str, log: CleaningLog) -> pd.DataFrame:
-    """Parse one NBS wide export into a long frame ``province_code, year, variable, value``.
+def read_nbs_export(path: Path, encoding: str, name: str, log: CleaningLog,
+                    required_years: range | None = None) -> pd.DataFrame:
+    """Parse one NBS wide export into a long frame ``province_code, year, variable, value`` (+ ``source_file``,
+    ``source_row``, ``source_column``: where each value came from, for later plausibility errors).
 
-    Row numbers in errors are line numbers in the file. Empty cells are missing; national rows are dropped.
+    Row numbers in errors are line numbers in the file. Empty cells are missing; national rows are dropped. Stops at
+    a non-finite or negative cell (NBS levels are non-negative), a province listed twice, and a year column missing
+    inside the export's range or from ``required_years`` (the study window).
     """
     lines = decode(path, encoding).splitlines()
     header_at = next((i for i, line in enumerate(lines) if line.startswith("地区")), None)
@@ -60,7 +64,16 @@ def read_nbs_export(path: Path, encoding: str, name: str, log: CleaningLog) -> p
         if not m:
             raise DataError(path, f"column header {col!r} is not a year like '2015年'", row=header_at + 1, column=col)
         years[j] = int(m.group(1))
+    found = sorted(years.values())
+    gaps = sorted(set(range(found[0], found[-1] + 1)) - set(found)) if found else []
+    absent = sorted(set(required_years or ()) - set(found))
+    if gaps or absent:
+        missing = sorted(set(gaps) | set(absent))
+        raise DataError(path, f"year column(s) {', '.join(f'{y}年' for y in missing)} missing (found "
+                        f"{found[0] if found else '-'}–{found[-1] if found else '-'}); every year of the window must "
+                        "be in the export: download it again with all years", row=header_at + 1)
     records = []
+    seen: dict[int, int] = {}
     for line_no, line in body:
         cells = next(csv.reader(io.StringIO(line)))
         if len(cells) != len(header):
@@ -71,6 +84,10 @@ def read_nbs_export(path: Path, encoding: str, name: str, log: CleaningLog) -> p
         code = code_for_name(region)
         if code is None:
             raise DataError(path, f"unknown province {region!r}", row=line_no, column="地区")
+        if code in seen:
+            raise DataError(path, f"duplicate row: province {region!r} already on row {seen[code]}; keep one",
+                            row=line_no, column="地区")
+        seen[code] = line_no
         for j, year in years.items():
             cell = cells[j].strip()
             if cell == "":
@@ -80,8 +97,10 @@ def read_nbs_export(path: Path, encoding: str, name: str, log: CleaningLog) -> p
                     value = float(cell)
                 except ValueError:
                     raise DataError(path, f"non-numeric value {cell!r}", row=line_no, column=header[j]) from None
-            records.append((code, year, name, value))
-    df = pd.DataFrame(records, columns=["province_code", "year", "variable", "value"])
+                _check_value(value, path, line_no, header[j])
+            records.append((code, year, name, value, line_no, header[j]))
+    df = pd.DataFrame(records, columns=["province_code", "year", "variable", "value", "source_row", "source_column"])
+    df["source_file"] = str(path)
     _check_unique(df, path)
     return df
 
@@ -116,6 +135,10 @@ def read_integrated_panel(path: Path, columns: dict[str, str], log: CleaningLog,
         if bad.any():
             i = int(np.flatnonzero(bad.to_numpy())[0])
             raise DataError(path, f"non-numeric value {raw[source].iloc[i]!r}", row=i + 2, column=source)
+        invalid = values.notna() & (~np.isfinite(values.to_numpy(dtype=float, na_value=np.nan)) | (values < 0))
+        if invalid.any():
+            i = int(np.flatnonzero(invalid.to_numpy())[0])
+            _check_value(float(values.iloc[i]), path, i + 2, source)
         offset = int(year_offsets.get(name, 0))
         if offset:
             log.add("clean", path, "realign_year",
@@ -123,18 +146,30 @@ def read_integrated_panel(path: Path, columns: dict[str, str], log: CleaningLog,
                     f"{abs(offset)} year(s) {'late' if offset < 0 else 'early'}); moved by {offset:+d} year(s)",
                     variable=name, n_rows=int(values.notna().sum()))
         frames.append(pd.DataFrame({"province_code": codes.astype(int), "year": years.astype(int) + offset,
-                                    "variable": name, "value": values.astype(float)}))
+                                    "variable": name, "value": values.astype(float),
+                                    "source_row": np.arange(2, len(raw) + 2), "source_column": source,
+                                    "source_file": str(path)}))
     df = pd.concat(frames, ignore_index=True)
     _check_unique(df, path)
     return df
+
+
+def _check_value(value: float, path: Path, row: int, column: str) -> None:
+    """A cell must be finite and non-negative (NBS levels, shares and indices are never negative)."""
+    if not np.isfinite(value):
+        raise DataError(path, f"non-finite value {value!r}; NBS exports hold finite numbers or empty cells",
+                        row=row, column=column)
+    if value < 0:
+        raise DataError(path, f"negative value {value:g} in a non-negative quantity", row=row, column=column)
 
 
 def _check_unique(df: pd.DataFrame, path: Path) -> None:
     dup = df.duplicated(["province_code", "year", "variable"])
     if dup.any():
         first = df[dup].iloc[0]
+        row = int(first["source_row"]) if "source_row" in df and pd.notna(first["source_row"]) else None
         raise DataError(path, f"duplicate key: province {first['province_code']}, year {first['year']}, "
-                        f"variable {first['variable']}")
+                        f"variable {first['variable']}; keep one row", row=row)
 
 
 def check_year_alignment(long: pd.DataFrame, real_index: str, nominal: str, offset: int, path: Path,

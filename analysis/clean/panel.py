@@ -50,7 +50,7 @@ DERIVED = [
 def load_config(path: Path = paths.PANEL_CONFIG) -> dict:
     """Read ``configs/panel.yaml`` and check its top-level keys."""
     cfg = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    allowed = {"window", "keep_years", "yearbook", "cross_checks", "nbs", "defence_firms"}
+    allowed = {"window", "keep_years", "yearbook", "cross_checks", "nbs", "defence_firms", "plausibility"}
     unknown = set(cfg) - allowed
     if unknown:
         raise DataError(path, f"unknown key(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
@@ -69,7 +69,89 @@ def load_config(path: Path = paths.PANEL_CONFIG) -> dict:
     dup = {n for n in names if names.count(n) > 1}
     if dup:
         raise DataError(path, f"panel column name(s) used twice: {sorted(dup)}")
+    check_plausibility_config(cfg.get("plausibility", {}), set(names), path)
     return cfg
+
+
+def check_plausibility_config(rules: dict, names: set[str], path: Path) -> None:
+    """``plausibility`` in configs/panel.yaml: known keys, known panel columns, positive bounds."""
+    allowed = {"percent", "components", "scale_ratio_max"}
+    if not isinstance(rules, dict) or set(rules) - allowed:
+        raise DataError(path, f"plausibility: allowed keys are {sorted(allowed)}", key="plausibility")
+    for name in rules.get("percent", []):
+        if name not in names:
+            raise DataError(path, f"{name!r} is not a panel column", key="plausibility.percent")
+    for i, rule in enumerate(rules.get("components", [])):
+        where = f"plausibility.components[{i}]"
+        if not isinstance(rule, dict) or set(rule) != {"total", "parts", "abs_tolerance"}:
+            raise DataError(path, "need {total: <column>, parts: [<column>, ...], abs_tolerance: <number>}", key=where)
+        for name in [rule["total"], *rule["parts"]]:
+            if name not in names:
+                raise DataError(path, f"{name!r} is not a panel column", key=where)
+    bound = rules.get("scale_ratio_max")
+    if bound is not None and (isinstance(bound, bool) or not isinstance(bound, (int, float)) or bound <= 1):
+        raise DataError(path, f"must be a number above 1, got {bound!r}", key="plausibility.scale_ratio_max")
+
+
+def _where(rows: pd.DataFrame, fallback: Path) -> dict:
+    """File, row and column of the first of ``rows`` (long-frame provenance columns), for a DataError."""
+    r = rows.iloc[0]
+    if "source_file" in rows and isinstance(r.get("source_file"), str):
+        return {"file": Path(r["source_file"]), "row": int(r["source_row"]), "column": str(r["source_column"])}
+    return {"file": fallback, "row": None, "column": str(r["variable"])}
+
+
+def check_plausibility(long: pd.DataFrame, rules: dict, config: Path = paths.PANEL_CONFIG) -> None:
+    """Reject values no real statistic can take, naming the raw file, row and column (rules in configs/panel.yaml).
+
+    - every value finite; non-negative unless the variable may be negative (:data:`MAY_BE_NEGATIVE`);
+    - ``percent`` variables in [0, 100];
+    - ``components``: each part ≤ its total + ``abs_tolerance`` (the rounding of the two tables), same province-year;
+    - ``scale_ratio_max`` R: a positive value more than R times, or less than 1/R of, the median of the same
+      province's other positive years of that variable is a scale slip (a 元-for-万元 slip is ×10,000) or a typo.
+    """
+    def fail(rows: pd.DataFrame, what: str) -> None:
+        w = _where(rows, config)
+        raise DataError(w["file"], what, row=w["row"], column=w["column"])
+
+    values = long["value"].to_numpy(dtype=float)
+    bad = ~np.isfinite(values) & ~np.isnan(values)
+    if bad.any():
+        fail(long[bad], f"non-finite value {values[bad][0]!r}")
+    negative = (long["value"] < 0) & ~long["variable"].isin(list(MAY_BE_NEGATIVE))
+    if negative.any():
+        fail(long[negative], f"negative value {long.loc[negative, 'value'].iloc[0]:g} in a non-negative quantity "
+             f"({long.loc[negative, 'variable'].iloc[0]})")
+    pct = long["variable"].isin(rules.get("percent", [])) & (long["value"] > 100)
+    if pct.any():
+        fail(long[pct], f"{long.loc[pct, 'variable'].iloc[0]} is a percentage but is "
+             f"{long.loc[pct, 'value'].iloc[0]:g} (> 100)")
+    keyed = long.set_index(["province_code", "year"])
+    for rule in rules.get("components", []):
+        total = keyed.loc[keyed["variable"] == rule["total"], "value"]
+        for part in rule["parts"]:
+            rows = keyed[keyed["variable"] == part]
+            excess = rows["value"] - total.reindex(rows.index)
+            over = (excess > rule["abs_tolerance"]).to_numpy()
+            if over.any():
+                fail(rows[over].reset_index(), f"{part} = {rows['value'][over].iloc[0]:g} exceeds its total "
+                     f"{rule['total']} = {total.reindex(rows.index)[over].iloc[0]:g} in year "
+                     f"{rows.index[over][0][1]} (plausibility.components in {paths.relative(config)})")
+    bound = rules.get("scale_ratio_max")
+    if bound:
+        pos = long[long["value"] > 0]
+        for (_, _), grp in pos.groupby(["province_code", "variable"], sort=True):
+            if len(grp) < 3:
+                continue
+            v = grp["value"].to_numpy()
+            # leave-one-out median: the suspect value must not set its own yardstick
+            med = np.array([np.median(np.delete(v, i)) for i in range(len(v))])
+            ratio = np.maximum(v / med, med / v)
+            if (ratio > bound).any():
+                i = int(np.argmax(ratio > bound))
+                fail(grp.iloc[[i]], f"{grp['variable'].iloc[0]} = {v[i]:g} in {int(grp['year'].iloc[i])} is "
+                     f"{ratio[i]:.3g} times off the median of the province's other years ({med[i]:g}; bound "
+                     f"plausibility.scale_ratio_max = {bound:g} in {paths.relative(config)}); check the unit and digits")
 
 
 def defence_columns(cfg: dict) -> list[str]:
@@ -113,7 +195,9 @@ def read_sources(cfg: dict, raw_dir: Path = paths.RAW, log: CleaningLog | None =
             encoding = encodings.get(entry["file"])
             if encoding is None:
                 raise DataError(path, "no declared encoding in configs/data_sources.yaml", column="encoding")
-            frames.append(read_nbs_export(path, encoding, entry["name"], log))
+            window = cfg["window"]
+            frames.append(read_nbs_export(path, encoding, entry["name"], log,
+                                          range(window["first_year"], window["last_year"] + 1)))
     if "defence_firms" in cfg:
         years = range(cfg["keep_years"]["first_year"], cfg["keep_years"]["last_year"] + 1)
         counts, crosscheck = read_defence_firms(cfg["defence_firms"], raw_dir, years, log, encodings)
@@ -272,6 +356,7 @@ def build(cfg: dict, raw_dir: Path = paths.RAW, encodings: dict | None = None, t
     """
     log = CleaningLog()
     long, checks = read_sources(cfg, raw_dir, log, encodings)
+    check_plausibility(long, cfg.get("plausibility", {}))
     if tables is not None and DEFENCE_CROSSCHECK in checks:
         tables[DEFENCE_CROSSCHECK] = checks[DEFENCE_CROSSCHECK]
     run_cross_checks(long, checks, cfg, log, raw_dir)

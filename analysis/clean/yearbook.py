@@ -81,16 +81,23 @@ def _parse_year(values: pd.Series, path: Path) -> pd.Series:
 
 
 def _parse_value(values: pd.Series, path: Path, column: str) -> pd.Series:
-    """Numeric cell values; a non-numeric cell stops the run (missing cells stay missing)."""
+    """Numeric cell values; a non-numeric or non-finite (±inf) cell stops the run (missing cells stay missing)."""
     if pd.api.types.is_numeric_dtype(values):
-        return values.astype(float)
-    text = values.astype("string").str.strip()
-    num = pd.to_numeric(text, errors="coerce")
-    bad = num.isna() & text.notna() & (text != "")
-    if bad.any():
-        i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise DataError(path, f"non-numeric value {values.iloc[i]!r}", row=i + 1, column=column)
-    return num.astype(float)
+        num = values.astype(float)
+    else:
+        text = values.astype("string").str.strip()
+        num = pd.to_numeric(text, errors="coerce")
+        bad = num.isna() & text.notna() & (text != "")
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise DataError(path, f"non-numeric value {values.iloc[i]!r}", row=i + 1, column=column)
+        num = num.astype(float)
+    infinite = np.isinf(num.to_numpy())
+    if infinite.any():
+        i = int(np.flatnonzero(infinite)[0])
+        raise DataError(path, f"non-finite value {num.iloc[i]!r}; cells hold finite numbers or NA", row=i + 1,
+                        column=column)
+    return num
 
 
 def resolve_provinces(names: pd.Series, path: Path, table: str, log: CleaningLog) -> pd.Series:
@@ -169,7 +176,9 @@ def clean_yearbook_table(raw: pd.DataFrame, table: str, variables: dict[str, str
         first = df[negative].iloc[0]
         raise DataError(path, f"negative value {first['value']} for a non-negative quantity ({first['code']})",
                         row=int(first["row"]), column="value")
-    return df[["province_code", "year", "variable", "value"]].reset_index(drop=True)
+    df["source_row"], df["source_column"], df["source_file"] = df["row"], "value", str(path)
+    return df[["province_code", "year", "variable", "value", "source_row", "source_column", "source_file"]
+              ].reset_index(drop=True)
 
 
 def _correct_unit_labels(df: pd.DataFrame, table: str, dictionary: pd.DataFrame, path: Path,

@@ -1,0 +1,286 @@
+"""The hostile-input corpus (issue 18): every bad input is rejected with ``error: <file>[, row R][, column C][, key K]:
+<what>``, exit code 2 and no traceback, and nothing already written is touched.
+
+Raw-file cases run the readers on copies of the real files (each corrupted in one cell); command-line cases call
+the CLIs' ``main`` in-process (the same code ``python -m`` runs) or, where the shell is the attack surface, make.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pyreadr
+import pytest
+import yaml
+
+from analysis import paths
+from analysis.clean import CleaningLog
+from analysis.clean.nbs import read_integrated_panel, read_nbs_export
+from analysis.clean.panel import check_plausibility, load_config
+from analysis.clean.yearbook import clean_yearbook_table, read_rda, variable_dictionary
+from analysis.cli import EXIT_BAD_INPUT, error_line, guard
+from analysis.io import DataError, atomic_path, remove_stale_temps
+
+POPULATION = "nbs-population/year_end_resident_population_2015_2024.csv"
+GDP = "nbs-province-panel/nbs_raw_grp_100m_yuan_2006_2024.gb18030.csv"
+INTEGRATED = "nbs-province-panel/nbs_province_panel_2005_2024_integrated.csv"
+WINDOW = range(2015, 2022)
+
+
+def _copy(tmp_path: Path, rel: str) -> Path:
+    dest = tmp_path / rel
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(paths.RAW / rel, dest)
+    return dest
+
+
+def _edit_line(path: Path, encoding: str, line_no: int, edit) -> None:
+    lines = path.read_bytes().decode(encoding).split("\n")
+    lines[line_no - 1] = edit(lines[line_no - 1])
+    path.write_bytes("\n".join(lines).encode(encoding))
+
+
+def _set_cell(line: str, j: int, value: str) -> str:
+    cells = line.split(",")
+    cells[j] = value
+    return ",".join(cells)
+
+
+def _read_population(path: Path):
+    return read_nbs_export(path, "utf-8", "population", CleaningLog(), WINDOW)
+
+
+# ---- raw NBS exports ------------------------------------------------------------------------------------------
+# line 5 is 北京市 (the header is line 4: 地区,2024年,…,2015年); cell j = 1 is 2024, j = 8 is 2017
+NBS_CASES = {
+    "inf": (lambda ln: _set_cell(ln, 8, "inf"), 5, "2017年", "non-finite"),
+    "minus_inf": (lambda ln: _set_cell(ln, 3, "-inf"), 5, "2022年", "non-finite"),
+    "nan_text": (lambda ln: _set_cell(ln, 2, "nan"), 5, "2023年", "non-finite"),
+    "huge_overflow": (lambda ln: _set_cell(ln, 4, "1e999"), 5, "2021年", "non-finite"),
+    "negative": (lambda ln: _set_cell(ln, 6, "-2190"), 5, "2019年", "negative value"),
+    "non_numeric": (lambda ln: _set_cell(ln, 6, "2,190"), 5, None, "expected 11 cells"),
+    "text_cell": (lambda ln: _set_cell(ln, 6, "n/a"), 5, "2019年", "non-numeric value 'n/a'"),
+    "unknown_province": (lambda ln: _set_cell(ln, 0, "火星省"), 5, "地区", "unknown province '火星省'"),
+    "short_row": (lambda ln: ",".join(ln.split(",")[:-1]), 5, None, "expected 11 cells, found 10"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(NBS_CASES))
+def test_nbs_export_bad_cell_names_file_row_column(tmp_path, case):
+    edit, row, column, what = NBS_CASES[case]
+    path = _copy(tmp_path, POPULATION)
+    _edit_line(path, "utf-8", row, edit)
+    with pytest.raises(DataError) as err:
+        _read_population(path)
+    assert err.value.row == row and err.value.column == column and what in str(err.value)
+    assert "year_end_resident_population" in str(err.value)
+
+
+def test_nbs_export_missing_year_column(tmp_path):
+    # the 2019 column removed from header and every row: 2019 would become missing for all 31 provinces
+    path = _copy(tmp_path, POPULATION)
+    lines = path.read_text(encoding="utf-8").split("\n")
+    out = [",".join(c for j, c in enumerate(ln.split(",")) if j != 6) if ln.count(",") == 10 else ln for ln in lines]
+    path.write_text("\n".join(out), encoding="utf-8")
+    with pytest.raises(DataError, match=r"row 4: year column\(s\) 2019年 missing"):
+        _read_population(path)
+
+
+def test_nbs_export_missing_window_year_at_the_edge(tmp_path):
+    # an export that ends in 2018 cannot cover the 2015–2021 window
+    path = _copy(tmp_path, POPULATION)
+    lines = path.read_text(encoding="utf-8").split("\n")
+    out = [",".join(ln.split(",")[:1] + ln.split(",")[7:]) if ln.count(",") == 10 else ln for ln in lines]
+    path.write_text("\n".join(out), encoding="utf-8")
+    with pytest.raises(DataError, match=r"2019年, 2020年, 2021年 missing"):
+        _read_population(path)
+
+
+def test_nbs_export_duplicate_row_reports_its_row(tmp_path):
+    path = _copy(tmp_path, POPULATION)
+    _edit_line(path, "utf-8", 6, lambda ln: "北京市,2183,2186,2184,2189,2189,2190,2192,2194,2195,2188")
+    with pytest.raises(DataError) as err:
+        _read_population(path)
+    assert err.value.row == 6 and "already on row 5" in str(err.value)
+
+
+def test_nbs_export_in_the_wrong_encoding(tmp_path):
+    path = _copy(tmp_path, GDP)
+    with pytest.raises(DataError, match=r"row \d+: does not decode as utf-8"):
+        read_nbs_export(path, "utf-8", "gdp", CleaningLog(), WINDOW)
+
+
+def test_nbs_export_without_header(tmp_path):
+    path = tmp_path / "empty.csv"
+    path.write_text("数据库：分省年度数据\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"column '地区': no header line"):
+        _read_population(path)
+
+
+INTEGRATED_CASES = {
+    "inf": ("inf", "non-finite"),
+    "negative": ("-3", "negative value -3"),
+    "text": ("abc", "non-numeric value 'abc'"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(INTEGRATED_CASES))
+def test_integrated_panel_bad_cell(tmp_path, case):
+    value, what = INTEGRATED_CASES[case]
+    path = _copy(tmp_path, INTEGRATED)
+    raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+    raw.loc[10, "城镇化率_%"] = value
+    raw.to_csv(path, index=False)
+    with pytest.raises(DataError) as err:
+        read_integrated_panel(path, {"城镇化率_%": "urbanisation_pct"}, CleaningLog())
+    assert err.value.row == 12 and err.value.column == "城镇化率_%" and what in str(err.value)
+
+
+def test_integrated_panel_duplicate_row_reports_its_row(tmp_path):
+    path = _copy(tmp_path, INTEGRATED)
+    raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+    raw = pd.concat([raw, raw.iloc[[3]]], ignore_index=True)
+    raw.to_csv(path, index=False)
+    with pytest.raises(DataError, match="duplicate key") as err:
+        read_integrated_panel(path, {"城镇化率_%": "urbanisation_pct"}, CleaningLog())
+    assert err.value.row == len(raw) + 1
+
+
+def test_integrated_panel_missing_column(tmp_path):
+    path = _copy(tmp_path, INTEGRATED)
+    raw = pd.read_csv(path, dtype=str, keep_default_na=False).drop(columns=["年份"])
+    raw.to_csv(path, index=False)
+    with pytest.raises(DataError, match="missing column '年份'") as err:
+        read_integrated_panel(path, {"城镇化率_%": "urbanisation_pct"}, CleaningLog())
+    assert err.value.column == "年份"
+
+
+# ---- yearbook tables and plausibility rules --------------------------------------------------------------------
+def _rd_tables(raw_dir: Path) -> pd.DataFrame:
+    """RDActivity (totals) + RDSource (funding sources) as the cleaning stage reads them."""
+    cfg = load_config()
+    book = variable_dictionary(raw_dir / "yearbook-sci-tech" / "varsList.rda")
+    frames = []
+    for table in ("RDActivity", "RDSource"):
+        codes = {v["code"]: v["name"] for v in cfg["yearbook"][table]}
+        path = raw_dir / "yearbook-sci-tech" / f"{table}.rda"
+        frames.append(clean_yearbook_table(read_rda(path, table), table, codes, book, path, CleaningLog()))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _rd_source_copy(tmp_path: Path) -> tuple[Path, pd.DataFrame]:
+    for name in ("varsList.rda", "RDActivity.rda", "RDSource.rda"):
+        _copy(tmp_path, f"yearbook-sci-tech/{name}")
+    path = tmp_path / "yearbook-sci-tech" / "RDSource.rda"
+    return path, pyreadr.read_r(str(path))["RDSource"]
+
+
+def _shaanxi_2017_foreign(df: pd.DataFrame) -> int:
+    hit = df[(df["province"].str.replace(r"\s", "", regex=True).str.startswith("陕西"))
+             & (pd.to_numeric(df["year"]) == 2017) & (df["variables"] == "v4_zh_nbzc_gwzj")]
+    assert len(hit) == 1
+    return int(hit.index[0])
+
+
+@pytest.mark.parametrize("value, what", [(1e30, "exceeds its total rd_exp_total"), (float("inf"), "non-finite")])
+def test_absurd_yearbook_cell_named_by_file_row_column(tmp_path, value, what):
+    """1e30 in Shaanxi 2017 R&D funded from abroad (no cross-check covers it) made Shaanxi the most exposed province."""
+    path, df = _rd_source_copy(tmp_path)
+    i = _shaanxi_2017_foreign(df)
+    df.loc[i, "value"] = value
+    pyreadr.write_rdata(str(path), df, df_name="RDSource")
+    with pytest.raises(DataError) as err:
+        check_plausibility(_rd_tables(tmp_path), load_config()["plausibility"])
+    assert err.value.file.endswith("RDSource.rda") and err.value.row == i + 1 and err.value.column == "value"
+    assert what in str(err.value)
+
+
+def test_scale_slip_below_the_total_is_caught_by_the_ratio_bound(tmp_path):
+    # ×10,000 on a small funding item stays below the total but is 10^4 off the province's other years
+    path, df = _rd_source_copy(tmp_path)
+    i = _shaanxi_2017_foreign(df)
+    long = _rd_tables(tmp_path)
+    rules = {"scale_ratio_max": load_config()["plausibility"]["scale_ratio_max"]}
+    check_plausibility(long, rules)  # the real data pass
+    df.loc[i, "value"] = float(df.loc[i, "value"]) * 10_000
+    pyreadr.write_rdata(str(path), df, df_name="RDSource")
+    with pytest.raises(DataError, match="times off the median") as err:
+        check_plausibility(_rd_tables(tmp_path), rules)
+    assert err.value.row == i + 1
+
+
+def test_percentage_above_100_is_rejected():
+    long = pd.DataFrame({"province_code": [110000], "year": [2016], "variable": ["urbanisation_pct"], "value": [186.5],
+                         "source_row": [17], "source_column": ["城镇化率_%"], "source_file": [str(paths.RAW / INTEGRATED)]})
+    with pytest.raises(DataError, match=r"row 17, column '城镇化率_%': urbanisation_pct is a percentage"):
+        check_plausibility(long, {"percent": ["urbanisation_pct"]})
+
+
+@pytest.mark.parametrize("rules, key", [
+    ({"percent": ["no_such_column"]}, "plausibility.percent"),
+    ({"components": [{"total": "rd_exp_total", "parts": ["rd_exp_gov"]}]}, "plausibility.components[0]"),
+    ({"scale_ratio_max": 0.5}, "plausibility.scale_ratio_max"),
+    ({"ratio": 3}, "plausibility"),
+])
+def test_bad_plausibility_config_names_the_key(tmp_path, rules, key):
+    cfg = yaml.safe_load(paths.PANEL_CONFIG.read_text(encoding="utf-8"))
+    cfg["plausibility"] = rules
+    path = tmp_path / "panel.yaml"
+    path.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(DataError) as err:
+        load_config(path)
+    assert err.value.key == key and "panel.yaml" in str(err.value)
+
+
+# ---- the error helper, atomic writes ---------------------------------------------------------------------------
+def test_guard_turns_user_errors_into_one_line_and_exit_2(tmp_path, capsys):
+    @guard
+    def main(kind):
+        if kind == "data":
+            raise DataError(tmp_path / "x.csv", "bad", row=3, column="c", key="k")
+        if kind == "dir":
+            return open(tmp_path).read()  # IsADirectoryError
+        if kind == "readonly":
+            raise PermissionError(13, "Permission denied", str(tmp_path / "out.csv"))
+        raise RuntimeError("a bug")
+
+    assert main("data") == EXIT_BAD_INPUT
+    assert capsys.readouterr().err.strip().endswith("x.csv, row 3, column 'c', key 'k': bad")
+    assert main("dir") == EXIT_BAD_INPUT and "a directory was given where a file belongs" in capsys.readouterr().err
+    assert main("readonly") == EXIT_BAD_INPUT and "out.csv: Permission denied" in capsys.readouterr().err
+    with pytest.raises(RuntimeError):  # a bug keeps its traceback
+        main("bug")
+
+
+def test_error_line_format():
+    line = error_line(DataError("data/raw/a.csv", "what; how to fix", row=2))
+    assert line == "error: data/raw/a.csv, row 2: what; how to fix"
+
+
+def test_killed_atomic_write_leaves_no_temp_after_next_run(tmp_path):
+    target = tmp_path / "panel.parquet"
+    # a writer killed mid-write (its process is gone) left this; another target's temp file is not touched
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = tmp_path / f".panel.parquet.{dead.stdout.strip()}.abcd1234.tmp"
+    stale.write_text("half")
+    old_style = tmp_path / ".panel.parquet.x1y2z3w4.tmp"
+    old_style.write_text("half")
+    other = tmp_path / f".panel.csv.{dead.stdout.strip()}.abcd1234.tmp"
+    other.write_text("half")
+    live = tmp_path / f".panel.parquet.{os.getppid()}.abcd1234.tmp"
+    live.write_text("being written")
+    with atomic_path(target) as tmp:
+        tmp.write_text("ok")
+    assert target.read_text() == "ok"
+    assert not stale.exists() and not old_style.exists() and other.exists() and live.exists()
+    assert remove_stale_temps(tmp_path / "panel.csv") == [other]
+
+
+def _digest(folder: Path) -> dict:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}
