@@ -6,6 +6,12 @@ kernel spec written to a temporary folder — nothing is registered with the use
 written as .ipynb and (optionally) HTML. Both outputs are git-ignored: notebooks read data/processed/* and write
 nothing canonical. A cell that raises stops the run (exit status 1) and the partial notebook is not written.
 
+Figures show inline: the kernel runs matplotlib's inline backend (``matplotlib_inline``), so every figure a cell
+creates is displayed under it as a PNG (``image/png`` in the .ipynb, an ``<img>`` in the HTML). Reruns give identical
+bytes: the PNG is drawn at a fixed dpi (:data:`INLINE_DPI`) without matplotlib's ``Software`` tag, the kernel reads an
+IPython configuration written to the temporary folder (``IPYTHONDIR``: no user profile can change the output), and
+cells get stable ids (``cell-00``, ``cell-01``, … in order) instead of nbformat's random ones.
+
 Notebooks find the processed outputs through :func:`processed_dir` (``--processed-dir`` or the environment variable
 ``ANALYSIS_PROCESSED_DIR``; default data/processed), so a test can run them on fixtures.
 """
@@ -21,9 +27,23 @@ from pathlib import Path
 
 from analysis import paths
 from analysis.io import write_text
+from analysis.cli import guard, report
 
 PROCESSED_ENV = "ANALYSIS_PROCESSED_DIR"
 KERNEL_NAME = "dualuse-analysis"
+#: matplotlib backend of the notebook kernel: figures are displayed under the cell that draws them.
+INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
+#: Resolution of inline PNGs (dots per inch; the figures are 6.5 in wide, so 650 px). Fixed: part of the bytes.
+INLINE_DPI = 100
+#: IPython kernel configuration (written to ``IPYTHONDIR/profile_default``): PNG only, fixed dpi, tight bounding box
+#: (the source notes under the axes are kept), no ``Software`` metadata (it carries matplotlib's version).
+KERNEL_CONFIG = f"""c.InlineBackend.figure_formats = {{"png"}}
+c.InlineBackend.print_figure_kwargs = {{"bbox_inches": "tight", "pad_inches": 0.05, "dpi": {INLINE_DPI},
+                                       "metadata": {{"Software": None}}}}
+c.InlineBackend.rc = {{}}
+c.InlineBackend.close_figures = True
+c.HistoryManager.enabled = False
+"""
 
 
 def processed_dir() -> Path:
@@ -32,14 +52,26 @@ def processed_dir() -> Path:
 
 
 def write_kernel_spec(folder: Path) -> Path:
-    """A kernel spec for ``sys.executable`` in ``folder/kernels/<KERNEL_NAME>`` (returns ``folder/kernels``)."""
+    """A kernel spec for ``sys.executable`` in ``folder/kernels/<KERNEL_NAME>`` (returns ``folder/kernels``).
+
+    The kernel runs the inline matplotlib backend and reads only the IPython configuration written to
+    ``folder/ipython`` (:data:`KERNEL_CONFIG`), never the user's profile."""
     spec_dir = folder / "kernels" / KERNEL_NAME
     spec_dir.mkdir(parents=True)
+    ipython_dir = folder / "ipython"
+    (ipython_dir / "profile_default").mkdir(parents=True)
+    (ipython_dir / "profile_default" / "ipython_kernel_config.py").write_text(KERNEL_CONFIG, encoding="utf-8")
     spec = {"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
             "display_name": "Python (analysis venv)", "language": "python",
-            "env": {"PYTHONHASHSEED": "0", "MPLBACKEND": "Agg"}}
+            "env": {"PYTHONHASHSEED": "0", "MPLBACKEND": INLINE_BACKEND, "IPYTHONDIR": str(ipython_dir)}}
     (spec_dir / "kernel.json").write_text(json.dumps(spec), encoding="utf-8")
     return folder / "kernels"
+
+
+def stabilise_cell_ids(notebook) -> None:
+    """Replace nbformat's random cell ids by their position (``cell-00``, ``cell-01``, …), so reruns are identical."""
+    for i, cell in enumerate(notebook.cells):
+        cell["id"] = f"cell-{i:02d}"
 
 
 def execute(source: Path, processed: Path | None = None, timeout: int = 600):
@@ -53,6 +85,7 @@ def execute(source: Path, processed: Path | None = None, timeout: int = 600):
     notebook.metadata["kernelspec"] = {"name": KERNEL_NAME, "display_name": "Python (analysis venv)",
                                        "language": "python"}
     notebook.metadata.pop("jupytext", None)
+    stabilise_cell_ids(notebook)
     with tempfile.TemporaryDirectory(prefix="kernelspec-") as tmp:
         kernels = write_kernel_spec(Path(tmp))
         ksm = KernelSpecManager(kernel_dirs=[str(kernels)], ensure_native_kernel=False)
@@ -83,6 +116,7 @@ def to_html(notebook) -> str:
     return body
 
 
+@guard
 def main(argv: list[str] | None = None) -> int:
     import nbformat
 

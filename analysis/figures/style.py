@@ -18,7 +18,11 @@ from pathlib import Path
 
 import matplotlib
 
-matplotlib.use("Agg")  # figures are files, never windows (also set by the Makefile's MPLBACKEND)
+# Figures are files, never windows (the Makefile also sets MPLBACKEND=Agg). A backend chosen explicitly through
+# MPLBACKEND is kept: the notebook kernel sets matplotlib's inline backend so that figures show under their cells,
+# and forcing Agg here would silently hide them.
+if "MPLBACKEND" not in os.environ:
+    matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib import font_manager  # noqa: E402
