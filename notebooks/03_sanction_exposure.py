@@ -6,7 +6,7 @@
 # List listings geocoded to provinces. Read only.
 
 # %%
-import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 
 from analysis.figures.style import THEATER_ORDER, new_figure, province_labels
@@ -43,4 +43,23 @@ if "entity_list_new" in shocks.columns:
 # %%
 if "first_listing_year" in shocks.columns:
     first = shocks.drop_duplicates("province_code").set_index("province_code")["first_listing_year"]
-    display(first.map(lambda y: "never (2015–2021)" if y == 0 else int(y)).value_counts())  # noqa: F821
+    display(first.map(lambda y: f"never ({shocks.year.min()}–{shocks.year.max()})" if y == 0 else int(y)).value_counts())  # noqa: F821
+
+# %% [markdown]
+# ## What the exposure data say, and where they go in the README
+# Computed from the tables above; the README's "What the data say" → *Sanction effects* uses these measures as the
+# treatment intensity (per SD of exposure) and the listing cohorts.
+
+# %%
+lead = z_cols[0]
+ranked = exposure[lead].sort_values(ascending=False)
+corr = exposure.corr().where(lambda c: ~np.eye(len(c), dtype=bool)).stack()
+print(f"{len(z_cols)} standardised exposure measures over {len(exposure)} provinces. On {lead} the most exposed are "
+      + ", ".join(f"{p} ({v:+.2f} SD)" for p, v in ranked.head(3).items())
+      + f"; the least {ranked.index[-1]} ({ranked.iloc[-1]:+.2f} SD).")
+if len(corr):
+    print(f"The measures correlate between {corr.min():.2f} and {corr.max():.2f} across provinces.")
+if "first_listing_year" in shocks.columns:
+    print(f"{int((first > 0).sum())} provinces have a first Entity-List listing in the window, "
+          f"{int((first == 0).sum())} never; cohorts: "
+          + ", ".join(f"{int(y)} ({n})" for y, n in first[first > 0].value_counts().sort_index().items()) + ".")

@@ -6,6 +6,7 @@
 # are in the tables (`figures/tab0*.md`) and figures (`figures/fig06*`, `fig07*`).
 
 # %%
+import numpy as np
 import pandas as pd
 
 from analysis.figures.event_study import plot_event_study
@@ -43,3 +44,46 @@ for spec in dynamic:
 # %%
 honest = estimates[estimates["term"].str.startswith("honest")]
 honest.pivot_table(index=["spec", "term"], values=["estimate", "ci_low", "ci_high"], sort=False).round(4)
+
+# %% [markdown]
+# ## What these numbers say, and where they go in the README
+# Written from the estimate files above (nothing typed): the headline continuous DiD, its event study and the
+# staggered ATTs. They are quoted in the README's "What the data say" → *Sanction effects* and in `figures/tab01`–`tab05`.
+
+# %%
+def first_row(spec, term):
+    """The row of ``term`` in ``spec``'s estimate file, or None when the spec was not estimated."""
+    rows = estimates[(estimates["spec"] == spec) & (estimates["term"] == term)]
+    return None if rows.empty else rows.iloc[0]
+
+
+lines = []
+static = estimates[(estimates["spec"] == "cont_did_capability_index")
+                   & estimates["term"].str.contains("exposure", regex=False)]
+if not static.empty:
+    h = static.iloc[0]
+    wild = f"wild cluster bootstrap p {h['p_value_wild']:.3f}" if pd.notna(h.get("p_value_wild")) else "no wild p"
+    lines.append(f"Headline (cont_did_capability_index, {h['term']}): {h['estimate']:+.4f} index points per SD of "
+                 f"exposure after the event (SE {h['std_error']:.4f}, CRV1 p {h['p_value']:.3f}, {wild}; "
+                 f"{int(h['n_obs'])} province-years) — "
+                 + ("distinguishable from zero at 5%." if h["p_value"] < 0.05 else "not distinguishable from zero."))
+dyn = estimates[(estimates["spec"] == "cont_did_dynamic_capability_index") & estimates["term"].str.match(r"^e=-?\d+$")]
+if not dyn.empty:
+    event_time = dyn["term"].str[2:].astype(int)
+    pre, post = dyn[event_time < 0], dyn[event_time >= 0]
+    att = first_row("cont_did_dynamic_capability_index", "ATT")
+    lines.append(f"Its event study: pre-event coefficients {', '.join(f'{v:+.4f}' for v in pre['estimate'])} "
+                 f"({int((pre['estimate'] > 0).sum())} of {len(pre)} positive), post-event "
+                 f"{', '.join(f'{v:+.4f}' for v in post['estimate'])}"
+                 + (f", average {att['estimate']:+.4f} (SE {att['std_error']:.4f})" if att is not None else "")
+                 + (". All pre-event coefficients share one sign: the static estimate partly reflects a trend "
+                    "that began before the event." if len(pre) and abs(np.sign(pre["estimate"]).sum()) == len(pre)
+                    else ". The pre-event coefficients change sign (no one-sided pre-trend)."))
+staggered = [(s, first_row(s, "ATT")) for s in ("event_study_first_listing", "att_gt_first_listing",
+                                                 "sunab_first_listing", "did_imputation_first_listing")]
+staggered = [(s, r) for s, r in staggered if r is not None]
+if staggered:
+    lines.append("First Entity-List listing, overall ATT: " + "; ".join(
+        f"{s} {r['estimate']:+.4f} (p {r['p_value']:.2f})" for s, r in staggered)
+        + f" — {sum(r['p_value'] < 0.05 for _, r in staggered)} of {len(staggered)} significant at 5%.")
+print("\n".join(lines))
