@@ -30,7 +30,8 @@ def test_att_gt_with_control_and_missing_base_row_has_finite_standard_errors():
     """Old code: 0 * NaN (the missing unit's base-period control times its zero residual) made every unit's
     influence function NaN in the cells the unit is absent from, so every aggregated SE was NaN (exit 0)."""
     df = _tibet_like()
-    spec = {**SPEC, "controls": ["x"], "control_group": "notyettreated", "aggregate": "dynamic"}
+    spec = {**SPEC, "controls": ["x"], "control_group": "notyettreated", "aggregate": "dynamic",
+            "allow_unbalanced_panel": True}
     out = S.att_gt(df, spec)
     assert np.isfinite(out["std_error"]).all() and np.isfinite(out["p_value"]).all()
     gte = S.group_time_effects(df, spec)
@@ -41,7 +42,7 @@ def test_att_gt_cell_variance_ignores_units_outside_the_cell():
     """A unit absent from cell (g, t) must not change that cell's estimate or variance: the cell's SE on the
     full panel equals its SE when only the units observed in t and its base period are kept."""
     df = _tibet_like()
-    spec = {**SPEC, "controls": ["x"], "control_group": "nevertreated"}
+    spec = {**SPEC, "controls": ["x"], "control_group": "nevertreated", "allow_unbalanced_panel": True}
     gte = S.group_time_effects(df, spec)
     n = len(gte.cohort_of_unit)
     se_full, _ = S._influence_inference(gte.influence, gte.cluster_of_unit, n, 0, None)

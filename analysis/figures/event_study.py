@@ -4,7 +4,8 @@ Input: tidy estimate files (one per spec) with terms ``e=k`` (regression event s
 estimators) and ``ci_low``/``ci_high`` as the estimator reported them. The reference period (omitted, zero by
 construction) is drawn as an open marker at zero. Several specs on one axis are dodged horizontally.
 Honest DiD rows (``honest SD M=0.01 e=0``, ``honest RM Mbar=0.5 average``; Rambachan and Roth 2023) are drawn in a
-second panel: the robust confidence set against the restriction's parameter, original CI at parameter 0 for scale.
+second panel: the robust confidence set against the restriction's parameter, drawn as a segment from its bounds,
+with the original point estimate as an open marker (a robust set need not contain it).
 """
 
 from __future__ import annotations
@@ -107,10 +108,14 @@ def plot_event_study(series: dict[str, pd.DataFrame], reference_period: int | No
             style = SERIES_STYLES[position[label] % len(SERIES_STYLES)]
             for (restriction, parameter, target), group in bounds.groupby(["restriction", "parameter", "target"]):
                 group = group.sort_values("value")
-                hx.errorbar(group["value"] + dodge[i], group["estimate"],
-                            yerr=[group["estimate"] - group["ci_low"], group["ci_high"] - group["estimate"]],
-                            color=style["color"], marker=style["marker"], markersize=3, linestyle="none",
-                            capsize=1.5, label=f"{label}: {restriction}, {target}")
+                # A robust set is drawn as a segment from its own bounds: it need not contain the point estimate
+                # (an Honest DiD set is centred on the bias-corrected estimand, not on the estimate), so the
+                # estimate is a separate marker and no error bar is derived from it.
+                x = group["value"].to_numpy() + dodge[i]
+                hx.vlines(x, group["ci_low"], group["ci_high"], color=style["color"], linewidth=1.1,
+                          label=f"{label}: {restriction}, {target}")
+                hx.plot(x, group["estimate"], color=style["color"], marker=style["marker"], markersize=3,
+                        markerfacecolor="white", linestyle="none")
             hx.set_xlabel("Restriction parameter (M or M̄)")
         hx.axhline(0, color=GREY_DARK, linewidth=0.7, linestyle="--")
         hx.set_title("Honest DiD robust 95% sets")

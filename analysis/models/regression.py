@@ -15,6 +15,14 @@ Covariance estimators (``inference.vcov``), with the fixest small-sample convent
   regressors plus the fixed-effect parameters, not counting effects nested in the clusters (a province effect
   within province clusters) but keeping one for the intercept. Tests and intervals use Student's t with G − 1
   degrees of freedom — with 31 provinces this matters (t₃₀ vs normal).
+  Where K differs from fixest/pyfixest: they count the fixed-effect parameters as Σ levels − (number of effects − 1),
+  i.e. one redundancy per additional effect, which is exact for two crossed effects but not for irregular ones
+  (interactions such as ``theater^year`` beside ``province``, where every theater's year dummies sum to the sum of its
+  provinces' dummies: 5 redundancies, not 1). K here uses rank(D), the exact number of identified effect parameters.
+  On the shipped ``cont_did_theater_capability_index`` (N = 215, FE province + theater^year, province clusters)
+  K = 5 + 61 − 30 = 36 here and 5 + 65 − 31 + 1 = 40 in pyfixest 0.x ``ssc()`` defaults, so our CRV1 standard
+  errors are pyfixest's × √((N−40)/(N−36)) = 0.98876 (checked on the real data); for regular two-way designs
+  (every other shipped regression) the two K agree and so do the standard errors (tests).
 * ``hetero``: HC1, N/(N−K) · (X̃'X̃)⁻¹ (Σ_i x̃_i x̃_i' û_i²) (X̃'X̃)⁻¹ with K counting every fixed effect (as
   fixest/pyfixest); t with N − K degrees of freedom.
 * ``iid``: s² (X̃'X̃)⁻¹ with s² = û'û/(N − K); t with N − K.
@@ -22,7 +30,9 @@ Covariance estimators (``inference.vcov``), with the fixest small-sample convent
   kernel, S = Σ_{j=0}^{L} w_j (Γ_j + Γ_j') with Γ_j = Σ_t ξ_t ξ_{t−j}', w_0 = 1/2 (so Γ_0 counts once), w_j = 1 − j/(L+1);
   V = N/(N − K) · (X̃'X̃)⁻¹ S (X̃'X̃)⁻¹ with K counting every fixed effect. L defaults to ⌊4 (T/100)^{2/9}⌋.
   This is linearmodels' ``cov_type="kernel"`` with ``debiased=True`` (and its count of absorbed effects);
-  tests check the equality. t with T − 1 degrees of freedom (T periods), as for clustering by period.
+  tests check the equality. t with T − 1 degrees of freedom (T periods), as for clustering by period. Its
+  consistency is in T: with fewer than ``DK_MIN_PERIODS`` = 10 periods (our panels have 7) it warns and the
+  ``method`` column says the result is unreliable.
 
 Other libraries count differently: linearmodels ``PanelOLS(..., cov_type="clustered", debiased=True,
 group_debias=True)`` uses G/(G−1) · (N−1)/(N − K_lm) with K_lm = p + every absorbed effect (units + periods − 1),
@@ -45,16 +55,20 @@ are dropped from the tidy output); the ``method`` column says that trends were i
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from analysis.io import DataError
 from analysis.models.distributions import t_ppf, t_sf
 from analysis.models.spec import control_column, control_name
 
 CONFIDENCE = 0.95
 _COLLINEAR_TOL = 1e-9
+#: Driscoll–Kraay is consistent as the number of periods grows; below this many it warns and says so in ``method``.
+DK_MIN_PERIODS = 10
 # Name prefix of the unit-trend regressors (never reported in the tidy output).
 TREND_PREFIX = "trend:"
 
@@ -203,6 +217,13 @@ def ols_fe(y: np.ndarray, X: np.ndarray, names: list[str], fe_codes: list[np.nda
         factor = n_obs / (n_obs - k_ssc)
         df_t = n_periods - 1
         label = f"Driscoll-Kraay (Bartlett, bandwidth {lag})"
+        if n_periods < DK_MIN_PERIODS:
+            # Its consistency is in T (the kernel averages over periods); with T < 10 the covariance rests on a
+            # handful of period sums and the t(T - 1) reference is only a rough guide (Driscoll & Kraay 1998).
+            warnings.warn(f"Driscoll-Kraay with T = {n_periods} < {DK_MIN_PERIODS} periods: the covariance is "
+                          "estimated from so few period sums that its tests are unreliable; prefer CRV1 by unit",
+                          stacklevel=2)
+            label += f", T = {n_periods} < {DK_MIN_PERIODS}: unreliable"
     else:
         raise ValueError(f"unknown vcov {vcov!r}")
     cov = factor * xtx_inv @ meat @ xtx_inv
@@ -240,8 +261,12 @@ def result_table(fit: OLSResult, method_prefix: str, report: list[str] | None = 
     if n_trends:
         method += (f"; unit-specific linear trends ({n_trends} slopes estimated, "
                    f"{sum(n.startswith(TREND_PREFIX) for n in fit.dropped)} collinear with the period effects)")
+    dropped = [name for name in fit.dropped if not name.startswith(TREND_PREFIX)]
+    if dropped:
+        method += f"; collinear with the fixed effects or earlier regressors and dropped: {', '.join(dropped)}"
     return tidy_rows([fit.names[i] for i in index], fit.coef[index], se[index], fit.df_t, fit.n_obs, method,
-                     n_clusters=fit.n_clusters if fit.n_clusters is not None else np.nan)
+                     n_clusters=fit.n_clusters if fit.n_clusters is not None else np.nan,
+                     dropped_collinear=";".join(dropped))
 
 
 def method_string(fit: OLSResult) -> str:
@@ -329,7 +354,28 @@ def fit_design(df: pd.DataFrame, spec: dict, regressors: np.ndarray, names: list
     if len(used) == 0:
         raise ValueError(f"spec {spec.get('id')}: no complete rows for {spec['outcome']} and its regressors")
     inference = spec["inference"]
-    fit = ols_fe(
+    try:
+        fit = _ols_fe_for_spec(y, X, complete, all_names, used, spec, inference)
+    except ValueError as exc:
+        if not str(exc).startswith("every regressor is collinear"):
+            raise
+        files = spec.get("spec_files") or [spec.get("id") or "spec"]
+        raise DataError(files[0], f"requested term(s) {', '.join(names)} are collinear with the fixed effects "
+                        f"{spec['fixed_effects']} and cannot be estimated ({exc})", key="treatment") from None
+    lost = [name for name in names if name in fit.dropped]
+    if lost:
+        key = "event_window" if any(name.startswith("e=") for name in lost) else (
+            "heterogeneity" if spec.get("heterogeneity") else "treatment")
+        files = spec.get("spec_files") or [spec.get("id") or "spec"]
+        raise DataError(files[0], f"requested term(s) {', '.join(lost)} are collinear with the fixed effects "
+                        f"{spec['fixed_effects']} or the other regressors and cannot be estimated (a dropped treatment "
+                        "term is an error, not a missing row)", key=key)
+    return fit, used
+
+
+def _ols_fe_for_spec(y, X, complete, all_names, used, spec, inference) -> OLSResult:
+    """:func:`ols_fe` with the spec's fixed effects, clusters, covariance and bandwidth on the complete rows."""
+    return ols_fe(
         y[complete], X[complete], all_names,
         fe_codes=fe_codes_for(used, spec["fixed_effects"]),
         clusters=pd.factorize(used[spec["cluster"]], sort=True)[0],
@@ -337,7 +383,6 @@ def fit_design(df: pd.DataFrame, spec: dict, regressors: np.ndarray, names: list
         time_codes=pd.factorize(used[spec["time"]], sort=True)[0],
         bandwidth=inference["bandwidth"],
     )
-    return fit, used
 
 
 def heterogeneity_levels(df: pd.DataFrame, column: str) -> list:
@@ -443,7 +488,7 @@ def feols(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
     X, names = _treatment_design(df, spec, base, spec["treatment"])
     fit, used = fit_design(df, spec, X, names)
     table = add_level_clusters(result_table(fit, f"feols FE[{', '.join(spec['fixed_effects'])}]"), used, spec)
-    return add_resampling_pvalues(table, fit, used, spec, names, feols)
+    return add_resampling_pvalues(table, fit, used, spec, names, feols, data=df)
 
 
 def cont_did(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
@@ -464,14 +509,15 @@ def cont_did(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
                   f"FE[{', '.join(spec['fixed_effects'])}]")
         table = result_table(fit, method)
         table = add_att_row(table, fit, f"{method}; {method_string(fit)}")
-        table = add_resampling_pvalues(table, fit, used, spec, [n for n in fit.names if n.startswith("e=")], cont_did)
+        table = add_resampling_pvalues(table, fit, used, spec, [n for n in fit.names if n.startswith("e=")], cont_did,
+                                       data=df)
         return add_honest_rows(table, fit, spec)
     base = exposure * df[spec["treatment"]].to_numpy(dtype=float)
     X, names = _treatment_design(df, spec, base, f"{spec['exposure']}:{spec['treatment']}")
     fit, used = fit_design(df, spec, X, names)
     table = result_table(fit, f"cont_did ({spec['exposure']} x {spec['treatment']}) FE[{', '.join(spec['fixed_effects'])}]")
     table = add_level_clusters(table, used, spec)
-    return add_resampling_pvalues(table, fit, used, spec, names, cont_did)
+    return add_resampling_pvalues(table, fit, used, spec, names, cont_did, data=df)
 
 
 def cohort_event_time(df: pd.DataFrame, spec: dict) -> np.ndarray:
@@ -496,7 +542,8 @@ def event_study(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
     method = f"TWFE event study (cohort {spec['cohort']}) FE[{', '.join(spec['fixed_effects'])}]"
     table = result_table(fit, method)
     table = add_att_row(table, fit, f"{method}; {method_string(fit)}")
-    table = add_resampling_pvalues(table, fit, used, spec, [n for n in fit.names if n.startswith("e=")], event_study)
+    table = add_resampling_pvalues(table, fit, used, spec, [n for n in fit.names if n.startswith("e=")], event_study,
+                                   data=df)
     return add_honest_rows(table, fit, spec)
 
 
@@ -515,7 +562,7 @@ def _inference_module():
 
 
 def add_resampling_pvalues(table: pd.DataFrame, fit: OLSResult, used: pd.DataFrame, spec: dict,
-                           terms: list[str], estimator=None) -> pd.DataFrame:
+                           terms: list[str], estimator=None, data: pd.DataFrame | None = None) -> pd.DataFrame:
     """Add ``p_value_wild`` and ``p_value_ri`` when the spec's inference asks for them.
 
     Wild cluster bootstrap (restricted, WCR) for each of ``terms``: ``inference.wild_bootstrap_pvalue`` on the
@@ -525,7 +572,10 @@ def add_resampling_pvalues(table: pd.DataFrame, fit: OLSResult, used: pd.DataFra
     inside every bootstrap refit, as in the dummy-variable bootstrap (wildboottest via pyfixest).
     Randomization inference for the single treatment regressor of feols / static cont_did with two-way
     (unit, time) effects: ``inference.ri_pvalue`` permutes the treatment path (cont_did: exposure x post, i.e.
-    the exposure) across units and re-estimates the TWFE coefficient.
+    the exposure) across units and re-estimates the TWFE coefficient. The paths are taken from ``data`` (the whole
+    sample, rows with a missing outcome included; ``used`` if not given), so a unit observed in fewer years (Tibet
+    before 2017) can receive, and pass on, a complete treatment path: the statistic is computed on the rows with an
+    observed outcome, the permutation is over the full sample's paths.
     """
     inference = spec["inference"]
     wild, ri = inference.get("wild_bootstrap"), inference.get("ri")
@@ -556,12 +606,14 @@ def add_resampling_pvalues(table: pd.DataFrame, fit: OLSResult, used: pd.DataFra
                 f"(feols, static cont_did without heterogeneity); spec {spec.get('id')!r} has terms {terms} and "
                 f"fixed effects {spec['fixed_effects']}")
         (term,) = terms
-        frame = used[[spec["unit"], spec["time"], spec["outcome"]]].copy()
+        sample = used if data is None else data
+        frame = sample[[spec["unit"], spec["time"], spec["outcome"]]].copy()
         if spec["estimator"] == "cont_did":
-            frame["ri_treatment"] = used[spec["exposure"]].to_numpy(float) * used[spec["treatment"]].to_numpy(float)
+            frame["ri_treatment"] = (sample[spec["exposure"]].to_numpy(float)
+                                     * sample[spec["treatment"]].to_numpy(float))
         else:
-            frame["ri_treatment"] = used[spec["treatment"]].to_numpy(float)
-        controls, control_names = control_matrix(used, spec["controls"])
+            frame["ri_treatment"] = sample[spec["treatment"]].to_numpy(float)
+        controls, control_names = control_matrix(sample, spec["controls"])
         for j, name in enumerate(control_names):
             frame[f"ri_control_{name}"] = controls[:, j]
         result = module.ri_pvalue(frame, spec["unit"], spec["time"], spec["outcome"], "ri_treatment",

@@ -18,7 +18,6 @@ from __future__ import annotations
 import copy
 import os
 import re
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ import yaml
 
 from analysis import paths
 from analysis.io import DataError
+from analysis.window import study_window
 
 # Estimator names; the registry (analysis.models.registry) maps each to its fit function.
 ESTIMATORS: tuple[str, ...] = (
@@ -42,8 +42,6 @@ TREND_ESTIMATORS = ("feols", "cont_did", "event_study")
 
 # Default seed when a spec gives none: fixed (never from the clock) so reruns agree.
 DEFAULT_SEED = 20240517
-# Default analysis window; mirrors configs/panel.yaml `window` (read there when present, see _default_years).
-_FALLBACK_YEARS = [2015, 2021]
 
 _COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _LOG_COLUMN = re.compile(r"^log\(([A-Za-z_][A-Za-z0-9_]*)\)$")
@@ -58,20 +56,8 @@ class SpecError(DataError):
 
 
 def _default_years() -> list[int]:
-    """The analysis window from configs/panel.yaml (``window``), else 2015–2021."""
-    try:
-        return list(_window_of(str(paths.PANEL_CONFIG), os.stat(paths.PANEL_CONFIG).st_mtime_ns))
-    except (OSError, KeyError, TypeError, ValueError):
-        return list(_FALLBACK_YEARS)
-
-
-@lru_cache(maxsize=4)
-def _window_of(path: str, mtime_ns: int) -> tuple[int, int]:
-    # Cached on (path, modification time): the multiverse validates thousands of specs, and parsing the panel
-    # configuration each time cost seconds.
-    with open(path, encoding="utf-8") as fh:
-        window = yaml.safe_load(fh)["window"]
-    return int(window["first_year"]), int(window["last_year"])
+    """The study window (configs/panel.yaml ``window``, read by :func:`analysis.window.study_window`)."""
+    return list(study_window())
 
 
 # Every key a spec may hold, with its default in the resolved spec (None = absent / not used).
@@ -99,6 +85,7 @@ DEFAULTS: dict[str, Any] = {
     "reference_period": -1,       # omitted event time
     "anticipation": 0,            # staggered DiD: periods of anticipation before the cohort year
     "base_period": "varying",     # staggered DiD (att_gt): varying | universal pre-period base
+    "allow_unbalanced_panel": False,  # att_gt: False = drop units not observed in every period (R did), with a warning
     "synth": {},                  # synth options (analysis.models.synth.SYNTH_OPTIONS)
     "sdid": {},                   # sdid options (analysis.models.synth.SDID_OPTIONS)
     "extends": None,
@@ -260,6 +247,10 @@ def validate(spec: dict, file: str | os.PathLike) -> dict:
     for i, control in enumerate(out["controls"]):
         if not isinstance(control, str) or not (_COLUMN.match(control) or _LOG_COLUMN.match(control)):
             _fail(file, f"controls[{i}]", f"must be a column name or log(column), got {control!r}")
+        if control in out["controls"][:i]:
+            # A repeated control is perfectly collinear with itself: the regressions would drop it silently and
+            # linearmodels (panel_re, first_diff, hausman) stops with a duplicate-column error.
+            _fail(file, f"controls[{i}]", f"{control!r} is listed twice (first as controls[{out['controls'].index(control)}])")
     if out["fixed_effects"] is None:
         out["fixed_effects"] = [out["unit"], out["time"]]
     if not isinstance(out["fixed_effects"], list):
@@ -299,6 +290,11 @@ def validate(spec: dict, file: str | os.PathLike) -> dict:
         _fail(file, "anticipation", f"must be a non-negative integer, got {out['anticipation']!r}")
     if out["base_period"] not in ("varying", "universal"):
         _fail(file, "base_period", f"must be varying or universal, got {out['base_period']!r}")
+    if not isinstance(out["allow_unbalanced_panel"], bool):
+        _fail(file, "allow_unbalanced_panel", f"must be true or false, got {out['allow_unbalanced_panel']!r}")
+    if out["allow_unbalanced_panel"] and out["estimator"] != "att_gt":
+        _fail(file, "allow_unbalanced_panel", f"only att_gt balances its panel; estimator {out['estimator']!r} uses "
+                                              "every observed row")
     for key in ("synth", "sdid"):
         _validate_estimator_options(out, key, file)
     return out

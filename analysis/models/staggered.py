@@ -26,19 +26,30 @@ hand computation, a second implementation and, for ``att_gt``, published numbers
   2x2 comparisons; :func:`bacon_decomposition` gives every pair.
 * :func:`~analysis.models.honest_did.honest_did` -- Rambachan & Roth (2023, REStud 90(5)) sensitivity sets, in
   :mod:`analysis.models.honest_did` (imported here for the event studies).
+
+Inference convention: every p-value and interval of ``att_gt``, ``sunab`` and ``did_imputation`` uses Student's t with
+G - 1 degrees of freedom (G = clusters in the estimation sample; columns ``df_t``, ``n_clusters``), like the
+regressions' CRV1 (R ``did`` and ``fixest`` use normal critical values for these estimators). Honest DiD sets keep
+normal critical values, as R HonestDiD does.
+
+What was dropped is on every row: ``n_always_treated_dropped`` / ``always_treated_dropped`` (units treated in the
+first period, unidentified), for att_gt ``n_units_dropped_unbalanced`` / ``units_dropped_unbalanced`` (R did's
+``panel = TRUE`` balancing, the default; ``allow_unbalanced_panel: true`` keeps them, listed in ``units_partial``),
+for sunab ``dropped_collinear``, for did_imputation ``n_treated_obs_not_imputable``.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
 from analysis.io import DataError
-from analysis.models.distributions import norm_ppf, norm_sf
+from analysis.models.distributions import norm_ppf, norm_sf, t_ppf, t_sf
 from analysis.models.honest_did import honest_did, honest_rows  # noqa: F401  (moved; re-exported for callers)
 from analysis.paths import ANALYSIS_PANEL
 
@@ -70,7 +81,7 @@ class StaggeredPanel:
     ``data`` has columns ``unit, time, y, g, cluster`` plus the controls (original names); ``g`` is the
     first treated period with 0 for never treated (and for cohorts first treated after the last period).
     ``dropped_always_treated`` counts units treated in or before the first period, which no estimator here
-    can use (no untreated period).
+    can use (no untreated period); ``always_treated_units`` names them (sorted).
     """
 
     data: pd.DataFrame
@@ -78,6 +89,7 @@ class StaggeredPanel:
     controls: tuple[str, ...]
     dropped_always_treated: int
     source: str
+    always_treated_units: tuple = ()
 
 
 def _source(spec: dict) -> str | os.PathLike:
@@ -159,11 +171,12 @@ def prepare_panel(df: pd.DataFrame, spec: dict, keep_always_treated: bool = Fals
     data.loc[data["g"] > periods[-1], "g"] = 0
     always = (data["g"] > 0) & (data["g"] <= periods[0] + int(spec.get("anticipation", 0)))
     n_always = int(data.loc[always, "unit"].nunique())
+    always_units = tuple(sorted(data.loc[always, "unit"].unique().tolist()))
     if not keep_always_treated:
         data = data.loc[~always]
     data = data.sort_values(["unit", "time"], kind="mergesort").reset_index(drop=True)
     return StaggeredPanel(data=data.drop(columns="_record"), periods=periods, controls=controls,
-                          dropped_always_treated=n_always, source=str(source))
+                          dropped_always_treated=n_always, source=str(source), always_treated_units=always_units)
 
 
 def _alpha(spec: dict) -> float:
@@ -191,8 +204,42 @@ def _event_window(spec: dict) -> tuple[float, float]:
     return float(window[0]), float(window[1])
 
 
+def _t_row(term: str, estimate: float, se: float, alpha: float, n_obs: int, method: str, n_clusters: int,
+           **extra) -> dict:
+    """A result row whose p-value and CI use Student's t with G - 1 degrees of freedom (G clusters).
+
+    t(G - 1) is the package's one reference distribution for cluster-robust statistics (the regressions' CRV1
+    tests, the Mundlak F(k, G - 1), and these staggered estimators' influence-function / CRV1 / conservative BJS
+    standard errors, bootstrap SEs included; Cameron and Miller 2015, J. Human Resources 50(2), sec. VI.B). R
+    ``did`` and ``fixest::sunab`` report normal critical values; with G = 31 the t(30) interval is 2.042 / 1.960 =
+    4.2% wider. Honest DiD sets keep normal critical values, as R HonestDiD does (see honest_did.py).
+    Adds ``df_t`` = G - 1 and ``n_clusters`` = G.
+    """
+    df_t = int(n_clusters) - 1
+    if df_t < 1:
+        raise ValueError(f"{term}: cluster-robust inference needs at least two clusters, got {n_clusters}")
+    if se is None or not np.isfinite(se) or se <= 0:
+        p, lo, hi = np.nan, np.nan, np.nan
+    else:
+        p = float(2 * t_sf(abs(estimate / se), df_t))
+        half = float(t_ppf(1 - alpha / 2, df_t)) * se
+        lo, hi = estimate - half, estimate + half
+    return {"term": term, "estimate": float(estimate), "std_error": float(se) if se is not None else np.nan,
+            "p_value": p, "ci_low": lo, "ci_high": hi, "n_obs": int(n_obs), "method": method, "df_t": df_t,
+            "n_clusters": int(n_clusters), **extra}
+
+
+def _dropped_always(units: tuple) -> tuple[dict, str]:
+    """Columns and method text reporting the always-treated units an estimator dropped (none: zero, empty)."""
+    columns = {"n_always_treated_dropped": len(units), "always_treated_dropped": ";".join(str(u) for u in units)}
+    text = (f"; {len(units)} always-treated unit(s) dropped (treated in the first period, not identified): "
+            f"{', '.join(str(u) for u in units)}" if units else "")
+    return columns, text
+
+
 def _normal_row(term: str, estimate: float, se: float, alpha: float, n_obs: int, method: str, **extra) -> dict:
-    """A result row with a normal-approximation two-sided p-value and CI."""
+    """A result row with a normal-approximation two-sided p-value and CI (event-study inputs to Honest DiD,
+    whose critical values are normal by design)."""
     z = norm_ppf(1 - alpha / 2)
     if se is None or not np.isfinite(se) or se <= 0:
         p, lo, hi = np.nan, np.nan, np.nan
@@ -222,6 +269,9 @@ class GroupTimeEffects:
     ``influence`` is n_units x n_cells: unit i's influence-function value psi_i for each cell, scaled as in
     R ``did`` so that Var(att) is estimated by sum_i psi_i^2 / n^2 (zero for units outside a cell).
     ``cohort_of_unit`` is each unit's cohort (0 = never treated), aligned with the rows of ``influence``.
+    ``units_dropped_unbalanced``: units not observed in every period, dropped to balance the panel (the default);
+    ``units_partial``: with ``allow_unbalanced_panel: true``, the units kept that miss some period (they enter only
+    the cells whose two periods they have); ``always_treated_units``: cohorts treated in the first period, dropped.
     """
 
     cells: pd.DataFrame
@@ -229,6 +279,9 @@ class GroupTimeEffects:
     cohort_of_unit: np.ndarray
     cluster_of_unit: np.ndarray
     n_obs: int
+    units_dropped_unbalanced: tuple = ()
+    units_partial: tuple = ()
+    always_treated_units: tuple = ()
 
 
 def group_time_effects(df: pd.DataFrame, spec: dict, base_period: str | None = None) -> GroupTimeEffects:
@@ -250,6 +303,19 @@ def group_time_effects(df: pd.DataFrame, spec: dict, base_period: str | None = N
     """
     panel = prepare_panel(df, spec)
     data, periods = panel.data, panel.periods
+    # R did (panel = TRUE, allow_unbalanced_panel = FALSE) keeps only the units observed in every period, with a
+    # warning; so do we unless the spec sets allow_unbalanced_panel: true (then such units enter the cells whose
+    # two periods they have, as R's unbalanced-panel estimator).
+    n_rows = data.groupby("unit")["time"].nunique()
+    incomplete = tuple(sorted(n_rows.index[n_rows < len(periods)].tolist()))
+    dropped_unbalanced: tuple = ()
+    if incomplete and not spec.get("allow_unbalanced_panel", False):
+        warnings.warn(f"{_spec_file(spec)}: att_gt balances the panel (as R did): {len(incomplete)} unit(s) not "
+                      f"observed in every period {periods[0]}-{periods[-1]} dropped: "
+                      f"{', '.join(str(u) for u in incomplete)}; set allow_unbalanced_panel: true to keep them",
+                      stacklevel=2)
+        data = data.loc[~data["unit"].isin(incomplete)]
+        dropped_unbalanced, incomplete = incomplete, ()
     anticipation = int(spec.get("anticipation", 0))
     control_group = spec.get("control_group", "nevertreated")
     if control_group not in ("nevertreated", "notyettreated"):
@@ -323,7 +389,8 @@ def group_time_effects(df: pd.DataFrame, spec: dict, base_period: str | None = N
         raise DataError(panel.source, "no estimable group-time cell", column=spec["cohort"])
     return GroupTimeEffects(cells=pd.DataFrame(rows), influence=np.column_stack(influence),
                             cohort_of_unit=cohort_of_unit, cluster_of_unit=unit_info["cluster"].to_numpy(),
-                            n_obs=len(data))
+                            n_obs=len(data), units_dropped_unbalanced=dropped_unbalanced, units_partial=incomplete,
+                            always_treated_units=panel.always_treated_units)
 
 
 def _weight_influence(keepers: np.ndarray, pg: np.ndarray, cell_groups: np.ndarray,
@@ -469,11 +536,23 @@ def att_gt(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
     se, _ = _influence_inference(np.column_stack([p for _, _, p in terms]), gte.cluster_of_unit, n_units,
                                  reps, spec.get("seed"))
     _require_finite_se(se, [term for term, _, _ in terms], spec)
+    n_clusters = len(pd.unique(gte.cluster_of_unit))
+    always, always_text = _dropped_always(gte.always_treated_units)
+    dropped = gte.units_dropped_unbalanced
     method = (f"att_gt (Callaway-Sant'Anna 2021, outcome regression, {spec.get('control_group', 'nevertreated')}"
               f" controls, {spec.get('base_period', 'varying')} base, "
-              + (f"multiplier bootstrap {reps} reps)" if reps else "analytical influence-function SE)"))
+              + (f"multiplier bootstrap {reps} reps" if reps else "analytical influence-function SE")
+              + f", t({n_clusters - 1}) with G={n_clusters} clusters)" + always_text
+              + (f"; panel balanced (as R did): {len(dropped)} unit(s) not observed in every period dropped: "
+                 f"{', '.join(str(u) for u in dropped)}" if dropped else "")
+              + (f"; unbalanced panel allowed: {len(gte.units_partial)} unit(s) enter only the cells whose periods "
+                 f"they have: {', '.join(str(u) for u in gte.units_partial)}" if gte.units_partial else ""))
     alpha = _alpha(spec)
-    rows = [_normal_row(term, est, s, alpha, gte.n_obs, method) for (term, est, _), s in zip(terms, se)]
+    extra = {**always, "n_units_dropped_unbalanced": len(dropped),
+             "units_dropped_unbalanced": ";".join(str(u) for u in dropped),
+             "n_units_partial": len(gte.units_partial), "units_partial": ";".join(str(u) for u in gte.units_partial)}
+    rows = [_t_row(term, est, s, alpha, gte.n_obs, method, n_clusters, **extra)
+            for (term, est, _), s in zip(terms, se)]
     out = _tidy(rows)
     honest = (spec.get("inference") or {}).get("honest")
     if honest:
@@ -521,9 +600,16 @@ def sunab(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
     data = panel.data.copy()
     anticipation = int(spec.get("anticipation", 0))
     if anticipation:
-        raise DataError(panel.source, "sunab supports anticipation 0 only (reference period e = -1)")
+        raise DataError(_spec_file(spec), "sunab supports anticipation 0 only (reference period e = -1)",
+                        key="anticipation")
     control_note = "never-treated controls"
     if not (data["g"] == 0).any():
+        cohorts = np.unique(data["g"])
+        if len(cohorts) < 2:
+            raise DataError(_spec_file(spec), f"sunab: every unit in the sample is treated in {cohorts[0]} (after "
+                            f"dropping {panel.dropped_always_treated} always-treated unit(s)) and there is no never-"
+                            "treated or later-treated cohort to compare with; widen `sample` or use another "
+                            "`cohort`", key="cohort")
         last = data["g"].max()
         data = data.loc[data["time"] < last].copy()
         data.loc[data["g"] == last, "g"] = 0
@@ -543,10 +629,18 @@ def sunab(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
     coefs = model.coef()
     vcov_full = pd.DataFrame(model._vcov, index=coefs.index, columns=coefs.index)
     kept = [(name, int(g), int(e)) for name, (g, e) in zip(names, cells) if name in coefs.index]
+    collinear = [name for name in names if name not in coefs.index]
+    collinear += [c for c in panel.controls if c not in coefs.index]
     counts = data.loc[treated].groupby(["g", "rel"]).size()
 
     lo, hi = _event_window(spec)
     event_times = sorted({e for _, _, e in kept if lo <= e <= hi})
+    lost = sorted({int(e) for _, e in cells if lo <= e <= hi} - set(event_times))
+    if lost:
+        raise DataError(_spec_file(spec), f"sunab: every cohort x relative-period dummy of event time(s) "
+                        f"{lost} is collinear with the fixed effects and controls (dropped: {', '.join(collinear)}); "
+                        "the requested ATT e=k cannot be estimated; narrow `event_window` or check `controls`",
+                        key="event_window")
     weight_rows, terms = [], []
     post = [(name, g, e) for name, g, e in kept if e >= 0 and e <= hi]
     if post:
@@ -564,9 +658,15 @@ def sunab(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
     estimates = weights.to_numpy() @ b
     vcov = weights.to_numpy() @ v @ weights.to_numpy().T
     se = np.sqrt(np.diag(vcov))
-    method = f"sunab (Sun-Abraham 2021 interaction-weighted, {control_note}, CRV1 by {spec.get('cluster') or spec['unit']})"
+    # The clusters of the rows pyfixest used (rows with a missing outcome/control are already gone).
+    n_clusters = int(data["cluster"].nunique())
+    always, always_text = _dropped_always(panel.always_treated_units)
+    method = (f"sunab (Sun-Abraham 2021 interaction-weighted, {control_note}, CRV1 by "
+              f"{spec.get('cluster') or spec['unit']}, t({n_clusters - 1}))" + always_text
+              + (f"; collinear and dropped: {', '.join(collinear)}" if collinear else ""))
     alpha = _alpha(spec)
-    out = _tidy([_normal_row(term, est, s, alpha, model._N, method)
+    out = _tidy([_t_row(term, est, s, alpha, model._N, method, n_clusters, **always,
+                        dropped_collinear=";".join(collinear))
                  for term, est, s in zip(terms, estimates, se)])
     honest = (spec.get("inference") or {}).get("honest")
     if honest:
@@ -602,6 +702,11 @@ def did_imputation(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
     data = panel.data.copy()
     anticipation = int(spec.get("anticipation", 0))
     data["treated"] = (data["g"] > 0) & (data["time"] >= data["g"] - anticipation)
+    if not (data["g"] == 0).any() and len(np.unique(data["g"])) < 2:
+        raise DataError(_spec_file(spec), f"did_imputation: every unit in the sample is treated in "
+                        f"{int(data['g'].iloc[0])} (after dropping {panel.dropped_always_treated} always-treated "
+                        "unit(s)): no untreated observation in the treated periods identifies their period effects; "
+                        "widen `sample` or use another `cohort`", key="cohort")
     data["e"] = np.where(data["g"] > 0, data["time"] - data["g"], np.iinfo(np.int64).min)
     untreated = data.loc[~data["treated"]]
     imputable = data["time"].isin(untreated["time"]) & data["unit"].isin(untreated["unit"])
@@ -619,6 +724,10 @@ def did_imputation(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
     for j, c in enumerate(panel.controls):
         z[:, len(units) + len(times) - 1 + j] = data[c].to_numpy()
     treated = data["treated"].to_numpy()
+    if not treated.any():
+        raise DataError(_spec_file(spec), "did_imputation: no treated observation has an untreated observation in "
+                        "its period to impute its counterfactual (every unit treated by then); widen `sample` or use "
+                        "another `cohort`", key="cohort")
     z0, z1 = z[~treated], z[treated]
     y = data["y"].to_numpy()
     gram_pinv = np.linalg.pinv(z0.T @ z0)
@@ -639,8 +748,11 @@ def did_imputation(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
     targets = [("ATT", (e_treated >= 0) & (e_treated <= hi))]
     targets += [(f"ATT e={k}", e_treated == k) for k in np.unique(e_treated) if lo <= k <= hi and k >= 0]
     alpha = _alpha(spec)
+    n_clusters = int(pd.unique(clusters).size)
+    always, always_text = _dropped_always(panel.always_treated_units)
     method = ("did_imputation (Borusyak-Jaravel-Spiess 2024, conservative cohort x horizon variance"
-              + (f", {n_dropped} non-imputable treated obs dropped" if n_dropped else "") + ")")
+              + (f", {n_dropped} non-imputable treated obs dropped" if n_dropped else "")
+              + f", t({n_clusters - 1}))" + always_text)
     rows = []
     for term, mask in targets:
         if not mask.any():
@@ -651,7 +763,8 @@ def did_imputation(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
         v[~treated] = -z0 @ (gram_pinv @ (z1.T @ w1))
         estimate = float(w1 @ tau[treated])
         se = float(np.sqrt((_cluster_sums(v * eps, clusters) ** 2).sum()))
-        rows.append(_normal_row(term, estimate, se, alpha, len(data), method))
+        rows.append(_t_row(term, estimate, se, alpha, len(data), method, n_clusters, **always,
+                           n_treated_obs_not_imputable=n_dropped))
 
     # Pre-trend coefficients (BJS Test 1) on untreated observations.
     pre = data.loc[~data["treated"]].copy()
@@ -672,8 +785,11 @@ def did_imputation(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
         tidy = fit.tidy()
         for k, name in zip(lead_values, lead_names):
             if name in tidy.index:
-                rows.append(_normal_row(f"ATT e={k}", tidy.loc[name, "Estimate"], tidy.loc[name, "Std. Error"],
-                                        alpha, fit._N, "did_imputation pre-trend test (BJS 2024 Test 1, CRV1)"))
+                n_pre_clusters = int(pre["cluster"].nunique())
+                rows.append(_t_row(f"ATT e={k}", tidy.loc[name, "Estimate"], tidy.loc[name, "Std. Error"],
+                                   alpha, fit._N, f"did_imputation pre-trend test (BJS 2024 Test 1, CRV1, "
+                                   f"t({n_pre_clusters - 1}))" + always_text, n_pre_clusters, **always,
+                                   n_treated_obs_not_imputable=n_dropped))
     out = _tidy(rows)
     order = out["term"].map(lambda s: -np.inf if s == "ATT" else float(s.split("=")[1]))
     return out.iloc[np.argsort(order.to_numpy(), kind="mergesort")].reset_index(drop=True)
@@ -780,7 +896,8 @@ def bacon(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
                      "weight": float(weight)})
     for row in rows:
         row.update(std_error=np.nan, p_value=np.nan, ci_low=np.nan, ci_high=np.nan, n_obs=n_obs, method=method,
-                   n_units_dropped_unbalanced=n_dropped)
+                   n_units_dropped_unbalanced=n_dropped,
+                   units_dropped_unbalanced=";".join(str(u) for u in wide.index[~complete]))
     return _tidy(rows)
 
 
