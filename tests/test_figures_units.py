@@ -108,11 +108,24 @@ def test_theater_means_known_answer():
     frame = pd.DataFrame({"province_code": [1, 2, 3, 1, 2, 3], "year": [2015] * 3 + [2016] * 3,
                           "theater_command": ["Eastern", "Eastern", "Western"] * 2,
                           "v": [0.2, 0.4, 0.9, 0.3, np.nan, 0.7]})
-    means = theater_means(frame, "v").set_index(["theater_command", "year"])
+    means = theater_means(frame, "v", balanced=False).set_index(["theater_command", "year"])
     assert means.loc[("Eastern", 2015), "mean"] == pytest.approx(0.3)
     assert means.loc[("Eastern", 2016), "mean"] == pytest.approx(0.3)  # the missing province is skipped
     assert means.loc[("Eastern", 2016), "n_provinces"] == 1
     assert means.loc[("Western", 2016), "mean"] == pytest.approx(0.7)
+
+
+def test_theater_means_are_balanced_by_default():
+    """Province 2 lacks 2016: the default mean leaves it out of every year, so Eastern moves 0.2 -> 0.3 (its one
+    member's change) instead of staying at 0.3 while its membership changes (the Tibet-enters-in-2017 dip)."""
+    frame = pd.DataFrame({"province_code": [1, 2, 3, 1, 2, 3], "year": [2015] * 3 + [2016] * 3,
+                          "theater_command": ["Eastern", "Eastern", "Western"] * 2,
+                          "v": [0.2, 0.4, 0.9, 0.3, np.nan, 0.7]})
+    means = theater_means(frame, "v").set_index(["theater_command", "year"])
+    assert means.loc[("Eastern", 2015), "mean"] == pytest.approx(0.2)
+    assert means.loc[("Eastern", 2016), "mean"] == pytest.approx(0.3)
+    assert means.loc[("Eastern", 2015), "n_provinces"] == means.loc[("Eastern", 2016), "n_provinces"] == 1
+    assert means.loc[("Western", 2015), "mean"] == pytest.approx(0.9)
 
 
 def test_heatmap_order_groups_by_theater_then_mean():

@@ -1,7 +1,8 @@
 """Index trajectories by theater command: small multiples, one panel per theater.
 
-Each panel shows every province of the theater as a thin grey line, the theater's unweighted mean across its
-provinces (those observed that year) in bold, and the two case-study provinces (Shaanxi and
+Each panel shows every province of the theater as a thin grey line, the theater's unweighted mean in bold — over
+the provinces observed in every year of the figure (a balanced set: otherwise a province entering late, Tibet in
+2017, moves the mean by itself; the panel title says how many provinces the mean leaves out) — and the two case-study provinces (Shaanxi and
 Guangdong; in the 2016 reform Shaanxi belongs to the Central theater, Guangdong to the Southern) with their own line style and marker wherever they fall.
 """
 
@@ -11,15 +12,22 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from analysis.figures.common import one_method, require_columns
-from analysis.figures.style import (HIGHLIGHT_PROVINCES, PROVINCE_LINE_STYLE, THEATER_MEAN_STYLE, THEATER_ORDER,
+from analysis.figures.style import (GREY_DARK, HIGHLIGHT_PROVINCES, PROVINCE_LINE_STYLE, THEATER_MEAN_STYLE, THEATER_ORDER,
                                     VARIABLE_LABELS, new_figure, province_labels, theater_label)
 
 
-def theater_means(frame: pd.DataFrame, variable: str) -> pd.DataFrame:
-    """Unweighted mean of ``variable`` across the provinces of each theater, by year (missing provinces skipped).
+def theater_means(frame: pd.DataFrame, variable: str, balanced: bool = True) -> pd.DataFrame:
+    """Unweighted mean of ``variable`` across the provinces of each theater, by year.
 
-    Columns: theater_command, year, mean, n_provinces (observed that year).
+    balanced=True: only provinces with ``variable`` observed in every year present in ``frame`` enter (the set is
+    the same every year, so a change of the mean is a change of its members' values, never of its membership).
+    balanced=False: the provinces observed that year (an unbalanced mean). Columns: theater_command, year, mean,
+    n_provinces (provinces in that year's mean).
     """
+    if balanced:
+        n_years = frame["year"].nunique()
+        observed = frame.dropna(subset=[variable]).groupby("province_code")["year"].nunique()
+        frame = frame[frame["province_code"].isin(observed.index[observed == n_years])]
     grouped = frame.groupby(["theater_command", "year"])[variable]
     return pd.DataFrame({"mean": grouped.mean(), "n_provinces": grouped.count()}).reset_index()
 
@@ -52,12 +60,18 @@ def plot_trajectories(indices: pd.DataFrame, variable: str, method: str, years: 
                               linestyle=style["linestyle"], marker=style["marker"], markersize=3, linewidth=1.3,
                               zorder=5)
             handles[code] = line
-        ax.set_title(f"{theater_label(theater, language)} ({sub['province_code'].nunique()} provinces)")
+        n_all, n_mean = sub["province_code"].nunique(), int(m["n_provinces"].max()) if len(m) else 0
+        ax.set_title(f"{theater_label(theater, language)} ({n_all} provinces)")
+        if n_mean < n_all:  # a province observed only in some years is drawn but left out of the mean: say so
+            ax.text(0.02, 0.98, f"mean of the {n_mean} observed every year" if language == "en"
+                    else f"均值：{n_mean} 个各年均有数据的省份", transform=ax.transAxes, ha="left", va="top",
+                    fontsize=6, color=GREY_DARK)
         ax.set_xticks(range(years[0], years[1] + 1, 2))
     legend_ax = flat[len(THEATER_ORDER)]
     legend_ax.axis("off")
     entries = [(handles["provinces"], "Province" if language == "en" else "省份"),
-               (handles["mean"], "Theater mean (unweighted)" if language == "en" else "战区均值")]
+               (handles["mean"], "Theater mean (unweighted; provinces\nobserved every year)" if language == "en"
+                else "战区均值（各年均有数据的省份）")]
     entries += [(handles[c], labels[c]) for c in HIGHLIGHT_PROVINCES if c in handles]
     legend_ax.legend([h for h, _ in entries], [t for _, t in entries], loc="center left")
     for ax in axes[:, 0]:
