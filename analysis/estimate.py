@@ -29,7 +29,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import fingerprint, paths
-from analysis.io import DataError, sha256, write_json, write_parquet
+from analysis.io import SPEC_ID, DataError, sha256, write_json, write_parquet
 from analysis.models import registry
 from analysis.models.spec import resolve
 from analysis.cli import guard, report
@@ -139,6 +139,10 @@ def run_all(spec_dir: Path, out_dir: Path, progress: bool = True, log=print) -> 
     from tqdm import tqdm
 
     spec_files = sorted(Path(spec_dir).glob("*.yaml"))
+    for spec_file in spec_files:
+        if not SPEC_ID.match(spec_file.stem):
+            raise DataError(spec_file, f"spec file name {spec_file.name!r} is not a spec id (letters, digits, _ and -; "
+                            "no spaces): make cannot track it; rename the file")
     if not spec_files:
         raise DataError(spec_dir, "no spec files (*.yaml) in this folder")
     specs = [resolve(f) for f in spec_files]

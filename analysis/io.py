@@ -19,6 +19,16 @@ from typing import Iterator
 import pandas as pd
 
 
+#: A spec id (the spec file's name without ``.yaml``, the estimate file's stem): letters, digits, ``_`` and ``-``.
+#: Ids are written into Make rules and file names, so nothing a shell or make would interpret is allowed.
+SPEC_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+
+
+def make_escape(text: str) -> str:
+    """``text`` for a generated Make rule: ``$`` doubled so make never expands (or runs) anything in it."""
+    return str(text).replace("$", "$$")
+
+
 class DataError(ValueError):
     """Bad input, with the file, row, column and config key that caused it.
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import sys
 from pathlib import Path
 
@@ -23,6 +24,9 @@ from analysis.io import DataError, sha256, write_text
 from analysis.cli import guard, report
 
 _REQUIRED = ("path", "sha256", "origin", "licence")
+#: Environment variables ``make register FILE=… ORIGIN=… LICENCE=…`` sets (values never pass through a shell).
+REGISTER_ENV = {"file": "DUALUSE_REGISTER_FILE", "origin": "DUALUSE_REGISTER_ORIGIN",
+                "licence": "DUALUSE_REGISTER_LICENCE"}
 
 
 def load_manifest(manifest: Path = paths.DATA_SOURCES) -> list[dict]:
@@ -76,9 +80,26 @@ def check_encoding(path: Path, encoding: str) -> None:
 
 def register(file: Path, origin: str | None, licence: str | None, manifest: Path = paths.DATA_SOURCES,
              raw_dir: Path = paths.RAW, today: dt.date | None = None) -> dict:
-    """Record ``file``'s hash in the manifest (new entry or replacement); return the entry written."""
-    file = Path(file).resolve()
-    rel = file.relative_to(Path(raw_dir).resolve()).as_posix()
+    """Record ``file``'s hash in the manifest (new entry or replacement); return the entry written.
+
+    ``origin`` and ``licence`` are recorded verbatim (they reach here through the environment, never a shell command
+    line, see the Makefile's ``register``). A replaced hash, origin or licence is kept under ``replaces``. A missing
+    file, a directory or a path outside ``raw_dir`` stops with a DataError.
+    """
+    given = Path(file)
+    file = given.resolve()
+    if not file.exists():
+        raise DataError(given, "no such file; give the path of a file under data/raw/")
+    if not file.is_file():
+        raise DataError(given, "is a directory (or not a regular file); register one file at a time")
+    try:
+        rel = file.relative_to(Path(raw_dir).resolve()).as_posix()
+    except ValueError:
+        raise DataError(given, f"is outside {paths.relative(Path(raw_dir))}/; copy it there first, then register "
+                        "it") from None
+    for name, value in (("origin", origin), ("licence", licence)):
+        if value is not None and (not value.strip() or "\x00" in value):
+            raise DataError(given, f"the {name} is empty or holds a NUL character", key=name)
     text = Path(manifest).read_text(encoding="utf-8")
     header = "".join(line + "\n" for line in text.splitlines() if line.startswith("#"))
     entries = load_manifest(manifest)
@@ -86,13 +107,12 @@ def register(file: Path, origin: str | None, licence: str | None, manifest: Path
     stamp = (today or dt.date.today()).isoformat()
     for entry in entries:
         if entry["path"] == rel:
-            if entry["sha256"] != digest:
-                entry.setdefault("replaces", []).append({"sha256": entry["sha256"], "replaced_on": stamp})
-                entry["sha256"] = digest
-            if origin:
-                entry["origin"] = origin
-            if licence:
-                entry["licence"] = licence
+            old = {"sha256": entry["sha256"], "origin": entry["origin"], "licence": entry["licence"]}
+            new = {"sha256": digest, "origin": origin or entry["origin"], "licence": licence or entry["licence"]}
+            if new != old:
+                # the previous values are kept, so a replacement never erases where the old file came from
+                entry.setdefault("replaces", []).append({**old, "replaced_on": stamp})
+                entry.update(new)
             break
     else:
         if not origin or not licence:
@@ -112,10 +132,18 @@ def main(argv: list[str] | None = None) -> int:
     v = sub.add_parser("verify", help="verify data/raw against the manifest and write the stamp")
     v.add_argument("--stamp", type=Path, default=paths.RAW_VERIFIED_STAMP)
     r = sub.add_parser("register", help="record a new or replacement raw file")
-    r.add_argument("file", type=Path)
-    r.add_argument("--origin")
-    r.add_argument("--licence")
+    r.add_argument("file", type=Path, nargs="?", help=f"the raw file (default: ${REGISTER_ENV['file']})")
+    r.add_argument("--origin", help=f"where the file came from (default: ${REGISTER_ENV['origin']})")
+    r.add_argument("--licence", help=f"its licence (default: ${REGISTER_ENV['licence']})")
     args = parser.parse_args(argv)
+    if args.command == "register":
+        # `make register` passes the values through the environment, so no shell ever parses them
+        args.file = args.file or (Path(os.environ[REGISTER_ENV["file"]]) if os.environ.get(REGISTER_ENV["file"])
+                                  else None)
+        args.origin = args.origin if args.origin is not None else os.environ.get(REGISTER_ENV["origin"]) or None
+        args.licence = args.licence if args.licence is not None else os.environ.get(REGISTER_ENV["licence"]) or None
+        if args.file is None:
+            parser.error("register needs a file: make register FILE=data/raw/<path> ORIGIN='...' [LICENCE='...']")
     try:
         if args.command == "verify":
             n = verify()

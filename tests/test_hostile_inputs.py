@@ -284,3 +284,137 @@ def test_killed_atomic_write_leaves_no_temp_after_next_run(tmp_path):
 
 def _digest(folder: Path) -> dict:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+# ---- register: nothing a FILE or ORIGIN holds is executed; bad paths are messages ---------------------------------
+PAYLOADS = ['"; touch {flag}; "', "`touch {flag}`", "$(shell touch {flag})", "$(touch {flag}) $5 'q' \"dq\""]
+
+
+@pytest.mark.parametrize("payload", PAYLOADS)
+def test_make_register_runs_no_payload(tmp_path, payload):
+    """make -n expands a Makefile's text: a payload in ORIGIN or FILE must neither run nor reach a recipe."""
+    flag = tmp_path / "pwned"
+    text = payload.format(flag=flag)
+    # -o: never remake the included exhibits.mk (make remakes makefiles even under -n)
+    res = subprocess.run(["make", "-n", "-o", "data/processed/exhibits.mk", "register", f"FILE={text}",
+                          f"ORIGIN={text}", f"LICENCE={text}"], capture_output=True, text=True, cwd=paths.ROOT)
+    assert not flag.exists()
+    assert str(flag) not in res.stdout  # the values are not in the command text (they travel in the environment)
+
+
+@pytest.mark.parametrize("payload", PAYLOADS)
+def test_register_cli_records_environment_values_verbatim(monkeypatch, tmp_path, payload):
+    import analysis.manifest as manifest
+
+    seen = {}
+    monkeypatch.setattr(manifest, "register", lambda f, o, lic: seen.update(file=f, origin=o, licence=lic)
+                        or {"path": str(f), "sha256": "0" * 64})
+    text = payload.format(flag=tmp_path / "pwned")
+    monkeypatch.setenv("DUALUSE_REGISTER_FILE", "data/raw/x.csv")
+    monkeypatch.setenv("DUALUSE_REGISTER_ORIGIN", text)
+    monkeypatch.delenv("DUALUSE_REGISTER_LICENCE", raising=False)
+    assert manifest.main(["register"]) == 0
+    assert seen == {"file": Path("data/raw/x.csv"), "origin": text, "licence": None}
+
+
+def _manifest_copy(tmp_path: Path) -> Path:
+    dest = tmp_path / "data_sources.yaml"
+    shutil.copy(paths.DATA_SOURCES, dest)
+    return dest
+
+
+@pytest.mark.parametrize("make_path, what", [
+    (lambda raw, tmp: raw / "nbs-population", "is a directory"),
+    (lambda raw, tmp: tmp / "outside.csv", "is outside"),
+    (lambda raw, tmp: raw / "nbs-population" / "missing.csv", "no such file"),
+])
+def test_register_bad_path_is_a_message(raw_copy, tmp_path, make_path, what):
+    from analysis.manifest import register
+
+    (tmp_path / "outside.csv").write_text("a\n")
+    manifest = _manifest_copy(tmp_path)
+    before = manifest.read_bytes()
+    with pytest.raises(DataError, match=what):
+        register(make_path(raw_copy, tmp_path), "o", "l", manifest=manifest, raw_dir=raw_copy)
+    assert manifest.read_bytes() == before
+
+
+def test_register_keeps_the_replaced_origin(raw_copy, tmp_path):
+    from analysis.manifest import load_manifest, register
+
+    manifest = _manifest_copy(tmp_path)
+    target = raw_copy / POPULATION
+    old = next(e for e in load_manifest(manifest) if e["path"] == POPULATION)
+    origin = "re-downloaded \"by hand\" $5 `x` $(shell y)"
+    register(target, origin, None, manifest=manifest, raw_dir=raw_copy)
+    entry = next(e for e in load_manifest(manifest) if e["path"] == POPULATION)
+    assert entry["origin"] == origin and entry["sha256"] == old["sha256"]
+    assert entry["replaces"][-1]["origin"] == old["origin"] and entry["replaces"][-1]["sha256"] == old["sha256"]
+
+
+# ---- configs and spec names that reach Make ---------------------------------------------------------------------
+def _exhibits_with_spec(tmp_path: Path, spec_id: str) -> Path:
+    raw = yaml.safe_load((paths.CONFIGS / "exhibits.yaml").read_text(encoding="utf-8"))
+    name, settings = next((k, v) for k, v in raw["exhibits"].items() if v.get("kind") == "event_study")
+    settings["specs"] = [spec_id] + settings["specs"][1:]
+    path = tmp_path / "exhibits.yaml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("spec_id", ["$(shell touch {flag})", "a b", "x;y", "../secret", "`id`", "a:b"])
+def test_exhibit_spec_id_is_validated_before_any_make_rule(tmp_path, capsys, spec_id):
+    from analysis.figures.__main__ import main
+
+    flag = tmp_path / "pwned"
+    exhibits = _exhibits_with_spec(tmp_path, spec_id.format(flag=flag))
+    rules = tmp_path / "exhibits.mk"
+    assert main(["--exhibits", str(exhibits), "--make-rules", str(rules)]) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "exhibits.yaml" in err and ".specs'" in err and "Traceback" not in err
+    assert not rules.exists() and not flag.exists()
+
+
+def test_make_rules_escape_dollar():
+    from analysis.io import make_escape
+
+    assert make_escape("figures/$(shell id)") == "figures/$$(shell id)"
+
+
+def test_spec_file_name_with_a_space_is_refused(tmp_path, capsys):
+    from analysis import estimate
+
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    shutil.copy(next(paths.SPECS.glob("cont_did_capability_index.yaml")), specs / "my spec.yaml")
+    out = tmp_path / "est"
+    assert estimate.main(["--all", str(specs), "--out-dir", str(out), "--no-progress"]) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert "my spec.yaml" in err and "no spaces" in err and not out.exists()
+
+
+# ---- command lines: wrong kinds of path --------------------------------------------------------------------------
+def test_estimate_spec_missing_directory_and_readonly_out(tmp_path, capsys):
+    from analysis import estimate
+
+    assert estimate.main(["--spec", str(tmp_path / "nope.yaml"), "--out", str(tmp_path / "o.parquet")]) == 2
+    assert "nope.yaml" in capsys.readouterr().err
+    assert estimate.main(["--spec", str(tmp_path), "--out", str(tmp_path / "o.parquet")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "Traceback" not in err
+
+
+def test_clean_cli_with_infinite_population_exit_2_outputs_untouched(raw_copy, tmp_path):
+    path = raw_copy / POPULATION
+    _edit_line(path, "utf-8", 5, lambda ln: _set_cell(ln, 8, "inf"))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "panel.csv").write_text("previous build\n")
+    before = _digest(out)
+    # the manifest would reject the altered hash before cleaning; the clean stage is run on its own here
+    res = subprocess.run([sys.executable, "-m", "analysis.clean", "--raw-dir", str(raw_copy), "--out-dir", str(out)],
+                         capture_output=True, text=True, cwd=paths.ROOT)
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert res.stderr.startswith("error: ") and "year_end_resident_population_2015_2024.csv, row 5, column '2017年'" \
+        in res.stderr
+    assert _digest(out) == before

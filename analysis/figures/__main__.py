@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from analysis import paths
 from analysis.figures.exhibits import Locations, build, input_files, load_exhibits, synth_files
-from analysis.io import DataError, write_text
+from analysis.io import DataError, make_escape, write_text
 from analysis.cli import guard, report
 
 
@@ -42,11 +42,14 @@ def make_rules(exhibits, where: Locations, exhibits_file: Path, out_dir: Path) -
     for inputs, members in groups.items():
         targets = " ".join(f"{out}/{exhibit.id}{suffix}" for exhibit in members
                            for suffix in ((".pdf", ".png") if exhibit.output_type == "fig" else (".tex", ".md")))
-        lines += [f"FIGURE_OUTPUTS += {targets}",
-                  f"{targets} &: {paths.relative(exhibits_file)} $(FIG_SRC) {' '.join(inputs)}",
-                  f"\t$(PY) -m analysis.figures --exhibits {paths.relative(exhibits_file)} --out-dir {out} "
-                  f"--only {' '.join(e.id for e in members)} --no-progress", ""]
-    lines += [f"{file}: {estimates} ;" for file, estimates in sorted(written_with_estimates.items())]
+        # every name from a config or argument is escaped: make must never expand (or run) anything in it
+        esc = make_escape
+        lines += [f"FIGURE_OUTPUTS += {esc(targets)}",
+                  f"{esc(targets)} &: {esc(paths.relative(exhibits_file))} $(FIG_SRC) {esc(' '.join(inputs))}",
+                  f"\t$(PY) -m analysis.figures --exhibits {esc(paths.relative(exhibits_file))} --out-dir {esc(out)} "
+                  f"--only {esc(' '.join(e.id for e in members))} --no-progress", ""]
+    lines += [f"{make_escape(file)}: {make_escape(estimates)} ;"
+              for file, estimates in sorted(written_with_estimates.items())]
     return "\n".join(lines) + "\n"
 
 

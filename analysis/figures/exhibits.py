@@ -18,7 +18,7 @@ import pandas as pd
 import yaml
 
 from analysis import paths
-from analysis.io import DataError
+from analysis.io import SPEC_ID, DataError
 
 ID_PATTERN = re.compile(r"^(fig|tab)\d{2}_[a-z0-9_]+$")
 COMMON_KEYS = {"kind": str, "caption": str, "note": str, "method": str, "language": str}
@@ -116,6 +116,11 @@ def load_exhibits(path: str | Path) -> list[Exhibit]:
         for key in ("years",):
             if key in options and (len(options[key]) != 2 or not all(isinstance(y, int) for y in options[key])):
                 raise DataError(path, f"{where}: key {key!r} must be [first_year, last_year]")
+        for key in ("specs", "spec", "pooled_spec"):
+            for spec_id in ([options[key]] if isinstance(options.get(key), str) else options.get(key) or []):
+                if not isinstance(spec_id, str) or not SPEC_ID.match(spec_id):
+                    raise DataError(path, f"{where}: {spec_id!r} is not a spec id (letters, digits, _ and -: the "
+                                    "name of a file configs/specs/<id>.yaml)", key=f"exhibits.{exhibit_id}.{key}")
         if "labels" in options and len(options["labels"]) != len(options["specs"]):
             raise DataError(path, f"{where}: key 'labels' must have one label per spec")
         out.append(Exhibit(exhibit_id, kind, _check_type(path, where, "caption", settings["caption"], str),
