@@ -66,9 +66,15 @@ $(ENV_STAMP): requirements.txt pyproject.toml
 $(P)/.raw_verified: analysis/manifest.py configs/data_sources.yaml $(RAW_FILES) $(PKG) | $(ENV_STAMP)
 	$(PY) -m analysis.manifest verify --stamp $@
 
+# FILE, ORIGIN and LICENCE reach the program through the environment, unexpanded ($(value ...)), and never appear in
+# a recipe's text: quotes, backticks, `$(shell ...)` or `$5` in them are recorded verbatim and run nothing. They are
+# not exported by make itself (exporting would expand them).
+unexport FILE ORIGIN LICENCE
+register: export DUALUSE_REGISTER_FILE = $(value FILE)
+register: export DUALUSE_REGISTER_ORIGIN = $(value ORIGIN)
+register: export DUALUSE_REGISTER_LICENCE = $(value LICENCE)
 register: | $(ENV_STAMP) ## record a replacement raw file: make register FILE=data/raw/... ORIGIN="..." [LICENCE="..."]
-	@test -n "$(FILE)" || { echo "usage: make register FILE=data/raw/<path> ORIGIN='...' [LICENCE='...']"; exit 2; }
-	$(PY) -m analysis.manifest register "$(FILE)" $(if $(ORIGIN),--origin "$(ORIGIN)") $(if $(LICENCE),--licence "$(LICENCE)")
+	$(PY) -m analysis.manifest register
 
 # ---- 1. clean: raw → panel ------------------------------------------------------------------------------------
 PANEL_OUT := $(P)/panel.parquet $(P)/panel.csv $(P)/codebook.csv $(P)/cleaning_log.csv $(P)/provinces.csv $(P)/defence_firms_crosscheck.csv
