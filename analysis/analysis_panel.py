@@ -1,7 +1,7 @@
 """The analysis panel: cleaned panel ⋈ default index ⋈ sanction shocks, over the analysis window.
 
 ``python -m analysis.analysis_panel`` writes ``data/processed/analysis_panel.parquet``, one row per province_code × year
-in the window (217 rows for 2015–2021). Models read it by default (``data:`` in a spec can point elsewhere).
+in the study window (configs/panel.yaml ``window``; 217 rows for 2015–2021). Models read it by default (``data:`` in a spec can point elsewhere).
 Also adds the single-unit case-study treatments, a few log controls, base-period splits and base-period × post
 interactions declared in ``configs/analysis_panel.yaml``.
 """
@@ -16,22 +16,28 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from analysis.cli import guard, report
 from analysis import paths
-from analysis.io import DataError, write_parquet
+from analysis.cli import guard, report
+from analysis.io import DataError, write_csv, write_parquet
 from analysis.provinces import PROVINCE_CODES
+from analysis.window import moved_key, study_window
 
 CONFIG = paths.CONFIGS / "analysis_panel.yaml"
 KEYS = ["province_code", "year"]
 _FUNCTIONS = {"log": np.log}
 
 
-def load_config(path: Path = CONFIG) -> dict:
+def load_config(path: Path = CONFIG, window: tuple[int, int] | None = None) -> dict:
+    """Read and check ``configs/analysis_panel.yaml``; ``cfg["window"]`` is set from ``window`` (first_year,
+    last_year), None = the study window (configs/panel.yaml ``window``, :func:`analysis.window.study_window`)."""
     cfg = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    allowed = {"window", "case_studies", "derived", "other_index_methods", "base_period_splits",
-               "base_period_interactions"}
+    if "window" in cfg:
+        raise moved_key(path, "window")
+    allowed = {"case_studies", "derived", "other_index_methods", "base_period_splits", "base_period_interactions"}
     if set(cfg) - allowed:
         raise DataError(path, f"unknown key(s) {sorted(set(cfg) - allowed)}")
+    first, last = study_window() if window is None else window
+    cfg["window"] = {"first_year": int(first), "last_year": int(last)}
     for name, cs in cfg.get("case_studies", {}).items():
         if set(cs) != {"province_code", "first_year"} or cs["province_code"] not in PROVINCE_CODES:
             raise DataError(path, f"case study {name}: needs a known province_code and first_year", column=name)
@@ -141,6 +147,92 @@ def build(panel: pd.DataFrame, index_wide: pd.DataFrame, shocks: pd.DataFrame, c
     return out.sort_values(KEYS).reset_index(drop=True)
 
 
+#: What each wide index column measures (U_M, U_C: the state-oriented ("military") and business-oriented ("civil")
+#: subsystem indices of analysis/index/methods.py; weights from configs/index.yaml).
+INDEX_COLUMN_DOCS = {
+    "u_military": "State/public-research-oriented ('military') subsystem index U_M: weighted aggregate of its "
+                  "normalised indicators",
+    "u_civil": "Business/market-oriented ('civil') subsystem index U_C: weighted aggregate of its normalised indicators",
+    "comprehensive_development": "Comprehensive development T = a*U_M + b*U_C (comprehensive_weights)",
+    "coupling_traditional": "Traditional coupling degree C = 2*sqrt(U_M*U_C)/(U_M+U_C)",
+    "coupling_corrected": "Corrected coupling degree C = sqrt([1-|U_M-U_C|]*min/max) (Wang et al. 2021)",
+    "coordination_traditional": "Coupling coordination degree D = sqrt(C*T), traditional C",
+    "coordination_corrected": "Coupling coordination degree D = sqrt(C*T), corrected C",
+    "transfer_civ_to_mil": "Directional transfer capability civil -> military, U_C^s * U_M^(1-s) (directional.source_weight)",
+    "transfer_mil_to_civ": "Directional transfer capability military -> civil, U_M^s * U_C^(1-s) (directional.source_weight)",
+}
+CODEBOOK_COLUMNS = ["column", "label", "unit", "stage", "source"]
+
+
+def _index_doc(column: str, index_config) -> str:
+    if column == "capability_index":
+        return (f"Dual-use transfer-capability index: the column {index_config.capability_index} "
+                f"({INDEX_COLUMN_DOCS[index_config.capability_index]})")
+    return INDEX_COLUMN_DOCS[column]
+
+
+def codebook(out: pd.DataFrame, panel_codebook: pd.DataFrame, shocks_codebook: pd.DataFrame, index_config,
+             cfg: dict) -> pd.DataFrame:
+    """One row per column of the analysis panel ``out``, in its column order: column, label, unit, stage (the stage
+    that makes it: clean, index, shocks, analysis_panel) and source (input file or config key, and the formula where
+    one applies). Labels come from the panel codebook (``codebook.csv``), the shocks codebook
+    (``shocks_codebook.csv``), the index column docs above, the growth outcomes (analysis/index/growth.py) and
+    ``configs/analysis_panel.yaml``. A column that no source documents is an error (the codebook is complete)."""
+    from analysis.index.build import DEFAULT_INDEX_COLUMNS
+    from analysis.index.growth import growth_column
+    from analysis.index.config import SUBSYSTEMS
+
+    rows: dict[str, tuple[str, str, str, str]] = {}
+    for r in panel_codebook.itertuples(index=False):
+        src = "; ".join(str(x) for x in (r.source_file, r.source_variable) if isinstance(x, str) and x)
+        rows[r.variable] = (r.label_en, r.unit, "clean", src or "data/processed/codebook.csv")
+    for r in shocks_codebook.itertuples(index=False):
+        if r.column in rows:
+            continue  # the keys (province_code, year) are the panel's
+        src = "; ".join(str(x) for x in (r.formula, r.source) if isinstance(x, str) and x)
+        rows[r.column] = (r.label, r.unit, "shocks", src or "configs/shocks.yaml")
+    method, index_src = index_config.default_method, "data/processed/indices.parquet"
+    unit = "index (pooled min-max scale, 0-1)" if index_config.methods[method].normalisation == "minmax_pooled" \
+        else f"index ({index_config.methods[method].normalisation})"
+    for column in DEFAULT_INDEX_COLUMNS:
+        rows[column] = (_index_doc(column, index_config), unit, "index",
+                        f"{index_src}, default_method {method} (configs/index.yaml)")
+    for other, columns in (cfg.get("other_index_methods") or {}).items():
+        norm = index_config.methods[other].normalisation if other in index_config.methods else "?"
+        for column in columns:
+            rows[f"{column}__{other}"] = (f"{_index_doc(column, index_config)}; index method {other}",
+                                          f"index ({norm})", "index",
+                                          f"{index_src}, method {other} (configs/analysis_panel.yaml other_index_methods)")
+    for subsystem in SUBSYSTEMS:
+        rows[growth_column(subsystem)] = (
+            f"Mean over the default method's {subsystem} indicators of the annual log change of the real indicator "
+            "(missing if any indicator is missing or non-positive in t or t-1)", "log points per year", "index",
+            "analysis/index/growth.py: mean_k [log x_kit - log x_ki,t-1]")
+    src = "configs/analysis_panel.yaml"
+    for name, cs in (cfg.get("case_studies") or {}).items():
+        rows[name] = (f"1 for province {cs['province_code']} from {cs['first_year']} on, else 0 (single-unit case "
+                      "study treatment)", "0/1", "analysis_panel", f"{src} case_studies.{name}")
+    for name, (fn, column) in (cfg.get("derived") or {}).items():
+        base_unit = rows.get(column, ("", "", "", ""))[1]
+        rows[name] = (f"Natural log of {column}", f"log({base_unit})" if base_unit else "log", "analysis_panel",
+                      f"{src} derived.{name}: {fn}({column})")
+    for name, split in (cfg.get("base_period_splits") or {}).items():
+        a, b = split["years"]
+        rows[name] = (f"1 if the province's mean of {split['column']} over {a}-{b} is above the median province's, "
+                      "else 0 (time-invariant)", "0/1", "analysis_panel", f"{src} base_period_splits.{name}")
+    for name, spec in (cfg.get("base_period_interactions") or {}).items():
+        a, b = spec["years"]
+        f = spec.get("transform", "none")
+        base = f"{f}(mean of {spec['column']}, {a}-{b})" if f != "none" else f"mean of {spec['column']}, {a}-{b}"
+        post = spec["times"] if "times" in spec else f"1[year >= {spec['from_year']}]"
+        rows[name] = (f"Province's base-period {base} x {post}", "as the base value", "analysis_panel",
+                      f"{src} base_period_interactions.{name}")
+    missing = [c for c in out.columns if c not in rows]
+    if missing:
+        raise ValueError(f"analysis panel codebook: no documentation for column(s) {missing}")
+    return pd.DataFrame([(c, *rows[c]) for c in out.columns], columns=CODEBOOK_COLUMNS)
+
+
 @guard
 def main(argv: list[str] | None = None) -> int:
     from analysis.index.build import default_index
@@ -154,10 +246,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--shocks", type=Path, default=paths.SHOCKS)
     p.add_argument("--config", type=Path, default=CONFIG)
     p.add_argument("--out", type=Path, default=paths.ANALYSIS_PANEL)
+    p.add_argument("--panel-codebook", type=Path, default=paths.CODEBOOK)
+    p.add_argument("--shocks-codebook", type=Path, default=paths.PROCESSED / "shocks_codebook.csv")
+    p.add_argument("--codebook", type=Path, default=None,
+                   help="where to write the codebook (default: <out folder>/analysis_panel_codebook.csv)")
+    p.add_argument("--window", type=int, nargs=2, metavar=("FIRST", "LAST"),
+                   help="override the study window (default: configs/panel.yaml `window`) for a robustness build")
     args = p.parse_args(argv)
     try:
-        cfg = load_config(args.config)
-        index_config = load_index_config(args.index_config)
+        cfg = load_config(args.config, args.window)
+        index_config = load_index_config(args.index_config, args.window)
         indices = pd.read_parquet(args.indices)
         wide = default_index(indices, index_config)
         if cfg.get("other_index_methods"):
@@ -165,10 +263,13 @@ def main(argv: list[str] | None = None) -> int:
                               validate="one_to_one")
         panel = pd.read_parquet(args.panel)
         out = build(panel, wide, pd.read_parquet(args.shocks), cfg, indicator_growth(panel, index_config))
+        book = codebook(out, pd.read_csv(args.panel_codebook), pd.read_csv(args.shocks_codebook), index_config, cfg)
     except DataError as err:
         return report(err)
+    book_path = args.codebook or args.out.parent / "analysis_panel_codebook.csv"
     write_parquet(out, args.out)
-    print(f"analysis panel: {len(out)} province-years, {out.shape[1]} columns")
+    write_csv(book, book_path)
+    print(f"analysis panel: {len(out)} province-years, {out.shape[1]} columns; codebook {paths.relative(book_path)}")
     return 0
 
 

@@ -129,12 +129,22 @@ def recorded_fingerprint(out_path: Path) -> str | None:
         return None
 
 
+def orphaned_estimates(spec_dir: Path, out_dir: Path) -> list[Path]:
+    """Estimate files in ``out_dir`` (``<id>.parquet``, ``<id>.json``, companions ``<id>.<name>.parquet``) whose spec
+    ``<spec_dir>/<id>.yaml`` no longer exists, in name order. They are left on disk (never deleted: a user may want
+    them) but the tables and figures refuse a spec without its file, so they are never used."""
+    ids = {f.stem for f in Path(spec_dir).glob("*.yaml")}
+    return sorted(f for f in Path(out_dir).glob("*") if f.is_file() and f.suffix in (".parquet", ".json")
+                  and f.name.split(".")[0] not in ids)
+
+
 def run_all(spec_dir: Path, out_dir: Path, progress: bool = True, log=print) -> list[str]:
     """Estimate every spec in ``spec_dir`` whose result in ``out_dir`` is missing or stale; returns their ids.
 
     Every spec is resolved and validated first (a bad spec stops the run before anything is written); then the
     stale ones are estimated in name order. Up to date = both files exist and the sidecar's fingerprint equals
-    :func:`spec_fingerprint` of the spec as it resolves now.
+    :func:`spec_fingerprint` of the spec as it resolves now. Estimate files of deleted specs are reported
+    (:func:`orphaned_estimates`).
     """
     from tqdm import tqdm
 
@@ -166,6 +176,11 @@ def run_all(spec_dir: Path, out_dir: Path, progress: bool = True, log=print) -> 
             exc.add_note(f"while estimating {paths.relative(spec_file)}")
             raise
         log(f"  {spec_file.stem}: {time.perf_counter() - start:.2f} s")
+    orphans = orphaned_estimates(spec_dir, out_dir)
+    if orphans:
+        log(f"warning: {len(orphans)} orphaned estimate file(s) in {paths.relative(Path(out_dir))} (no spec file in "
+            f"{paths.relative(Path(spec_dir))}; tables and figures refuse them; delete them or restore the spec): "
+            + ", ".join(f.name for f in orphans))
     return [spec_file.stem for spec_file, _, _ in stale]
 
 

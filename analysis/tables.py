@@ -1,8 +1,9 @@
 """Regression tables from estimate files: ``python -m analysis.tables --estimates-dir data/processed/estimates --out-dir figures``.
 
-Writes ``<out-dir>/<table>.tex`` and ``<out-dir>/<table>.md`` for each table in
-:data:`analysis.models.tables.TABLES` (or only those named with ``--tables``). Inputs: the estimate Parquet files
-and JSON sidecars of the specs each table lists. Formatting only; see analysis/models/tables.py.
+Writes ``<out-dir>/<table>.tex`` and ``<out-dir>/<table>.md`` for each table declared in ``configs/tables.yaml``
+(``--config``; or only those named with ``--tables``). Inputs: the estimate Parquet files and JSON sidecars of the
+specs each table lists; a listed spec without its ``configs/specs/<id>.yaml`` (``--specs-dir``) is refused, so an
+orphaned estimate file is never used. Formatting only; see analysis/models/tables.py.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from analysis import paths
 from analysis.io import DataError, write_text
-from analysis.models.tables import TABLES, render
+from analysis.models.tables import TABLES, TABLES_CONFIG, check_specs, load_tables, render
 from analysis.cli import guard, report
 
 
@@ -22,14 +23,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--estimates-dir", type=Path, default=paths.ESTIMATES)
     parser.add_argument("--out-dir", type=Path, default=paths.FIGURES)
+    parser.add_argument("--config", type=Path, default=TABLES_CONFIG, help="the table definitions (YAML)")
+    parser.add_argument("--specs-dir", type=Path, default=paths.SPECS)
     parser.add_argument("--tables", nargs="*", help="table names (default: all): "
                         + ", ".join(t.name for t in TABLES))
     args = parser.parse_args(argv)
-    chosen = [t for t in TABLES if not args.tables or t.name in args.tables]
-    unknown = set(args.tables or []) - {t.name for t in TABLES}
+    tables = TABLES if args.config == TABLES_CONFIG else load_tables(args.config)
+    chosen = [t for t in tables if not args.tables or t.name in args.tables]
+    unknown = set(args.tables or []) - {t.name for t in tables}
     if unknown:
         parser.error(f"unknown table(s): {', '.join(sorted(unknown))}")
     try:
+        check_specs(chosen, args.specs_dir, args.config)
         for definition in chosen:
             latex, markdown = render(definition, args.estimates_dir)
             write_text(latex, args.out_dir / f"{definition.name}.tex")

@@ -9,12 +9,15 @@
 import numpy as np
 import pandas as pd
 
+from analysis import paths
 from analysis.figures.event_study import plot_event_study
 from analysis.notebooks import processed_dir
 
 E = processed_dir() / "estimates"
 files = sorted(f for f in E.glob("*.parquet") if "." not in f.stem)  # <spec>.paths.parquet etc. are companion tables
-print(len(files), "estimate files")
+orphans = [f.name for f in files if not (paths.SPECS / f"{f.stem}.yaml").exists()]
+files = [f for f in files if (paths.SPECS / f"{f.stem}.yaml").exists()]  # a deleted spec's file is not used
+print(len(files), "estimate files", f"(ignored, no spec file: {orphans})" if orphans else "")
 estimates = pd.concat([pd.read_parquet(f).assign(spec=f.stem) for f in files], ignore_index=True)
 
 # %% [markdown]

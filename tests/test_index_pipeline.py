@@ -121,7 +121,7 @@ def _claims_config(raw_config, claims=None, metrics=("capability_index", "transf
     raw = copy.deepcopy(raw_config)
     raw["claims"] = claims if claims is not None else _test_claims()
     raw["claim_metrics"] = list(metrics)
-    raw["claims_window"] = {"first_year": 2012, "last_year": raw["window"]["last_year"]}
+    raw["claims_window"] = {"first_year": 2012}
     return parse_config(raw, paths.INDEX_CONFIG)
 
 
@@ -142,12 +142,14 @@ def _claims_config(raw_config, claims=None, metrics=("capability_index", "transf
     (lambda c: c["claims"]["sn"]["readings"]["from_2020"].update(years=[2012]), "claims.sn.readings.from_2020"),
     (lambda c: c.update(claim_metrics=["capability_index", "capability_index"]), "claim_metrics"),
     (lambda c: c.update(claim_metrics=["u_total"]), "claim_metrics"),
-    (lambda c: c.update(claims_window={"first_year": 2016, "last_year": 2021}), "claims_window"),
+    (lambda c: c.update(claims_window={"first_year": 2016}), "claims_window"),
+    (lambda c: c.update(claims_window={"first_year": 2012, "last_year": 2021}), "claims_window"),  # end = window end
+    (lambda c: c.update(window={"first_year": 2015, "last_year": 2021}), "window"),  # set in configs/panel.yaml only
 ])
 def test_bad_claims_config_fails_at_load_naming_the_key(raw_config, mutate, key):
     raw = copy.deepcopy(raw_config)
     raw.update(claims=_test_claims(), claim_metrics=["capability_index", "transfer_civ_to_mil"],
-               claims_window={"first_year": 2012, "last_year": raw["window"]["last_year"]})
+               claims_window={"first_year": 2012})
     parse_config(raw, paths.INDEX_CONFIG)  # the unmutated test section is valid
     mutate(raw)
     with pytest.raises(DataError) as err:

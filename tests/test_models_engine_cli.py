@@ -87,7 +87,7 @@ def test_tables_from_estimate_files(workspace, monkeypatch):
     )
     monkeypatch.setattr(tables, "TABLES", definitions)
     out_dir = folder / "figs"
-    assert tables.main(["--estimates-dir", str(est), "--out-dir", str(out_dir)]) == 0
+    assert tables.main(["--estimates-dir", str(est), "--out-dir", str(out_dir), "--specs-dir", str(folder)]) == 0
     main_md = (out_dir / "t_main.md").read_text()
     main = pd.read_parquet(est / "main.parquet").set_index("term")
     cell = model_tables.fmt(main.loc["exposure:post", "estimate"]) + model_tables.stars(main.loc["exposure:post", "p_value"])
@@ -100,14 +100,31 @@ def test_tables_from_estimate_files(workspace, monkeypatch):
     assert r"\begin{tabular}{lccc}" in panel_tex and "hausman" in panel_tex
     # rerun: identical files
     before = digest(out_dir / "t_panel.tex")
-    tables.main(["--estimates-dir", str(est), "--out-dir", str(out_dir)])
+    tables.main(["--estimates-dir", str(est), "--out-dir", str(out_dir), "--specs-dir", str(folder)])
     assert digest(out_dir / "t_panel.tex") == before
 
 
 def test_table_missing_estimates_is_an_error(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(tables, "TABLES", (model_tables.TableDef("t", "T", ("nope",), "all", "outcome"),))
-    assert tables.main(["--estimates-dir", str(tmp_path), "--out-dir", str(tmp_path / "o")]) == 2
+    (tmp_path / "nope.yaml").write_text("estimator: feols\n")  # the spec exists; its estimates do not
+    assert tables.main(["--estimates-dir", str(tmp_path), "--out-dir", str(tmp_path / "o"),
+                        "--specs-dir", str(tmp_path)]) == 2
     assert "nope.parquet" in capsys.readouterr().err
+
+
+def test_table_of_a_deleted_spec_is_refused_even_with_its_estimates(tmp_path, monkeypatch, capsys):
+    """An estimate file left behind by a deleted spec is orphaned: the table refuses it, naming the spec."""
+    monkeypatch.setattr(tables, "TABLES", (model_tables.TableDef("t", "T", ("gone",), "long", "estimator"),))
+    pd.DataFrame({"term": ["x"], "estimate": [1.0], "std_error": [0.1], "p_value": [0.5]}).to_parquet(
+        tmp_path / "gone.parquet")
+    (tmp_path / "gone.json").write_text('{"spec": {"estimator": "feols"}}')
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "gone_v2.yaml").write_text("estimator: feols\n")
+    assert tables.main(["--estimates-dir", str(tmp_path), "--out-dir", str(tmp_path / "o"),
+                        "--specs-dir", str(tmp_path / "specs")]) == 2
+    err = capsys.readouterr().err
+    assert "'gone'" in err and "no spec file" in err and "did you mean 'gone_v2'" in err
+    assert not (tmp_path / "o").exists()
 
 
 def test_shipped_table_definitions_name_shipped_specs():

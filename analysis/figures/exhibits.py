@@ -8,6 +8,7 @@ needs must exist: a missing estimate file is an error (named), never a silently 
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ import yaml
 
 from analysis import paths
 from analysis.io import SPEC_ID, DataError
+from analysis.window import study_window
 
 ID_PATTERN = re.compile(r"^(fig|tab)\d{2}_[a-z0-9_]+$")
 COMMON_KEYS = {"kind": str, "caption": str, "note": str, "method": str, "language": str}
@@ -46,6 +48,7 @@ class Locations:
     estimates: Path = paths.ESTIMATES
     specs: Path = paths.SPECS
     index_config: Path = paths.INDEX_CONFIG
+    panel_config: Path = paths.PANEL_CONFIG
 
 
 @dataclass
@@ -128,14 +131,13 @@ def load_exhibits(path: str | Path) -> list[Exhibit]:
     return out
 
 
-def index_settings(index_config: Path) -> dict:
-    """``default_method`` and ``window`` from configs/index.yaml (the figures follow the index stage's choices)."""
+def index_settings(index_config: Path, panel_config: Path = paths.PANEL_CONFIG) -> dict:
+    """``default_method`` from configs/index.yaml and ``years`` = the study window (configs/panel.yaml ``window``):
+    the figures follow the index stage's choices."""
     cfg = yaml.safe_load(Path(index_config).read_text(encoding="utf-8"))
-    for key in ("default_method", "window"):
-        if key not in cfg:
-            raise DataError(index_config, f"missing key {key!r}")
-    return {"default_method": cfg["default_method"],
-            "years": [int(cfg["window"]["first_year"]), int(cfg["window"]["last_year"])]}
+    if "default_method" not in cfg:
+        raise DataError(index_config, "missing key 'default_method'")
+    return {"default_method": cfg["default_method"], "years": list(study_window(panel_config))}
 
 
 def input_files(exhibit: Exhibit, where: Locations) -> list[Path]:
@@ -151,7 +153,26 @@ def input_files(exhibit: Exhibit, where: Locations) -> list[Path]:
              "claims_check": [where.processed / "claims_check.csv"],
              "descriptives": [where.processed / "panel.parquet", where.processed / "indices.parquet"],
              }[exhibit.kind]
-    return files + [where.index_config]
+    return files + [where.index_config, where.panel_config]
+
+
+def exhibit_specs(exhibit: Exhibit) -> list[str]:
+    """The spec ids whose estimate files the exhibit reads (``specs``, ``spec``, ``pooled_spec``)."""
+    o = exhibit.options
+    return [*o.get("specs", []), *[o[k] for k in ("spec", "pooled_spec") if o.get(k)]]
+
+
+def check_specs(exhibit: Exhibit, where: Locations) -> None:
+    """Refuse an exhibit that names a spec whose ``<specs>/<id>.yaml`` is gone: its estimate file, if still on disk,
+    is orphaned (``python -m analysis.estimate --all`` reports it) and must not be drawn as if current."""
+    for spec_id in exhibit_specs(exhibit):
+        if not (Path(where.specs) / f"{spec_id}.yaml").is_file():
+            known = sorted(f.stem for f in Path(where.specs).glob("*.yaml"))
+            close = difflib.get_close_matches(str(spec_id), known, n=1)
+            raise DataError("configs/exhibits.yaml", f"exhibit {exhibit.id}: spec {spec_id!r} has no spec file "
+                            f"{paths.relative(Path(where.specs) / (str(spec_id) + '.yaml'))}"
+                            + (f" (did you mean {close[0]!r}?)" if close else "")
+                            + "; its estimate file (if any) is orphaned and is not used", column=exhibit.id)
 
 
 def _read(path: Path) -> pd.DataFrame:
@@ -208,10 +229,11 @@ def build(exhibit: Exhibit, where: Locations = Locations()):
                                   trajectories)
     from analysis.figures.style import VARIABLE_LABELS, add_source_note
 
+    check_specs(exhibit, where)
     for file in input_files(exhibit, where):
         if not file.exists():
             raise DataError(file, f"input of exhibit {exhibit.id} not found; build it first (see the Makefile)")
-    settings = index_settings(where.index_config)
+    settings = index_settings(where.index_config, where.panel_config)
     o = exhibit.options
     method = o.get("method", settings["default_method"])
     years = tuple(o.get("years", settings["years"]))

@@ -12,9 +12,7 @@ import argparse
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
-from analysis.cli import guard, report
 from analysis import paths
 from analysis.index.build import build_indices
 from analysis.index.claims import METRIC_UPPER_BOUND, across_metrics_table, bounds_diagnostic, \
@@ -23,19 +21,10 @@ from analysis.index.config import IndexConfig, load_config
 from analysis.index.sensitivity import spearman_matrix, sensitivity_table
 from analysis.index.validity import scale_dependence, validity_table
 from analysis.io import DataError, write_csv, write_parquet, write_text
+from analysis.cli import guard, report
 
 OUTPUT_NAMES = ("indices.parquet", "index_weights.csv", "index_sensitivity.csv", "index_sensitivity.md",
                 "claims_check.csv", "claims_check.md", "index_validity.csv", "index_validity.md")
-
-
-def check_window(config: IndexConfig, panel_config: Path = paths.PANEL_CONFIG) -> None:
-    """The index window must be the panel's analysis window (configs/panel.yaml `window`)."""
-    if not Path(panel_config).exists():
-        return
-    w = yaml.safe_load(Path(panel_config).read_text(encoding="utf-8")).get("window", {})
-    if (w.get("first_year"), w.get("last_year")) != (config.window.first_year, config.window.last_year):
-        raise DataError(config.source, f"window {config.window} differs from {paths.relative(panel_config)} "
-                        f"window {w}", column="window")
 
 
 def _md(df: pd.DataFrame, floatfmt: str = ".3f") -> str:
@@ -188,10 +177,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", type=Path, default=paths.INDEX_CONFIG)
     parser.add_argument("--out-dir", type=Path, default=paths.PROCESSED)
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument("--window", type=int, nargs=2, metavar=("FIRST", "LAST"),
+                        help="override the study window (default: configs/panel.yaml `window`) for a robustness build")
     args = parser.parse_args(argv)
 
-    config = load_config(args.config)
-    check_window(config)
+    config = load_config(args.config, args.window)
     panel = pd.read_parquet(args.panel)
     indices, weights = build_indices(panel, config, file=args.panel, progress=not args.no_progress)
 

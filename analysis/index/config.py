@@ -20,6 +20,7 @@ import yaml
 from analysis import paths
 from analysis.io import DataError
 from analysis.provinces import PROVINCE_CODES, THEATER_COMMANDS
+from analysis.window import moved_key, study_window
 
 SUBSYSTEMS = ("military", "civil")
 DIRECTIONS = ("benefit", "cost")
@@ -263,14 +264,22 @@ def _claims(file: str, raw: Any, metrics: tuple[str, ...], period: Period) -> di
     return claims
 
 
-def parse_config(raw: Mapping, file: str | os.PathLike = "configs/index.yaml") -> IndexConfig:
-    """Validate a parsed YAML mapping and return the :class:`IndexConfig` (raises DataError naming the key)."""
+def parse_config(raw: Mapping, file: str | os.PathLike = "configs/index.yaml",
+                 window: tuple[int, int] | None = None) -> IndexConfig:
+    """Validate a parsed YAML mapping and return the :class:`IndexConfig` (raises DataError naming the key).
+
+    ``window``: (first_year, last_year) the index is built on; None = the study window (configs/panel.yaml
+    ``window``, :func:`analysis.window.study_window`). ``claims_window`` gives only its first year; it ends where
+    the window ends.
+    """
     file = str(file)
-    top_required = {"window", "base_period", "comprehensive_weights", "directional", "capability_index",
+    if "window" in raw:
+        raise moved_key(file, "window")
+    top_required = {"base_period", "comprehensive_weights", "directional", "capability_index",
                     "default_method", "indicators", "indicator_sets", "methods", "sensitivity", "national", "claims",
                     "claim_metrics", "claims_window", "deflation"}
     _check_keys(file, "top level", raw, top_required)
-    window = _period(file, "window", raw["window"])
+    window = Period(*(study_window() if window is None else window))
     base = _period(file, "base_period", raw["base_period"])
 
     cw = raw["comprehensive_weights"]
@@ -332,10 +341,12 @@ def parse_config(raw: Mapping, file: str | os.PathLike = "configs/index.yaml") -
                         column="claim_metrics")
     for m in metrics:
         _choice(file, "claim_metrics", m, INDEX_COLUMNS)
-    claims_window = _period(file, "claims_window", raw["claims_window"])
-    if claims_window.first_year > window.first_year or claims_window.last_year < window.last_year:
-        raise DataError(file, f"claims_window {claims_window.first_year}–{claims_window.last_year} must contain "
-                        f"window {window.first_year}–{window.last_year}", column="claims_window")
+    cw_raw = raw["claims_window"]
+    _check_keys(file, "claims_window", cw_raw, {"first_year"})
+    claims_window = _period(file, "claims_window", {"first_year": cw_raw["first_year"], "last_year": window.last_year})
+    if claims_window.first_year > window.first_year:
+        raise DataError(file, f"claims_window: first_year {claims_window.first_year} is after the study window's "
+                        f"first year {window.first_year} (it must contain the window)", column="claims_window")
     claims = _claims(file, raw["claims"], tuple(metrics), claims_window)
 
     return IndexConfig(
@@ -349,11 +360,11 @@ def parse_config(raw: Mapping, file: str | os.PathLike = "configs/index.yaml") -
     )
 
 
-def load_config(path: str | os.PathLike = paths.INDEX_CONFIG) -> IndexConfig:
-    """Read and validate configs/index.yaml."""
+def load_config(path: str | os.PathLike = paths.INDEX_CONFIG, window: tuple[int, int] | None = None) -> IndexConfig:
+    """Read and validate configs/index.yaml; ``window`` (first_year, last_year) overrides the study window."""
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise DataError(path, f"not valid YAML: {exc}") from exc
-    return parse_config(raw, path)
+    return parse_config(raw, path, window)

@@ -54,7 +54,11 @@ def _linearmodels_data(df: pd.DataFrame, spec: dict, constant: bool) -> tuple[pd
     exog = pd.DataFrame(np.column_stack([df[spec["treatment"]].to_numpy(dtype=float), controls])
                         if controls.size else df[[spec["treatment"]]].to_numpy(dtype=float), columns=names)
     if spec["time"] in spec["fixed_effects"]:
-        periods = sorted(df[spec["time"]].unique())
+        # Dummies only for periods with at least one complete row: a period whose rows all drop (a regressor not
+        # observed that year, e.g. Entity List measures past the transcription's last year) would leave an all-zero
+        # column and a rank-deficient design.
+        observed = df[spec["outcome"]].notna().to_numpy() & np.isfinite(exog.to_numpy(dtype=float)).all(axis=1)
+        periods = sorted(df.loc[observed, spec["time"]].unique())
         for period in periods[1:]:  # first period is the base
             exog[f"{spec['time']}={period}"] = (df[spec["time"]].to_numpy() == period).astype(float)
     if constant:

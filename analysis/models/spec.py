@@ -18,7 +18,6 @@ from __future__ import annotations
 import copy
 import os
 import re
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ import yaml
 
 from analysis import paths
 from analysis.io import DataError
+from analysis.window import study_window
 
 # Estimator names; the registry (analysis.models.registry) maps each to its fit function.
 ESTIMATORS: tuple[str, ...] = (
@@ -42,8 +42,6 @@ TREND_ESTIMATORS = ("feols", "cont_did", "event_study")
 
 # Default seed when a spec gives none: fixed (never from the clock) so reruns agree.
 DEFAULT_SEED = 20240517
-# Default analysis window; mirrors configs/panel.yaml `window` (read there when present, see _default_years).
-_FALLBACK_YEARS = [2015, 2021]
 
 _COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _LOG_COLUMN = re.compile(r"^log\(([A-Za-z_][A-Za-z0-9_]*)\)$")
@@ -58,20 +56,8 @@ class SpecError(DataError):
 
 
 def _default_years() -> list[int]:
-    """The analysis window from configs/panel.yaml (``window``), else 2015–2021."""
-    try:
-        return list(_window_of(str(paths.PANEL_CONFIG), os.stat(paths.PANEL_CONFIG).st_mtime_ns))
-    except (OSError, KeyError, TypeError, ValueError):
-        return list(_FALLBACK_YEARS)
-
-
-@lru_cache(maxsize=4)
-def _window_of(path: str, mtime_ns: int) -> tuple[int, int]:
-    # Cached on (path, modification time): the multiverse validates thousands of specs, and parsing the panel
-    # configuration each time cost seconds.
-    with open(path, encoding="utf-8") as fh:
-        window = yaml.safe_load(fh)["window"]
-    return int(window["first_year"]), int(window["last_year"])
+    """The study window (configs/panel.yaml ``window``, read by :func:`analysis.window.study_window`)."""
+    return list(study_window())
 
 
 # Every key a spec may hold, with its default in the resolved spec (None = absent / not used).

@@ -1,7 +1,8 @@
 """Regression tables (LaTeX and Markdown) built only from estimate files and their JSON sidecars.
 
 No number is typed here: every cell is read from ``<estimates-dir>/<spec id>.parquet`` and every column header
-from the sidecar's resolved spec. Each table is a list of spec ids (columns) and the terms to show (rows):
+from the sidecar's resolved spec (or the column's label). The tables are declared in ``configs/tables.yaml``: each is
+a list of spec ids (columns) and the terms to show (rows):
 
 * cells: estimate with significance stars from ``p_value`` (the estimator's own inference — CRV1 with t(G−1) for
   the regressions), standard error in parentheses below; ``[p = …]`` rows for the wild cluster bootstrap and
@@ -15,6 +16,7 @@ Stars: * p < 0.10, ** p < 0.05, *** p < 0.01.
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import re
@@ -22,7 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
+from analysis import paths
 from analysis.io import DataError
 
 STARS = ((0.01, "***"), (0.05, "**"), (0.10, "*"))
@@ -44,66 +48,106 @@ class TableDef:
     labels: tuple[str, ...] = ()        # column headers replacing the sidecar field (one per spec)
 
 
-# Which provinces are always treated is data (data/processed/shocks_summary.md lists them); named here as of the
-# current transcription because the issue asked the table to say so, and checked by tests/test_models_tables_notes.py.
-ALWAYS_TREATED_NOTE = ("Always-treated provinces (first listing year 2015, the first year of the window: Guangdong, "
-                       "Tianjin and Hunan) have no untreated year: the Callaway–Sant'Anna, Sun–Abraham and "
-                       "imputation estimators drop them, and their effects are not identified; the TWFE event "
-                       "study keeps them only as already-treated comparisons.")
+#: The tables, declared in configs/tables.yaml (see its header comment); read by :func:`load_tables`.
+TABLES_CONFIG = paths.CONFIGS / "tables.yaml"
+ROW_KINDS = ("all", "events", "att", "treatment", "long")
+HEADERS = ("outcome", "estimator")
+_NAME = re.compile(r"^tab\d{2}_[a-z0-9_]+$")
+_SPEC_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
-TABLES: tuple[TableDef, ...] = (
-    TableDef("tab01_main_cont_did",
-             "Sanction exposure x post-2019 and dual-use capability (province and year fixed effects)",
-             ("cont_did_capability_index", "cont_did_u_military", "cont_did_u_civil"), "all", "outcome"),
-    TableDef("tab02_event_study",
-             "Event-study coefficients: exposure x event time, and first-listing cohorts (TWFE)",
-             ("cont_did_dynamic_capability_index", "cont_did_dynamic_u_military", "cont_did_dynamic_u_civil",
-              "event_study_first_listing"), "events", "outcome"),
-    TableDef("tab03_staggered",
-             "First Entity-List listing: TWFE event study and heterogeneity-robust estimators",
-             ("event_study_first_listing", "att_gt_first_listing", "sunab_first_listing",
-              "did_imputation_first_listing"), "events", "estimator", note=ALWAYS_TREATED_NOTE),
-    TableDef("tab04_panel_fe_re",
-             "Panel estimators of the capability index: within, random effects, first differences, Hausman test",
-             ("panel_fe_capability_index", "panel_re_capability_index", "first_diff_capability_index"),
-             "all", "estimator", extra_specs=("hausman_capability_index",),
-             note=("Hausman tests of FE against RE: hausman_mundlak_F is the headline, the cluster-robust "
-                   "regression-based (Mundlak) test, F = W/k on the coefficients of the province means against "
-                   "F(k, G-1). hausman_mundlak_chi2 is the same W against chi2(k) (asymptotic in G). hausman_chi2 is "
-                   "the classical test with homoskedastic covariances; it is valid only when V_FE - V_RE is positive "
-                   "definite, and the row says when it is not (then directions with negative variance enter the "
-                   "statistic with a negative sign and its chi2 p-value means nothing).")),
-    TableDef("tab05_bacon", "Goodman-Bacon decomposition of the TWFE DiD on first-listing cohorts",
-             ("bacon_first_listing",), "long", "estimator"),
-    TableDef("tab07_robustness",
-             "Robustness of the headline continuous DiD (exposure x post-2019, capability index)",
-             ("cont_did_capability_index", "robust_trends_capability_index", "robust_size_capability_index",
-              "robust_no2020_capability_index", "robust_no_hubei_capability_index", "robust_mcf_capability_index",
-              "robust_levels_capability_index"),
-             "all", "outcome", terms=("exposure_foreign_tech_z:post_huawei_2019",),
-             labels=("Headline", "(a) Province trends", "(b) Size", "(c) No 2020", "(d) No Hubei", "(e) MCF 2017",
-                     "(g) Raw levels"),
-             note=("Row: standardised foreign-technology exposure x post-2019; province and year fixed effects in "
-                   "every column. (a) adds a linear time trend for each province (the slopes count in K). (b) adds "
-                   "log nominal GDP in 2017 x post-2019. (c) drops 2020 (COVID-19). (d) drops Hubei. (e) adds "
-                   "post-2017 x standardised defence-industrial presence (Seven Sons universities + defence-hosted "
-                   "state key laboratories, 2016 list) for the January 2017 military-civil fusion commission. (g) "
-                   "uses the capability index built on raw indicator levels (levels_entropy_wsum); its scale differs "
-                   "from the other columns'. Control coefficients are in the estimate files "
-                   "(configs/specs/robust_*.yaml). (f), the window extended to 2022, is not shown: the index, the "
-                   "shocks and the analysis panel are built on 2015-2021 only (one window setting is issue 16), and "
-                   "an index rebuilt on 2015-2022 would change the normalisation of every column.")),
-    TableDef("tab08_theater_heterogeneity",
-             "Exposure x post-2019 by PLA theater command (capability index, theater-by-year effects)",
-             ("cont_did_theater_capability_index",), "long", "estimator",
-             note=("One row per theater command: exposure x post-2019 x 1[theater], with province and "
-                   "theater-by-year fixed effects (configs/specs/cont_did_theater_capability_index.yaml). "
-                   "n_clusters_level: the provinces (clusters) of that theater; each coefficient is identified from "
-                   "those 5-7 provinces only, so its CRV1 standard error (31 clusters in all, t(30)) is unreliable "
-                   "(MacKinnon and Webb 2017): read the rows as descriptive, not as tests of differences between "
-                   "theaters. No wild bootstrap: with 5-7 clusters carrying the regressor it is unreliable too. "
-                   "Figure 13 plots the rows.")),
-)
+
+def _closest(word: str, choices) -> str:
+    match = difflib.get_close_matches(str(word), sorted(choices), n=1)
+    return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+def parse_tables(raw, file: str | Path = TABLES_CONFIG) -> tuple[TableDef, ...]:
+    """Validate the parsed ``configs/tables.yaml`` and return its tables in file order (DataError names the key)."""
+    def fail(key: str, message: str):
+        raise DataError(file, message, column=key)
+
+    if not isinstance(raw, dict) or set(raw) != {"tables"} or not isinstance(raw["tables"], dict) or not raw["tables"]:
+        fail("tables", "expected one top-level key 'tables' mapping table names to their settings")
+    out = []
+    for name, t in raw["tables"].items():
+        where = f"tables.{name}"
+        if not isinstance(name, str) or not _NAME.match(name):
+            fail(where, f"table name {name!r} must look like tabNN_words (lower case)")
+        if not isinstance(t, dict):
+            fail(where, "expected a mapping (caption, columns, rows, header, ...)")
+        allowed = {"caption", "columns", "rows", "header", "terms", "extra_specs", "note"}
+        for key in sorted(set(t) - allowed):
+            fail(f"{where}.{key}", f"unknown key {key!r}{_closest(key, allowed)}")
+        for key in ("caption", "columns", "rows", "header"):
+            if key not in t:
+                fail(f"{where}.{key}", f"missing key {key!r}")
+        for key in ("caption", "note"):
+            if key in t and not (isinstance(t[key], str) and t[key].strip()):
+                fail(f"{where}.{key}", "expected non-empty text")
+        for key, choices in (("rows", ROW_KINDS), ("header", HEADERS)):
+            if t[key] not in choices:
+                fail(f"{where}.{key}", f"{t[key]!r} is not one of {list(choices)}{_closest(t[key], choices)}")
+        columns = t["columns"]
+        if not isinstance(columns, list) or not columns:
+            fail(f"{where}.columns", "expected a non-empty list of spec ids or {spec, label} mappings")
+        specs, labels = [], []
+        for i, c in enumerate(columns):
+            key = f"{where}.columns[{i}]"
+            if isinstance(c, dict):
+                if set(c) - {"spec", "label"} or "spec" not in c:
+                    fail(key, f"a column is a spec id or {{spec: <id>, label: <text>}}, got keys {sorted(c)}")
+                spec, label = c["spec"], c.get("label")
+                if label is not None and not (isinstance(label, str) and label.strip()):
+                    fail(key, "label must be non-empty text")
+            else:
+                spec, label = c, None
+            if not isinstance(spec, str) or not _SPEC_ID.match(spec):
+                fail(key, f"spec id {spec!r} is not a spec file name (configs/specs/<id>.yaml)")
+            if spec in specs:
+                fail(key, f"spec {spec!r} appears twice")
+            specs.append(spec)
+            labels.append(label)
+        if any(labels) and not all(labels):
+            fail(f"{where}.columns", "give a label to every column or to none")
+        if t["rows"] == "long" and len(specs) != 1:
+            fail(f"{where}.columns", "rows: long shows one spec; list exactly one column")
+        lists = {}
+        for key in ("terms", "extra_specs"):
+            value = t.get(key, [])
+            if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+                fail(f"{where}.{key}", "expected a list of names")
+            lists[key] = tuple(value)
+        out.append(TableDef(name, t["caption"], tuple(specs), t["rows"], t["header"],
+                            extra_specs=lists["extra_specs"], note=t.get("note", ""), terms=lists["terms"],
+                            labels=tuple(labels) if all(labels) else ()))
+    return tuple(out)
+
+
+def load_tables(path: str | Path = TABLES_CONFIG) -> tuple[TableDef, ...]:
+    """Read and validate configs/tables.yaml (see :func:`parse_tables`)."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise DataError(path, f"not valid YAML: {err}") from err
+    return parse_tables(raw, path)
+
+
+def check_specs(definitions, specs_dir: Path = paths.SPECS, file: str | Path = TABLES_CONFIG) -> None:
+    """Every spec a table lists must still have its spec file (``<specs_dir>/<id>.yaml``): an estimate file left
+    behind by a deleted spec is never used. Raises DataError naming the table, the spec and the closest spec id."""
+    known = {p.stem for p in Path(specs_dir).glob("*.yaml")}
+    for d in definitions:
+        for spec_id in d.specs + d.extra_specs:
+            if spec_id not in known:
+                raise DataError(file, f"table {d.name}: spec {spec_id!r} has no spec file "
+                                      f"{paths.relative(Path(specs_dir) / (spec_id + '.yaml'))}{_closest(spec_id, known)}; "
+                                      "its estimate file (if any) is orphaned and is not used",
+                                column=f"tables.{d.name}")
+
+
+#: Every table, in configs/tables.yaml order (read at import so that tests and tools can look tables up by name).
+TABLES: tuple[TableDef, ...] = load_tables()
 
 
 def read_estimates(estimates_dir: Path, spec_id: str) -> tuple[pd.DataFrame, dict]:

@@ -5,7 +5,7 @@ files with :func:`analysis.provinces.province_table` if the CSV is absent), the 
 locations it names (``configs/entity_locations.yaml``) and the Entity List file(s), and writes into DIR
 (atomically):
 
-- ``shocks.parquet``: province_code x year (config ``years``), post indicators, exposures, Entity List measures
+- ``shocks.parquet``: province_code x year (the study window, configs/panel.yaml ``window``), post indicators, exposures, Entity List measures
 - ``shocks_codebook.csv``: column, label, unit, formula, years, source for every column
 - ``shocks_summary.md``: events, exposure ranking, Entity List by province and year with coverage, geocode audit
 - ``entity_list_geocoded.csv``: every Entity List row with its geocode and the transcriber's province
@@ -21,7 +21,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.cli import guard, report
 from analysis import paths
 from analysis.io import DataError, write_csv, write_parquet, write_text
 from analysis.shocks.build import build_shocks, shocks_codebook, shocks_summary
@@ -29,6 +28,7 @@ from analysis.shocks.config import load_config
 from analysis.shocks.entity_list import (check_locations, check_rules, geocode_table, read_entity_sources,
                                          transcriber_agreement, unresolved_rows)
 from analysis.shocks.geocode import load_gazetteer
+from analysis.cli import guard, report
 
 
 def read_provinces(path: Path) -> pd.DataFrame:
@@ -41,8 +41,9 @@ def read_provinces(path: Path) -> pd.DataFrame:
     return province_table()
 
 
-def run(panel_path: Path, config_path: Path, out_dir: Path, provinces_path: Path) -> pd.DataFrame:
-    config = load_config(config_path)
+def run(panel_path: Path, config_path: Path, out_dir: Path, provinces_path: Path,
+        window: tuple[int, int] | None = None) -> pd.DataFrame:
+    config = load_config(config_path, window)
     if not panel_path.exists():
         raise DataError(panel_path, "panel not found (run python -m analysis.clean first)")
     panel = pd.read_parquet(panel_path)
@@ -71,9 +72,11 @@ def main(argv=None) -> int:
     ap.add_argument("--config", type=Path, default=paths.SHOCKS_CONFIG)
     ap.add_argument("--out-dir", type=Path, default=paths.PROCESSED)
     ap.add_argument("--provinces", type=Path, default=paths.PROVINCES)
+    ap.add_argument("--window", type=int, nargs=2, metavar=("FIRST", "LAST"),
+                    help="override the study window (default: configs/panel.yaml `window`) for a robustness build")
     args = ap.parse_args(argv)
     try:
-        shocks = run(args.panel, args.config, args.out_dir, args.provinces)
+        shocks = run(args.panel, args.config, args.out_dir, args.provinces, args.window)
     except DataError as err:
         return report(err)
     print(f"[shocks] wrote {len(shocks)} rows x {shocks.shape[1]} columns to "

@@ -16,6 +16,7 @@ import yaml
 from analysis import paths
 from analysis.io import DataError
 from analysis.shocks.events import first_treated_year
+from analysis.window import moved_key, study_window
 
 _MONTH_DAY = re.compile(r"^(\d{2})-(\d{2})$")
 RULE_STATUSES = ("complete", "partial", "missing")
@@ -218,17 +219,23 @@ class _Reader:
         return tuple(self.text(v, f"{key}[{i}]") for i, v in enumerate(value))
 
 
-def load_config(path: str | Path = paths.SHOCKS_CONFIG) -> ShocksConfig:
-    """Read and validate the shocks configuration (see the comments in ``configs/shocks.yaml``)."""
+def load_config(path: str | Path = paths.SHOCKS_CONFIG, window: tuple[int, int] | None = None) -> ShocksConfig:
+    """Read and validate the shocks configuration (see the comments in ``configs/shocks.yaml``).
+
+    ``window``: the (first_year, last_year) of the rows written; None = the study window (configs/panel.yaml
+    ``window``, :func:`analysis.window.study_window`).
+    """
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as err:
         raise DataError(path, f"not valid YAML: {err}") from err
     r = _Reader(path)
-    top = r.mapping(raw, "", {"years", "post_rule", "events", "exposure", "entity_list", "geocode"},
-                    {"years", "post_rule", "events", "exposure", "entity_list", "geocode"})
-    years = r.year_range(top["years"], "years")
+    if isinstance(raw, dict) and "years" in raw:
+        raise moved_key(path, "years")
+    top = r.mapping(raw, "", {"post_rule", "events", "exposure", "entity_list", "geocode"},
+                    {"post_rule", "events", "exposure", "entity_list", "geocode"})
+    years = YearRange(*(study_window() if window is None else window))
 
     post = r.mapping(top["post_rule"], "post_rule", {"cutoff_month_day"}, {"cutoff_month_day"})
     md = _MONTH_DAY.match(str(post["cutoff_month_day"]))
