@@ -39,7 +39,7 @@ export MPLBACKEND := Agg
 
 P := data/processed
 RAW_FILES := $(shell find data/raw -type f 2>/dev/null | LC_ALL=C sort)
-PKG := analysis/__init__.py analysis/paths.py analysis/io.py analysis/provinces.py analysis/fingerprint.py
+PKG := analysis/__init__.py analysis/paths.py analysis/io.py analysis/provinces.py analysis/fingerprint.py analysis/window.py
 
 FORCE:
 .PHONY: FORCE all env data panel indices shocks estimates tables figures notebooks multiverse results verify-results \
@@ -98,16 +98,34 @@ SHOCKS_OUT := $(P)/shocks.parquet $(P)/shocks_codebook.csv $(P)/shocks_summary.m
 	$(P)/entity_list_unresolved.csv
 shocks: $(SHOCKS_OUT) ## sanction shocks by province × year, exposure codebook, Entity List geocoding report
 
-$(SHOCKS_OUT) &: analysis/shocks/__main__.py $(wildcard analysis/shocks/*.py) configs/shocks.yaml \
+$(SHOCKS_OUT) &: analysis/shocks/__main__.py $(wildcard analysis/shocks/*.py) configs/shocks.yaml configs/panel.yaml \
 		configs/entity_locations.yaml $(P)/panel.parquet $(P)/provinces.csv $(P)/.raw_verified $(PKG)
 	$(PY) -m analysis.shocks --panel $(P)/panel.parquet --config configs/shocks.yaml --provinces $(P)/provinces.csv --out-dir $(P)
 
-# ---- 4. analysis panel: panel ⋈ default index ⋈ shocks, 2015–2021 ---------------------------------------------
-$(P)/analysis_panel.parquet: analysis/analysis_panel.py analysis/index/growth.py configs/analysis_panel.yaml configs/index.yaml \
-		$(P)/panel.parquet $(P)/indices.parquet $(P)/shocks.parquet $(PKG)
-	$(PY) -m analysis.analysis_panel --out $@
+# ---- 4. analysis panel: panel ⋈ default index ⋈ shocks over the study window (configs/panel.yaml `window`) -------
+# with its codebook (every column: label, unit, producing stage, source), built from the panel and shocks codebooks
+$(P)/analysis_panel.parquet $(P)/analysis_panel_codebook.csv &: analysis/analysis_panel.py analysis/index/growth.py \
+		configs/analysis_panel.yaml configs/index.yaml configs/panel.yaml $(P)/panel.parquet $(P)/indices.parquet \
+		$(P)/shocks.parquet $(P)/codebook.csv $(P)/shocks_codebook.csv $(PKG)
+	$(PY) -m analysis.analysis_panel --out $(P)/analysis_panel.parquet --codebook $(P)/analysis_panel_codebook.csv
 
-data: panel indices shocks $(P)/analysis_panel.parquet ## all data stages (panel, indices, shocks, analysis panel)
+# ---- 4b. robustness: the same stages on the window extended to 2022 (tab07 column f, spec robust_window2022_*) --
+# The index is rebuilt on 2015-2022 (its pooled min-max scale and weights re-estimated), the shocks and the analysis
+# panel extended; the exposure base period and event dates are unchanged. Written to their own folder.
+W22 := $(P)/window_2015_2022
+W22_OUT := $(addprefix $(W22)/,analysis_panel.parquet analysis_panel_codebook.csv $(notdir $(INDEX_OUT) $(SHOCKS_OUT)))
+$(W22_OUT) &: analysis/analysis_panel.py analysis/index/__main__.py $(wildcard analysis/index/*.py) \
+		analysis/shocks/__main__.py $(wildcard analysis/shocks/*.py) configs/analysis_panel.yaml configs/index.yaml \
+		configs/shocks.yaml configs/entity_locations.yaml $(P)/panel.parquet $(P)/provinces.csv $(P)/codebook.csv \
+		$(P)/.raw_verified $(PKG)
+	$(PY) -m analysis.index --panel $(P)/panel.parquet --config configs/index.yaml --out-dir $(W22) --window 2015 2022 --no-progress
+	$(PY) -m analysis.shocks --panel $(P)/panel.parquet --config configs/shocks.yaml --provinces $(P)/provinces.csv \
+		--out-dir $(W22) --window 2015 2022
+	$(PY) -m analysis.analysis_panel --indices $(W22)/indices.parquet --shocks $(W22)/shocks.parquet \
+		--shocks-codebook $(W22)/shocks_codebook.csv --out $(W22)/analysis_panel.parquet \
+		--codebook $(W22)/analysis_panel_codebook.csv --window 2015 2022
+
+data: panel indices shocks $(P)/analysis_panel.parquet $(P)/analysis_panel_codebook.csv $(W22_OUT) ## all data stages (panel, indices, shocks, analysis panel + codebook; the 2015-2022 build for tab07)
 
 # ---- 5. models: one estimate file (+ JSON sidecar) per spec --------------------------------------------------
 # One process estimates every stale spec (stale = its sidecar's fingerprint of resolved spec, inputs and engine code
@@ -124,7 +142,7 @@ ESTIMATES_STAMP := $(P)/estimates/.up-to-date
 MODEL_SRC := analysis/estimate.py $(wildcard analysis/models/*.py) $(PKG)
 estimates: $(ESTIMATES) ## every model in configs/specs (one estimate file per spec)
 
-$(ESTIMATES_STAMP): analysis/estimate.py $(SPECS) $(P)/analysis_panel.parquet $(MODEL_SRC) \
+$(ESTIMATES_STAMP): analysis/estimate.py $(SPECS) $(P)/analysis_panel.parquet $(W22)/analysis_panel.parquet $(MODEL_SRC) \
 		$(if $(filter-out $(wildcard $(ESTIMATE_FILES)),$(ESTIMATE_FILES)),FORCE)
 	$(PY) -m analysis.estimate --all configs/specs --out-dir $(P)/estimates --no-progress
 	@touch -r "$$(ls -t $(filter-out FORCE,$^) | head -n 1)" $@
@@ -132,12 +150,13 @@ $(ESTIMATES_STAMP): analysis/estimate.py $(SPECS) $(P)/analysis_panel.parquet $(
 $(ESTIMATES): $(ESTIMATES_STAMP) ;
 
 # ---- 6. tables: built only from estimate files ----------------------------------------------------------------
-TABLES_OUT := $(foreach t,tab01_main_cont_did tab02_event_study tab03_staggered tab04_panel_fe_re tab05_bacon tab07_robustness \
-	tab08_theater_heterogeneity,figures/$(t).tex figures/$(t).md)
+# The tables are declared in configs/tables.yaml (one entry per table, `  tabNN_name:` at two spaces' indent).
+TABLE_NAMES := $(shell sed -n -E 's/^  (tab[0-9][0-9]_[a-z0-9_]+):.*$$/\1/p' configs/tables.yaml)
+TABLES_OUT := $(foreach t,$(TABLE_NAMES),figures/$(t).tex figures/$(t).md)
 POWER_OUT := $(P)/power.csv figures/tab09_power.tex figures/tab09_power.md
 tables: $(TABLES_OUT) $(POWER_OUT) ## regression tables and the power/equivalence table (LaTeX + Markdown)
 
-$(TABLES_OUT) &: analysis/tables.py analysis/models/tables.py $(ESTIMATES) $(PKG)
+$(TABLES_OUT) &: analysis/tables.py analysis/models/tables.py configs/tables.yaml $(ESTIMATES) $(PKG)
 	$(PY) -m analysis.tables --estimates-dir $(P)/estimates --out-dir figures
 
 # What the data can rule out (MDE, 95% bounds, equivalence tests) for the headline specs listed in configs/power.yaml;
