@@ -187,16 +187,19 @@ notebooks/%.ipynb notebooks/%.html: notebooks/%.py analysis/notebooks.py $(FIG_S
 		$(SHOCKS_OUT) $(P)/analysis_panel.parquet
 	$(PY) -m analysis.notebooks --in $< --out notebooks/$*.ipynb --html notebooks/$*.html
 
-# the notebooks that read estimate files (05: only the case-study specs; its synthetic paths are recomputed)
+# the notebooks that read estimate files (05: only the case-study specs, whose synthetic paths and weights are
+# stored beside the estimates); 07 re-reads the raw yearbook cells and the configs it traces
 notebooks/04_did_results.ipynb: $(ESTIMATES) $(MODEL_SRC)
-notebooks/05_case_studies_shaanxi_guangdong.ipynb: $(filter $(P)/estimates/synth_% $(P)/estimates/sdid_%,$(ESTIMATES)) \
-		$(wildcard configs/specs/synth_*.yaml) $(MODEL_SRC)
+notebooks/05_case_studies_shaanxi_guangdong.ipynb: $(filter $(P)/estimates/synth_% $(P)/estimates/sdid_%,$(ESTIMATES))
+notebooks/07_trace_headline_number.ipynb: $(wildcard data/raw/yearbook-sci-tech/*.rda) configs/panel.yaml configs/index.yaml
 
 # ---- 9. multiverse: every index construction × treatment × estimator × controls × sample, on dask.distributed --
 # LocalCluster by default; an existing scheduler with DUALUSE_DASK_SCHEDULER=tcp://host:8786 (no code change).
 # Each specification is cached by a hash of its definition, inputs and code, so a rerun computes only what changed.
+# With `inference:` in the configuration the same run adds the specification-curve permutation inference
+# (multiverse_inference.json and the envelope panel of Figure 12); cached cells make a change of its settings cheap.
 MULTIVERSE_OUT := $(P)/multiverse_results.parquet $(P)/multiverse_results.csv $(P)/multiverse_summary.json \
-	figures/fig12_specification_curve.pdf figures/fig12_specification_curve.png
+	$(P)/multiverse_inference.json figures/fig12_specification_curve.pdf figures/fig12_specification_curve.png
 multiverse: $(MULTIVERSE_OUT) ## specification curve over the multiverse (configs/multiverse.yaml)
 
 $(MULTIVERSE_OUT) &: analysis/multiverse/__main__.py $(wildcard analysis/multiverse/*.py) $(wildcard analysis/index/*.py) \

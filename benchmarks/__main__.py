@@ -22,7 +22,7 @@ if str(ROOT) not in sys.path:  # `python benchmarks/__main__.py` as well as `pyt
     sys.path.insert(0, str(ROOT))
 
 from analysis.io import write_text  # noqa: E402
-from benchmarks import bench_inference, bench_make, bench_multiverse  # noqa: E402
+from benchmarks import bench_inference, bench_make, bench_multiverse, bench_permutation  # noqa: E402
 from benchmarks.common import PACKAGES, Row, machine, version  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results.md"
@@ -100,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         limit = len(bench_multiverse.prepare()[2]) // 4
     rows += bench_multiverse.run(repeats=repeats if args.quick else max(repeats, 7), limit=limit)
+    rows += bench_permutation.run(repeats=1 if args.quick else repeats)
     text = render(rows, started, args)
     write_text(text, args.out)
     print(text)

@@ -4,7 +4,9 @@
 Reads data/processed/panel.parquet (to rebuild each index choice), data/processed/shocks.parquet,
 data/processed/analysis_panel.parquet (controls) and configs/index.yaml; writes
 ``<out-dir>/multiverse_results.parquet`` and ``.csv`` (one row per specification, ordered by spec hash),
-``<out-dir>/multiverse_summary.json`` (counts, input fingerprints, code version) and
+``<out-dir>/multiverse_summary.json`` (counts, input fingerprints, code version),
+``<out-dir>/multiverse_inference.json`` (specification-curve permutation inference, when the configuration has an
+``inference:`` section; :mod:`analysis.multiverse.permutation`) and
 ``<figure-dir>/fig12_specification_curve.pdf`` / ``.png``. Cells are cached in ``<out-dir>/multiverse_cache/<hash>.json``;
 a rerun computes only changed cells (and starts no cluster when there are none).
 
@@ -28,6 +30,7 @@ from analysis.cli import guard, report
 
 RESULTS_NAME = "multiverse_results"
 SUMMARY_NAME = "multiverse_summary.json"
+INFERENCE_NAME = "multiverse_inference.json"
 CACHE_NAME = "multiverse_cache"
 FIGURE_STEM = "fig12_specification_curve"
 
@@ -65,11 +68,19 @@ def run(config_path: Path, out_dir: Path, figure_dir: Path | None = paths.FIGURE
                                             {k: str(v) for k, v in files.items()}, grid.needed_columns(cells))
     address = runner.scheduler_address(scheduler)
     n_workers = workers or config.workers
-    if n_missing:
+    if config.inference is not None and window is None:
+        window, base = tasks.prepare_inputs(_read(files["panel"]), _read(files["analysis_panel"]),
+                                            _read(files["shocks"]), index_config, config.index_choices,
+                                            {k: str(v) for k, v in files.items()}, grid.needed_columns(cells))
+    inference = None
+    if n_missing or config.inference is not None:
         with runner.dask_client(address, n_workers) as client:
             results, stats = runner.run_multiverse(cells, window, base, index_config, list(config.outcomes),
                                                    fingerprints, code, client, cache_dir, config.chunk_size,
                                                    progress)
+            if config.inference is not None:
+                inference = run_permutations(cells, window, base, index_config, config, client, results,
+                                             runner.cell_keys(cells, fingerprints, code), code)
     else:  # everything cached: no cluster needed
         results, stats = runner.run_multiverse(cells, None, None, index_config, list(config.outcomes),
                                                fingerprints, code, None, cache_dir, config.chunk_size, progress)
@@ -88,6 +99,9 @@ def run(config_path: Path, out_dir: Path, figure_dir: Path | None = paths.FIGURE
         "share_negative": float((ok["estimate"] < 0).mean()) if len(ok) else None,
     }
     write_json(summary, out_dir / SUMMARY_NAME)
+    if inference is not None:
+        write_json({**inference.summary, "config": paths.relative(config_path), "inputs_sha256": fingerprints,
+                    "code_version": code}, out_dir / INFERENCE_NAME)
     if figure_dir is not None and len(ok):
         from analysis.multiverse.figure import plot_spec_curve
 
@@ -95,8 +109,22 @@ def run(config_path: Path, out_dir: Path, figure_dir: Path | None = paths.FIGURE
         note = ("Cohort designs use first Entity-List listing years from a transcription of about half of the "
                 "2015–2021 additions (upper bounds: a missing earlier listing can only make them earlier)."
                 if cohort_specs is not None and cohort_specs.any() else "")
-        plot_spec_curve(results, Path(figure_dir) / FIGURE_STEM, note=note)
+        plot_spec_curve(results, Path(figure_dir) / FIGURE_STEM, note=note, inference=inference)
     return results, stats
+
+
+def run_permutations(cells, window, base, index_config, config, client, results, keys, code):
+    """Specification-curve permutation inference on ``client``: the analysis frame of every index choice (one task
+    each, as the multiverse builds them), then :func:`analysis.multiverse.permutation.run_inference`."""
+    from analysis.multiverse import permutation
+
+    runner.check_worker_code(client, code)
+    window_f, base_f, config_f = client.scatter([window, base, index_config], broadcast=True, hash=False)
+    futures = {choice.name: client.submit(tasks.analysis_frame, window_f, base_f, config_f, choice,
+                                          list(config.outcomes), key=f"perm-frame-{choice.name}")
+               for choice in config.index_choices}
+    frames = dict(zip(futures, client.gather(list(futures.values()))))
+    return permutation.run_inference(cells, frames, config.inference, client, results, keys)
 
 
 @guard

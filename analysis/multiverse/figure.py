@@ -4,6 +4,10 @@ Top panel: every specification's estimate, sorted, with its 95% confidence inter
 whose interval excludes zero in ink), and zero and the median estimate as reference lines. Bottom panel: for each
 choice that varies in the grid, one row per option, with a mark under each specification that uses it — so a
 reader sees which choices move the estimate. Failed cells (engine error) are left out and counted in the note.
+With the permutation inference (:mod:`analysis.multiverse.permutation`) a third panel, at the bottom, shows the
+observed curve of the covered specifications (sorted) against the 2.5/50/97.5% envelope of the curves computed
+under permuted treatment assignments (each permuted curve sorted, quantiles taken rank by rank), with the
+permutation p-values of the median, the share significant in the dominant direction and Stouffer's Z.
 The house style (analysis.figures.style) is used when present; saving is deterministic either way.
 """
 
@@ -41,8 +45,9 @@ def _style():
     return style
 
 
-def plot_spec_curve(results: pd.DataFrame, stem: str | Path, note: str = "") -> list[Path]:
-    """Draw the specification curve of ``results`` (rows of multiverse_results) to ``<stem>.pdf`` and ``.png``."""
+def plot_spec_curve(results: pd.DataFrame, stem: str | Path, note: str = "", inference=None) -> list[Path]:
+    """Draw the specification curve of ``results`` (rows of multiverse_results) to ``<stem>.pdf`` and ``.png``;
+    ``inference``: an :class:`analysis.multiverse.permutation.InferenceRun` adds the envelope panel."""
     ok = results.loc[(results["error"] == "") & results["estimate"].notna()].copy()
     if ok.empty:
         raise ValueError("no successfully estimated specification to plot")
@@ -58,9 +63,17 @@ def plot_spec_curve(results: pd.DataFrame, stem: str | Path, note: str = "") -> 
     height_top, height_bottom = 2.4, 0.14 * n_rows + 0.3
     if style:
         style.apply_style()
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(width, height_top + height_bottom), sharex=True,
-                                      gridspec_kw={"height_ratios": [height_top, height_bottom]},
-                                      layout="constrained")
+    if inference is None:
+        fig, (top, bottom) = plt.subplots(2, 1, figsize=(width, height_top + height_bottom), sharex=True,
+                                          gridspec_kw={"height_ratios": [height_top, height_bottom]},
+                                          layout="constrained")
+    else:
+        height_null = 2.0
+        fig = plt.figure(figsize=(width, height_top + height_bottom + height_null), layout="constrained")
+        grid_spec = fig.add_gridspec(3, 1, height_ratios=[height_top, height_bottom, height_null])
+        top = fig.add_subplot(grid_spec[0])
+        bottom = fig.add_subplot(grid_spec[1], sharex=top)
+        null_panel = fig.add_subplot(grid_spec[2])
     ink = style.INK if style else "black"
     grey = style.GREY_LIGHT if style else "#c8c8c8"
     mid = style.GREY_MID if style else "#8c8c8c"
@@ -87,13 +100,22 @@ def plot_spec_curve(results: pd.DataFrame, stem: str | Path, note: str = "") -> 
     bottom.grid(False)
     bottom.set_xlim(-1, len(ok))
 
+    if inference is not None:
+        _envelope_panel(null_panel, inference, ink, grey, mid)
+
     n_failed = len(results) - len(ok)
     source = (f"Each specification reports its treatment coefficient (column term: exposure x post for continuous "
               f"exposure, per standard deviation of the exposure; the overall ATT for first-listing cohorts). Source: data/processed/multiverse_results.parquet (python -m "
               f"analysis.multiverse), built from the cleaned provincial panel, the sanction shocks and the index "
               f"choices of configs/multiverse.yaml; 95% CIs from each estimator's inference."
               + (f" {n_failed} specification(s) failed and are not shown (see the error column)." if n_failed else "")
-              + (f" {note}" if note else ""))
+              + (f" {note}" if note else "")
+              + (f" Bottom panel: {inference.summary['n_permutations']} permutations of the provinces' treatment "
+                 f"assignments (seed {inference.summary['seed']}), the same permutation for every specification of "
+                 f"a draw; {inference.summary['n_specifications_covered']:,} specifications covered "
+                 f"({', '.join(inference.summary['covered_estimators'])}; not "
+                 f"{', '.join(inference.summary['not_covered_estimators']) or 'none'}); p-values "
+                 f"(1 + #extreme)/(1 + B), data/processed/multiverse_inference.json." if inference is not None else ""))
     if style:
         style.add_source_note(fig, source)
         return style.save_figure(fig, stem)
@@ -107,3 +129,24 @@ def plot_spec_curve(results: pd.DataFrame, stem: str | Path, note: str = "") -> 
         written.append(target)
     plt.close(fig)
     return written
+
+
+def _envelope_panel(axis, inference, ink, grey, mid) -> None:
+    """Observed sorted curve against the permutation envelope (2.5/50/97.5% of the sorted permuted curves)."""
+    observed = inference.observed_sorted
+    low, middle, high = inference.envelope
+    n = min(len(observed), len(middle))
+    x = np.arange(n)
+    axis.fill_between(x, low[:n], high[:n], color=grey, linewidth=0, label="permutations, 2.5–97.5%")
+    axis.plot(x, middle[:n], color=mid, linewidth=0.8, linestyle="--", label="permutations, median")
+    axis.plot(x, observed[:n], color=ink, linewidth=1.0, label="observed")
+    axis.axhline(0, color=mid, linewidth=0.5, linestyle=":")
+    s = inference.summary["overall"]
+    axis.set_title(f"Under permuted assignments: median {s['median']:.3g} (p = {s['p_median']:.3f}); share "
+                   f"significant ({s['dominant_direction']}) {s['share_significant']:.1%} (p = "
+                   f"{s['p_share_significant']:.3f}); Stouffer Z {s['stouffer_z']:.2f} (p = {s['p_stouffer_z']:.3f})",
+                   loc="left", fontsize=7)
+    axis.set_xlabel("Covered specifications, sorted by estimate")
+    axis.set_ylabel("Estimate")
+    axis.set_xlim(-1, n)
+    axis.legend(loc="upper left", fontsize=6, frameon=False)

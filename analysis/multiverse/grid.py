@@ -50,6 +50,8 @@ CHOICE_COLUMNS = [
 ]
 
 _TOP_KEYS = {"chunk_size", "workers", "seed", "index", "treatments", "estimators", "controls", "samples"}
+_TOP_KEYS_OPTIONAL = {"inference"}
+_INFERENCE_KEYS = {"n_permutations", "seed", "block_size"}
 _INDEX_KEYS = {"outcomes", "normalisation", "weighting", "aggregation", "indicator_sets"}
 _ESTIMATOR_KEYS_REQUIRED = {"treatment_kind", "spec"}
 _ESTIMATOR_KEYS_OPTIONAL = {"uses_controls", "term", "description"}
@@ -112,6 +114,17 @@ class Sample:
 
 
 @dataclass(frozen=True)
+class InferenceSettings:
+    """Specification-curve permutation inference (:mod:`analysis.multiverse.permutation`): number of permutations
+    of the provinces' treatment assignments, their seed, and permutations per dask task (the blocks are fixed by the
+    configuration, never by the number of workers, so results do not depend on it)."""
+
+    n_permutations: int
+    seed: int
+    block_size: int = 50
+
+
+@dataclass(frozen=True)
 class MultiverseConfig:
     chunk_size: int
     workers: int
@@ -123,6 +136,7 @@ class MultiverseConfig:
     control_sets: Mapping[str, tuple[str, ...]]
     samples: tuple[Sample, ...]
     source: str = "configs/multiverse.yaml"
+    inference: InferenceSettings | None = None
 
 
 @dataclass
@@ -189,7 +203,7 @@ def parse_config(raw: Mapping, index_config: IndexConfig, file: str | os.PathLik
                  ) -> MultiverseConfig:
     """Validate a parsed configs/multiverse.yaml against the index vocabulary and the engine's spec rules."""
     file = str(file)
-    _keys(file, "top level", raw, _TOP_KEYS)
+    _keys(file, "top level", raw, _TOP_KEYS, _TOP_KEYS_OPTIONAL)
     chunk_size = _positive_int(file, "chunk_size", raw["chunk_size"])
     workers = _positive_int(file, "workers", raw["workers"])
     seed = raw["seed"]
@@ -252,9 +266,21 @@ def parse_config(raw: Mapping, index_config: IndexConfig, file: str | os.PathLik
                               _int_list(file, f"{where}.drop_years", spec.get("drop_years")),
                               tuple(years) if years else None))
 
+    inference = None
+    if raw.get("inference") is not None:
+        inf = raw["inference"]
+        _keys(file, "inference", inf, {"n_permutations", "seed"}, _INFERENCE_KEYS)
+        inf_seed = inf["seed"]
+        if not isinstance(inf_seed, int) or isinstance(inf_seed, bool) or inf_seed < 0:
+            raise DataError(file, f"inference.seed: need a non-negative integer, got {inf_seed!r}",
+                            column="inference.seed")
+        inference = InferenceSettings(_positive_int(file, "inference.n_permutations", inf["n_permutations"]),
+                                      inf_seed, _positive_int(file, "inference.block_size", inf.get("block_size", 50)))
+
     return MultiverseConfig(chunk_size=chunk_size, workers=workers, seed=seed, outcomes=outcomes,
                             index_choices=index_choices, treatments=treatments, estimators=estimators,
-                            control_sets=control_sets, samples=tuple(samples), source=paths.relative(Path(file)))
+                            control_sets=control_sets, samples=tuple(samples), source=paths.relative(Path(file)),
+                            inference=inference)
 
 
 def _parse_treatments(file: str, raw: Any) -> tuple[Treatment, ...]:
