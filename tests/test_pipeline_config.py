@@ -228,3 +228,14 @@ def test_panel_estimators_skip_a_period_whose_rows_all_drop():
         without = fit(df[df["year"] < 2022].reset_index(drop=True), spec).set_index("term")
         np.testing.assert_allclose(with_gap.loc["x", ["estimate", "std_error"]].to_numpy(dtype=float),
                                    without.loc["x", ["estimate", "std_error"]].to_numpy(dtype=float), rtol=1e-10)
+
+
+def test_exhibit_captions_follow_the_window():
+    """Captions and notes say {first_year}/{last_year}, not typed years, so a moved window relabels them."""
+    first, last = study_window()
+    loaded = {e.id: e for e in exhibits.load_exhibits(CONFIGS / "exhibits.yaml")}
+    assert loaded["fig03_trajectories_capability_index"].caption.endswith(f"{first}–{last}")
+    assert all("{first_year}" not in e.caption + e.note and "{last_year}" not in e.caption + e.note
+               for e in loaded.values())
+    raw = (CONFIGS / "exhibits.yaml").read_text()
+    assert "by theater command, 2015–2021" not in raw and "Province-years 2015–2021" not in raw

@@ -126,8 +126,11 @@ def load_exhibits(path: str | Path) -> list[Exhibit]:
                                     "name of a file configs/specs/<id>.yaml)", key=f"exhibits.{exhibit_id}.{key}")
         if "labels" in options and len(options["labels"]) != len(options["specs"]):
             raise DataError(path, f"{where}: key 'labels' must have one label per spec")
-        out.append(Exhibit(exhibit_id, kind, _check_type(path, where, "caption", settings["caption"], str),
-                           _check_type(path, where, "note", settings["note"], str), options))
+        # {first_year} / {last_year} in a caption or note: the study window, so that moving it needs no text edit
+        first, last = study_window()
+        text = {key: _check_type(path, where, key, settings[key], str).replace("{first_year}", str(first))
+                .replace("{last_year}", str(last)) for key in ("caption", "note")}
+        out.append(Exhibit(exhibit_id, kind, text["caption"], text["note"], options))
     return out
 
 
