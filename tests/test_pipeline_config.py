@@ -239,3 +239,28 @@ def test_exhibit_captions_follow_the_window():
                for e in loaded.values())
     raw = (CONFIGS / "exhibits.yaml").read_text()
     assert "by theater command, 2015–2021" not in raw and "Province-years 2015–2021" not in raw
+
+
+def test_a_window_before_a_series_first_published_year_leaves_it_missing(tmp_path):
+    """Moving the window to 2012–2021: the public population export starts in 2015 (`first_published`), so the panel
+    builds with population missing (never imputed) for 2012–2014 and says so in the cleaning log; without
+    `first_published` the missing year columns stop the build, naming the file and the years (a truncated export)."""
+    from analysis.clean.panel import build as build_panel
+    from analysis.clean.panel import load_config as load_panel_config
+
+    cfg = load_panel_config()
+    assert cfg["nbs"]["population"][0]["first_published"] == 2015
+    cfg["window"] = {"first_year": 2012, "last_year": 2021}
+    panel, _, log = build_panel(cfg)
+    by_year = panel.groupby("year")["population"].apply(lambda s: s.notna().sum())
+    assert (by_year.loc[2012:2014] == 0).all() and (by_year.loc[2015:2021] == 31).all()
+    assert "not_published" in set(log["rule"])
+    del cfg["nbs"]["population"][0]["first_published"]
+    with pytest.raises(DataError, match="2012年, 2013年, 2014年"):
+        build_panel(cfg)
+    raw = yaml.safe_load(paths.PANEL_CONFIG.read_text())
+    raw["nbs"]["population"][0]["first_published"] = "2015"
+    bad = tmp_path / "panel.yaml"
+    bad.write_text(yaml.safe_dump(raw, allow_unicode=True))
+    with pytest.raises(DataError, match="first_published"):
+        load_panel_config(bad)

@@ -66,6 +66,12 @@ def load_config(path: Path = paths.PANEL_CONFIG) -> dict:
         if not isinstance(offset, int) or isinstance(offset, bool) or abs(offset) > 1:
             raise DataError(path, f"year_offset of {entry.get('name')!r} must be -1, 0 or 1, got {offset!r}",
                             column=f"nbs.integrated[{i}].year_offset")
+    for group, entries in cfg["nbs"].items():
+        for i, entry in enumerate(entries):
+            first = entry.get("first_published")
+            if first is not None and (not isinstance(first, int) or isinstance(first, bool)):
+                raise DataError(path, f"first_published of {entry.get('name')!r} must be a year, got {first!r}",
+                                column=f"nbs.{group}[{i}].first_published")
     dup = {n for n in names if names.count(n) > 1}
     if dup:
         raise DataError(path, f"panel column name(s) used twice: {sorted(dup)}")
@@ -196,8 +202,14 @@ def read_sources(cfg: dict, raw_dir: Path = paths.RAW, log: CleaningLog | None =
             if encoding is None:
                 raise DataError(path, "no declared encoding in configs/data_sources.yaml", column="encoding")
             window = cfg["window"]
+            # Every window year must be in the export (a truncated download stops here), except years before the
+            # series' first published year (`first_published`): those stay missing, never imputed, and are logged.
+            first = max(window["first_year"], entry.get("first_published", window["first_year"]))
+            if first > window["first_year"]:
+                log.add("clean", path, "not_published", f"{entry['name']}: first published for {first}; window years "
+                        f"{window['first_year']}–{first - 1} left missing (never imputed)", n_rows=0)
             frames.append(read_nbs_export(path, encoding, entry["name"], log,
-                                          range(window["first_year"], window["last_year"] + 1)))
+                                          range(first, window["last_year"] + 1)))
     if "defence_firms" in cfg:
         years = range(cfg["keep_years"]["first_year"], cfg["keep_years"]["last_year"] + 1)
         counts, crosscheck = read_defence_firms(cfg["defence_firms"], raw_dir, years, log, encodings)
