@@ -87,8 +87,9 @@ with pd.option_context("display.float_format", "{:,.2f}".format):
 
 # %%
 g = panel[panel["province_code"] == CODE].set_index("year").sort_index()
-chain = {config.window.first_year: 1.0}
-for t in range(config.window.first_year + 1, YEAR + 1):
+BASE = int(g.index[g["gdp_deflator"] == 1.0][0])  # the deflator's base year (= 1), not necessarily the window's first
+chain = {BASE: 1.0}
+for t in range(BASE + 1, YEAR + 1):
     chain[t] = chain[t - 1] * (g.loc[t, "gdp"] / g.loc[t - 1, "gdp"]) / (g.loc[t, "gdp_index_prev100"] / 100)
 print(f"deflator {YEAR}: hand {chain[YEAR]:.6f}, panel {g.loc[YEAR, 'gdp_deflator']:.6f}",
       same(chain[YEAR], g.loc[YEAR, "gdp_deflator"], "deflator"))
