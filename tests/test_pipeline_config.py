@@ -200,10 +200,10 @@ def test_codebook_refuses_an_undocumented_column():
 def test_matrix_script_covers_critic_and_the_2022_window():
     """The CI configuration matrix runs (at least) CRITIC as the default and the window 2015–2022."""
     script = (paths.ROOT / "tests" / "matrix" / "run_matrix.sh").read_text()
-    assert "VARIANTS=(critic window2022)" in script
+    assert "VARIANTS=(critic window2022 window2012)" in script
     assert "default_method: minmax_critic_wsum" in script and "last_year: 2022" in script
     ci = (paths.ROOT / ".ci" / "run").read_text()
-    assert "tests/matrix/run_matrix.sh" in ci
+    assert "tests/matrix/run_matrix.sh critic window2022 window2012" in ci
     methods = yaml.safe_load(paths.INDEX_CONFIG.read_text())["methods"]
     assert "minmax_critic_wsum" in methods
 

@@ -2,7 +2,7 @@
 # Configuration matrix: build the pipeline end to end on the real data under changed configurations, so that a
 # student's config change cannot break `make all` unnoticed (issue 16 §2).
 #
-#   tests/matrix/run_matrix.sh [VARIANT ...]     (default: critic window2022)
+#   tests/matrix/run_matrix.sh [VARIANT ...]     (default: critic window2022 window2012)
 #
 # Variants (each one edit of one config line, as a student would make it):
 #   critic      configs/index.yaml  default_method: minmax_critic_wsum      (CRITIC weights as the default index)
@@ -20,7 +20,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 VARIANTS=("$@")
-[ ${#VARIANTS[@]} -gt 0 ] || VARIANTS=(critic window2022)
+[ ${#VARIANTS[@]} -gt 0 ] || VARIANTS=(critic window2022 window2012)
 TARGETS="${MATRIX_TARGETS:-data estimates tables figures notebooks}"
 test -x "$ROOT/.venv/bin/python" || { echo "run_matrix: $ROOT/.venv missing (make env first)" >&2; exit 2; }
 
