@@ -79,15 +79,23 @@ def simplex_least_squares(donors_pre: np.ndarray, treated_pre: np.ndarray, v: np
     w, _ = optimize.nnls(np.vstack([A, np.full(n, penalty)]), np.append(b, penalty), maxiter=100 * n)
     w = _polish_on_support(G, c, w / w.sum())
     if not _is_simplex_optimum(G, c, w):
-        result = optimize.minimize(
-            lambda x: 0.5 * x @ G @ x - c @ x, w, jac=lambda x: G @ x - c, method="SLSQP",
-            bounds=[(0.0, 1.0)] * n,
-            constraints=[{"type": "eq", "fun": lambda x: x.sum() - 1.0, "jac": lambda x: np.ones_like(x)}],
-            options={"ftol": 1e-15, "maxiter": 1000},
-        )
-        w = np.clip(result.x, 0.0, None)
-        w = _polish_on_support(G, c, w / w.sum())
+        w = _polish_on_support(G, c, _slsqp_simplex_qp(G, c, w))
     return w
+
+
+def _slsqp_simplex_qp(G: np.ndarray, c: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """SLSQP with the analytic gradient for ``min 0.5 w'Gw - c'w`` on the simplex from ``start``; the result clipped
+    at 0 and renormalised to sum to one (callers polish it on its support)."""
+    from scipy import optimize
+
+    result = optimize.minimize(
+        lambda x: 0.5 * x @ G @ x - c @ x, start, jac=lambda x: G @ x - c, method="SLSQP",
+        bounds=[(0.0, 1.0)] * len(c),
+        constraints=[{"type": "eq", "fun": lambda x: x.sum() - 1.0, "jac": lambda x: np.ones_like(x)}],
+        options={"ftol": 1e-15, "maxiter": 1000},
+    )
+    w = np.clip(result.x, 0.0, None)
+    return w / w.sum()
 
 
 def _polish_on_support(G: np.ndarray, c: np.ndarray, w: np.ndarray, threshold: float = 1e-9) -> np.ndarray:
@@ -243,8 +251,6 @@ def penalized_weights(donors_pre: np.ndarray, treated_pre: np.ndarray, penalty: 
     eq. 5 halved, data scaled): SLSQP with the analytic gradient from the uniform start (then from the best donor),
     polished on its support by the exact KKT system, and accepted only if it passes the KKT check.
     """
-    from scipy import optimize
-
     if not penalty > 0:
         raise ValueError(f"penalty lambda must be > 0 (use penalized_limit_weights for lambda -> 0+), got {penalty}")
     problem = _scaled(donors_pre, treated_pre, v)
@@ -254,14 +260,7 @@ def penalized_weights(donors_pre: np.ndarray, treated_pre: np.ndarray, penalty: 
     nearest = np.zeros(n)
     nearest[int(np.argmin(problem.d))] = 1.0
     for start in (np.full(n, 1.0 / n), nearest):
-        result = optimize.minimize(
-            lambda x: 0.5 * x @ G @ x - c @ x, start, jac=lambda x: G @ x - c, method="SLSQP",
-            bounds=[(0.0, 1.0)] * n,
-            constraints=[{"type": "eq", "fun": lambda x: x.sum() - 1.0, "jac": lambda x: np.ones_like(x)}],
-            options={"ftol": 1e-15, "maxiter": 1000},
-        )
-        w = np.clip(result.x, 0.0, None)
-        w = w / w.sum()
+        w = _slsqp_simplex_qp(G, c, start)
         for threshold in (1e-9, 1e-6, 1e-4):  # SLSQP leaves zeros at ~1e-10; find the true support
             polished = _polish_on_support(G, c, w, threshold)
             if _is_simplex_optimum(G, c, polished):
