@@ -30,7 +30,7 @@ import pandas as pd
 
 from analysis import fingerprint, paths
 from analysis.io import SPEC_ID, DataError, sha256, write_json, write_parquet
-from analysis.models import registry
+from analysis.models import checks, registry
 from analysis.models.spec import resolve
 from analysis.cli import guard, report
 
@@ -96,6 +96,7 @@ def estimate_spec(spec: dict, out_path: Path, code: str | None = None,
     """Estimate an already resolved spec; write ``out_path``, its companion tables (``<stem>.<name>.parquet``, see
     :func:`analysis.paths.companion`) and its ``.json`` sidecar, the sidecar last; return the estimates."""
     df, data_file = registry.load_data(spec)
+    checks.check(df, spec)  # a design the estimator cannot identify is an error, not an estimate of 1e-18
     estimates, companions = registry.estimate_with_companions(df, spec)
     code = fingerprint.code_version(ENGINE_CODE) if code is None else code
     listed = {name: {"file": paths.companion(out_path, name).name, "n_rows": int(len(table))}
@@ -156,6 +157,8 @@ def run_all(spec_dir: Path, out_dir: Path, progress: bool = True, log=print) -> 
     if not spec_files:
         raise DataError(spec_dir, "no spec files (*.yaml) in this folder")
     specs = [resolve(f) for f in spec_files]
+    for spec in specs:  # before anything is written
+        checks.check_spec(spec)
     code = fingerprint.code_version(ENGINE_CODE)
     known: dict[Path, str] = {}
     stale = []

@@ -418,3 +418,138 @@ def test_clean_cli_with_infinite_population_exit_2_outputs_untouched(raw_copy, t
     assert res.stderr.startswith("error: ") and "year_end_resident_population_2015_2024.csv, row 5, column '2017年'" \
         in res.stderr
     assert _digest(out) == before
+
+
+# ---- designs the estimator cannot identify (analysis.models.checks): an error, not an estimate of 1e-18 --------
+def _synthetic_panel(n_units: int = 12, years=range(2010, 2017), seed: int = 7) -> pd.DataFrame:
+    """Balanced unit x year panel, staggered 0/1 treatment with a true effect of 0.5, unit- and year-level columns."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    for unit in range(1, n_units + 1):
+        start = 2013 + unit % 3 if unit % 4 else 0  # cohorts 2013-2015; every 4th unit never treated
+        for year in years:
+            treated = float(start > 0 and year >= start)
+            rows.append({"unit": unit, "year": year, "cohort": start, "d": treated,
+                         "unit_level": float(unit) ** 0.5, "year_level": (year - 2010) ** 2.0,
+                         "y": unit * 0.3 + (year - 2010) * 0.1 + 0.5 * treated + rng.normal(0, 0.1),
+                         "const": 3.0})
+    return pd.DataFrame(rows)
+
+
+def _spec_on(tmp_path: Path, panel: pd.DataFrame, **keys) -> Path:
+    data = tmp_path / "panel.csv"
+    panel.to_csv(data, index=False)
+    spec = {"estimator": "feols", "outcome": "y", "treatment": "d", "unit": "unit", "time": "year",
+            "fixed_effects": ["unit", "year"], "cluster": "unit", "data": str(data),
+            "sample": {"years": [2010, 2016]}, **keys}
+    path = tmp_path / "specs" / "synthetic_case.yaml"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(yaml.safe_dump(spec), encoding="utf-8")
+    return path
+
+
+def _run_estimate(argv, capsys) -> tuple[int, str]:
+    from analysis import estimate
+
+    code = estimate.main(argv)
+    err = capsys.readouterr().err
+    return code, err
+
+
+UNIDENTIFIED = {
+    # case: (spec keys, key named, words in the message)
+    "constant_outcome": ({"outcome": "const"}, "outcome", "is constant (3 in all 84 rows"),
+    "outcome_absorbed_by_unit_fe": ({"outcome": "unit_level"}, "outcome", "constant within each level of 'unit'"),
+    "unit_level_treatment": ({"treatment": "unit_level"}, "treatment", "constant within each level of 'unit'"),
+    "year_level_treatment": ({"treatment": "year_level"}, "treatment", "constant within each level of 'year'"),
+    "constant_treatment": ({"treatment": "const"}, "treatment", "is constant (3)"),
+    "panel_fe_unit_level": ({"estimator": "panel_fe", "treatment": "unit_level"}, "treatment",
+                            "no variation left after absorbing the fixed effects ['unit', 'year']"),
+    "first_diff_unit_level": ({"estimator": "first_diff", "treatment": "unit_level", "fixed_effects": ["year"]},
+                              "treatment", "constant within each level of 'unit'"),
+    "cont_did_constant_exposure": ({"estimator": "cont_did", "treatment": "d", "exposure": "const"}, "exposure",
+                                   "the same (3) for every unit"),
+    "cohort_never_treated": ({"estimator": "att_gt", "treatment": None, "cohort": "zero_cohort"}, "cohort",
+                             "no unit of the sample has a cohort"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(UNIDENTIFIED))
+def test_unidentified_design_is_an_error_naming_spec_and_key(tmp_path, capsys, case):
+    keys, key, what = UNIDENTIFIED[case]
+    panel = _synthetic_panel().assign(zero_cohort=0)
+    spec = _spec_on(tmp_path, panel, **keys)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.parquet").write_text("previous build")
+    before = _digest(out)
+    code, err = _run_estimate(["--spec", str(spec), "--out", str(out / "synthetic_case.parquet")], capsys)
+    assert code == EXIT_BAD_INPUT and "Traceback" not in err
+    assert err.startswith(f"error: {spec}, key '{key}': ") and what in err, err
+    assert _digest(out) == before  # nothing written, the earlier file untouched
+
+
+def test_identified_designs_pass_and_residual_share_is_the_within_share():
+    """The checks must not refuse a design that is identified: the synthetic staggered panel (known effect 0.5)
+    passes for every estimator family, and the residual share equals the two-way within share computed by hand
+    (balanced panel: x - unit mean - year mean + grand mean)."""
+    import numpy as np
+
+    from analysis.models.checks import check_identified, residual_share
+
+    panel = _synthetic_panel()
+    base = {"outcome": "y", "treatment": "d", "unit": "unit", "time": "year", "fixed_effects": ["unit", "year"],
+            "controls": [], "exposure": None, "cohort": None, "spec_files": ["x.yaml"]}
+    for estimator in ("feols", "panel_fe", "first_diff", "panel_re", "hausman"):
+        check_identified(panel, {**base, "estimator": estimator})
+    check_identified(panel, {**base, "estimator": "cont_did", "exposure": "unit_level"})
+    check_identified(panel, {**base, "estimator": "att_gt", "treatment": None, "cohort": "cohort"})
+    x = panel["d"].to_numpy()
+    within = (x - panel.groupby("unit")["d"].transform("mean") - panel.groupby("year")["d"].transform("mean")
+              + x.mean()).to_numpy()
+    expected = (within @ within) / ((x - x.mean()) @ (x - x.mean()))
+    assert residual_share(x, panel, ["unit", "year"]) == pytest.approx(expected, rel=1e-9)
+    assert 0.05 < expected < 1  # a real within share, far above ABSORBED_SHARE
+    assert np.isnan(residual_share(np.full(len(x), 2.0), panel, ["unit"]))
+
+
+def test_real_spec_with_outcome_absorbed_by_year_effects_is_refused(tmp_path, capsys):
+    """The real main specification with its outcome replaced by a year-level column (post_zte_2016: 0 in 2015, 1
+    after) gave an estimate of -8.8e-18 with a standard error of 1.6e-17 before the check; now exit 2."""
+    text = (paths.SPECS / "cont_did_capability_index.yaml").read_text(encoding="utf-8")
+    text = text.replace("outcome: capability_index", "outcome: post_zte_2016").replace("reps: 9999", "reps: 99")
+    spec = tmp_path / "cont_did_zte_outcome.yaml"
+    spec.write_text(text, encoding="utf-8")
+    out = tmp_path / "cont_did_zte_outcome.parquet"
+    code, err = _run_estimate(["--spec", str(spec), "--out", str(out)], capsys)
+    assert code == EXIT_BAD_INPUT and "key 'outcome'" in err and "constant within each level of 'year'" in err
+    assert "Traceback" not in err and not out.exists() and not out.with_suffix(".json").exists()
+
+
+# ---- resampling counts: a documented cap instead of a 23 GiB allocation ------------------------------------------
+@pytest.mark.parametrize("key, block", [
+    ("inference.wild_bootstrap.reps", {"wild_bootstrap": {"reps": 100_000_000, "weights": "webb"}}),
+    ("inference.ri.reps", {"ri": {"reps": 100_000_001}}),
+])
+def test_reps_above_the_cap_is_refused_before_anything_runs(tmp_path, capsys, key, block):
+    spec = _spec_on(tmp_path, _synthetic_panel(), inference=block)
+    out = tmp_path / "est"
+    code, err = _run_estimate(["--all", str(spec.parent), "--out-dir", str(out), "--no-progress"], capsys)
+    assert code == EXIT_BAD_INPUT and "Traceback" not in err
+    assert f"synthetic_case.yaml, key '{key}': must be an integer from 1 to 100,000" in err
+    assert not out.exists()
+
+
+def test_reps_cap_guards_the_allocation_sites():
+    import numpy as np
+
+    from analysis.models.inference import MAX_REPS, _draw_weights, _permutations
+
+    rng = np.random.default_rng(0)
+    assert _draw_weights("webb", 31, MAX_REPS, rng).shape == (31, MAX_REPS)  # the cap itself is allowed
+    with pytest.raises(ValueError, match="from 1 to 100,000"):
+        _draw_weights("webb", 31, 100_000_000, rng)  # 23 GiB before the cap
+    with pytest.raises(ValueError, match="MAX_REPS"):
+        _permutations(31, MAX_REPS + 1, 0)
