@@ -161,7 +161,7 @@ $(TABLES_OUT) &: analysis/tables.py analysis/models/tables.py configs/tables.yam
 
 # What the data can rule out (MDE, 95% bounds, equivalence tests) for the headline specs listed in configs/power.yaml;
 # every estimate file is a prerequisite (the list lives in the config), the panel gives the smallest effects of interest.
-$(POWER_OUT) &: analysis/power.py configs/power.yaml analysis/models/tables.py analysis/models/distributions.py \
+$(POWER_OUT) &: analysis/power.py configs/power.yaml analysis/models/tables.py configs/tables.yaml analysis/models/distributions.py \
 		$(ESTIMATES) $(P)/analysis_panel.parquet $(PKG)
 	$(PY) -m analysis.power --config configs/power.yaml --estimates-dir $(P)/estimates --panel $(P)/analysis_panel.parquet \
 		--out-dir $(P) --figures-dir figures

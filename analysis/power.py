@@ -317,10 +317,21 @@ def power_rows(estimates_dir: Path, panel: pd.DataFrame, cfg: dict, panel_file: 
 
 # ---- exhibit ------------------------------------------------------------------------------------------------------
 
+def term_label(term: str) -> str:
+    """The term's label from the tables' label map (configs/tables.yaml ``labels:``), so that tab09 shows no raw
+    column name; a term the map does not know (the simulated panels of the tests) keeps its name."""
+    from analysis.models.tables import LABELS
+
+    try:
+        return LABELS.term(term)
+    except DataError:
+        return term
+
+
 def sentence(r: pd.Series) -> str:
     """The README finding for one row: what is ruled out, in the outcome's units."""
     per = " per SD of exposure" if r["effect_scale"].startswith("per unit") else ""
-    head = f"{r['outcome']} ({r['spec_id']}, {r['term']})"
+    head = f"{r['outcome']} ({r['spec_id']}, {term_label(r['term'])})"
     if r["reference_distribution"] == "placebo rank":
         return (f"{head}: estimate {r['estimate']:.4f} {r['units']}, placebo p = {r['p_value']:.3f}; the smallest "
                 f"attainable placebo p-value with {int(r['n_donors'])} donors is {r['min_attainable_p']:.3f}; no "
@@ -343,7 +354,8 @@ def render(frame: pd.DataFrame, cfg: dict) -> tuple[str, str]:
     for _, r in frame.iterrows():
         ci = "" if pd.isna(r["ci_low"]) else f"[{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]"
         floor = "" if pd.isna(r["min_attainable_p"]) else f" ({fmt(r['min_attainable_p'], 3)})"
-        body.append([r["spec_id"], r["term"], fmt(r["estimate"]), fmt(r["std_error"]), r["reference_distribution"],
+        body.append([r["spec_id"], term_label(r["term"]), fmt(r["estimate"]), fmt(r["std_error"]),
+                     r["reference_distribution"],
                      fmt(r["mde_80"]), ci, fmt(r["equivalence_bound"]), fmt(r["p_tost"], 3),
                      fmt(r["p_value"], 3) + floor])
     caption = "What the data can rule out: minimum detectable effects, 95% bounds and equivalence tests"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from analysis import paths
 from analysis.io import DataError, write_text
-from analysis.models.tables import TABLES, TABLES_CONFIG, check_specs, load_tables, render
+from analysis.models.tables import LABELS, TABLES, TABLES_CONFIG, check_specs, load_labels, load_tables, render
 from analysis.cli import guard, report
 
 
@@ -34,9 +34,10 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown table(s): {', '.join(sorted(unknown))}")
     try:
+        labels = LABELS if args.config == TABLES_CONFIG else load_labels(args.config)
         check_specs(chosen, args.specs_dir, args.config)
         for definition in chosen:
-            latex, markdown = render(definition, args.estimates_dir)
+            latex, markdown = render(definition, args.estimates_dir, labels)
             write_text(latex, args.out_dir / f"{definition.name}.tex")
             write_text(markdown, args.out_dir / f"{definition.name}.md")
             print(f"wrote {paths.relative(args.out_dir / definition.name)}.tex/.md")

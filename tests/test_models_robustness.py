@@ -20,7 +20,7 @@ from analysis.analysis_panel import base_period_interaction, load_config
 from analysis.models import regression
 from analysis.models.registry import select_sample
 from analysis.models.spec import SpecError, resolve
-from analysis.models.tables import TABLES, build_grid, build_long
+from analysis.models.tables import LABELS, TABLES, build_grid, build_long
 from models_engine_sim import CONT_EFFECT, base_spec, simulate_panel
 
 TERM = "exposure:post"
@@ -156,21 +156,23 @@ def test_robustness_grid_shows_only_the_treatment_row(tmp_path):
         _write_estimates(tmp_path, spec_id, regression.cont_did(df, spec), spec)
     header, body = build_grid(tab07, tmp_path)
     assert header[1:] == [f"({i + 1}) {label}" for i, label in enumerate(tab07.labels)]
-    assert [row[0] for row in body if row[0].strip()] == [tab07.terms[0], "Observations", "Clusters", "Estimator",
-                                                          "Spec"]
+    assert [row[0] for row in body if row[0].strip()] == [LABELS.term(tab07.terms[0]), "Observations", "Clusters",
+                                                          "Estimator"]
 
 
 def test_theater_table_has_one_row_per_theater_with_its_cluster_count(tmp_path):
     tab08 = next(t for t in TABLES if t.name == "tab08_theater_heterogeneity")
-    df = simulate_panel().rename(columns={"region": "theater_command"})
-    spec = base_spec(estimator="cont_did", exposure="exposure", treatment="post", heterogeneity="theater_command",
-                     fixed_effects=["province_code", "theater_command^year"])
+    df = simulate_panel().rename(columns={"region": "theater_command", "exposure": "exposure_foreign_tech_z",
+                                          "post": "post_huawei_2019"})
+    spec = base_spec(estimator="cont_did", exposure="exposure_foreign_tech_z", treatment="post_huawei_2019",
+                     heterogeneity="theater_command", fixed_effects=["province_code", "theater_command^year"])
     table = regression.cont_did(df, spec)
     _write_estimates(tmp_path, tab08.specs[0], table, spec)
     header, body = build_long(tab08, tmp_path)
     theaters = sorted(df["theater_command"].unique())
-    assert [row[0].rsplit("=", 1)[1] for row in body] == theaters
+    assert [row[0] for row in body] == [LABELS.term(f"exposure_foreign_tech_z:post_huawei_2019:theater_command={t}")
+                                        for t in theaters]
     counts = df.drop_duplicates("province_code").groupby("theater_command").size()
-    column = header.index("n_clusters_level")
+    column = header.index(LABELS.column("n_clusters_level"))
     assert [float(row[column]) for row in body] == [float(counts[t]) for t in theaters]
     assert "5-7 provinces" in tab08.note
