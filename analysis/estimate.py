@@ -34,9 +34,10 @@ from analysis.models import checks, registry
 from analysis.models.spec import resolve
 from analysis.cli import guard, report
 
-#: Code whose changes can change an estimate (formatting-only files excluded, see analysis.fingerprint).
-ENGINE_CODE = ("analysis/models", "analysis/estimate.py", "analysis/io.py", "analysis/paths.py",
-               "analysis/provinces.py", "analysis/fingerprint.py")
+#: Entry modules of the estimation code: the code that enters the fingerprint is every package module these reach
+#: through the import graph (:func:`analysis.fingerprint.code_files`; the registry names its estimator modules), so
+#: a new estimator module is covered when the registry imports it, and a formatter nothing here imports is not.
+ENGINE_ENTRIES = ("analysis.estimate",)
 
 VERSIONED_PACKAGES = ("numpy", "pandas", "scipy", "statsmodels", "linearmodels", "pyfixest", "pyarrow", "pyyaml",
                       "wildboottest", "pysyncon", "diff-diff")
@@ -74,8 +75,9 @@ def spec_fingerprint(spec: dict, inputs: dict[str, str], code: str) -> str:
 def sidecar(spec: dict, estimates: pd.DataFrame, inputs: dict[str, str], code: str,
             companions: dict[str, dict] | None = None) -> dict:
     """The JSON sidecar's content (no timestamps or machine paths, so it is reproducible); ``inputs`` from
-    :func:`input_hashes`, ``code`` the version of :data:`ENGINE_CODE`; ``companions`` ``{name: {"file": file name,
-    "n_rows": rows}}`` of the estimator's companion tables (the key is written only if there are any)."""
+    :func:`input_hashes`, ``code`` the version of the code :data:`ENGINE_ENTRIES` reach; ``companions``
+    ``{name: {"file": file name, "n_rows": rows}}`` of the estimator's companion tables (the key is written only
+    if there are any)."""
     side = {
         "spec_id": spec["id"],
         "spec": spec,
@@ -98,7 +100,7 @@ def estimate_spec(spec: dict, out_path: Path, code: str | None = None,
     df, data_file = registry.load_data(spec)
     checks.check(df, spec)  # a design the estimator cannot identify is an error, not an estimate of 1e-18
     estimates, companions = registry.estimate_with_companions(df, spec)
-    code = fingerprint.code_version(ENGINE_CODE) if code is None else code
+    code = fingerprint.code_version(ENGINE_ENTRIES) if code is None else code
     listed = {name: {"file": paths.companion(out_path, name).name, "n_rows": int(len(table))}
               for name, table in sorted(companions.items())}
     side = sidecar(spec, estimates, input_hashes(spec, data_file, known), code, listed)
@@ -159,7 +161,7 @@ def run_all(spec_dir: Path, out_dir: Path, progress: bool = True, log=print) -> 
     specs = [resolve(f) for f in spec_files]
     for spec in specs:  # before anything is written
         checks.check_spec(spec)
-    code = fingerprint.code_version(ENGINE_CODE)
+    code = fingerprint.code_version(ENGINE_ENTRIES)
     known: dict[Path, str] = {}
     stale = []
     for spec_file, spec in zip(spec_files, specs):

@@ -67,7 +67,7 @@ def test_cli_caches_second_run_computes_nothing(workdir):
     results, stats = cli.run(workdir / "mv.yaml", workdir, workdir / "figures", workers=2, progress=False)
     assert (stats.n_cells, stats.n_cached, stats.n_computed, stats.n_tasks) == (30, 0, 30, EXPECTED_TASKS)
     assert stats.n_errors == 0 and (results["error"] == "").all()
-    assert results["spec_hash"].is_monotonic_increasing
+    assert results["spec_id"].is_monotonic_increasing
     assert len(list((workdir / cli.CACHE_NAME).glob("*.json"))) == 30
     assert (workdir / "figures" / "fig12_specification_curve.pdf").stat().st_size > 0
     first_bytes = (workdir / "multiverse_results.parquet").read_bytes()

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -152,15 +153,41 @@ def test_hash_changes_with_a_choice_an_input_or_the_code(index_config):
 
 
 def test_code_version_tracks_computing_code_only(tmp_path):
-    (tmp_path / "analysis" / "models").mkdir(parents=True)
-    (tmp_path / "analysis" / "models" / "regression.py").write_text("x = 1\n")
-    (tmp_path / "analysis" / "models" / "tables.py").write_text("y = 1\n")
-    sources = ("analysis/models",)
-    v1 = cache.code_version(tmp_path, sources)
+    """The cell's code version covers what the task and grid modules import (by the import graph), not a formatter
+    that nothing there imports; see tests/test_fingerprint.py for the graph itself."""
+    for relative, text in {"analysis/__init__.py": "", "analysis/multiverse/__init__.py": "",
+                           "analysis/multiverse/tasks.py": "from analysis.models import regression\n",
+                           "analysis/multiverse/grid.py": "", "analysis/models/__init__.py": "",
+                           "analysis/models/regression.py": "x = 1\n", "analysis/models/tables.py": "y = 1\n"}.items():
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_text(text)
+    v1 = cache.code_version(tmp_path)
     (tmp_path / "analysis" / "models" / "tables.py").write_text("y = 2\n")  # formatting only
-    assert cache.code_version(tmp_path, sources) == v1
+    assert cache.code_version(tmp_path) == v1
     (tmp_path / "analysis" / "models" / "regression.py").write_text("x = 2\n")
-    assert cache.code_version(tmp_path, sources) != v1
+    assert cache.code_version(tmp_path) != v1
+
+
+def test_rows_ordered_by_the_specification_not_the_code_version(index_config, tmp_path):
+    """A code edit changes every cache key (spec_hash) but not the definitions: the results come out in the same
+    row order (by spec_id), so an engine edit that leaves the numbers alone leaves the output files alone."""
+    from analysis.multiverse import runner
+
+    cells = grid.expand(parse(SMALL, index_config))
+    frames = []
+    for code in ("code-before-an-edit", "code-after-an-edit"):
+        for key in keys_of(cells, code=code):
+            cache.write_cached(tmp_path, key, {"estimate": 0.1,
+                                               "std_error": 0.1, "ci_low": -1.0, "ci_high": 1.0, "p_value": 0.5,
+                                               "n_obs": 217, "n_clusters": 31, "error": ""})
+        frame, stats = runner.run_multiverse(cells, None, None, index_config, ["capability_index"], INPUTS, code,
+                                             None, tmp_path, progress=False)
+        assert stats.n_computed == 0 and frame["spec_id"].is_monotonic_increasing
+        assert frame["spec_id"].tolist() == sorted(cache.spec_id(c.hash_payload()) for c in cells)
+        frames.append(frame)
+    assert not set(frames[0]["spec_hash"]) & set(frames[1]["spec_hash"])
+    pd.testing.assert_frame_equal(frames[0].drop(columns="spec_hash"), frames[1].drop(columns="spec_hash"),
+                                  check_exact=True)
 
 
 def test_cache_round_trip_exact(tmp_path):

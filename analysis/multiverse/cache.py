@@ -6,7 +6,8 @@ A cell's key is ``sha256(canonical JSON of {cell definition, input fingerprints,
   spec, dropped years and reported term — not the display names of the choices;
 * the SHA-256 of every input file (panel, shocks, analysis panel, index configuration);
 * the code version (:func:`code_version`): SHA-256 over the source of the modules that compute a cell (the index
-  builder, the estimation engine, the multiverse task code) and the versions of the numerical packages.
+  builder, the estimation engine, the multiverse task code: whatever the task and grid modules import) and the
+  versions of the numerical packages.
 
 So a rerun computes only cells whose definition, data or code changed. The cache holds numbers only; the choice
 names are attached from the current grid, so renaming a sample or a control set recomputes nothing. Canonical JSON
@@ -27,18 +28,19 @@ from analysis import fingerprint, paths
 from analysis.fingerprint import canonical_json
 from analysis.io import sha256, write_text
 
-#: Source folders/files whose code determines a cell's numbers (relative to the repository root).
-CODE_SOURCES = ("analysis/index", "analysis/models", "analysis/multiverse/grid.py", "analysis/multiverse/tasks.py",
-                "analysis/io.py", "analysis/provinces.py")
+#: Entry modules of a cell's computation: the task code (index builder, estimation engine) and the grid that defines
+#: the cells. The code version covers every package module they reach through the import graph
+#: (:func:`analysis.fingerprint.code_files`), not a list of files.
+CODE_ENTRIES = ("analysis.multiverse.tasks", "analysis.multiverse.grid")
 #: Result fields a cache file holds (numbers and the error text, if the engine failed on the cell).
 RESULT_FIELDS = ("estimate", "std_error", "ci_low", "ci_high", "p_value", "n_obs", "n_clusters", "error")
 
 
-def code_version(root: Path = paths.ROOT, sources: Iterable[str] = CODE_SOURCES) -> str:
+def code_version(root: Path = paths.ROOT, entries: Iterable[str] = CODE_ENTRIES) -> str:
     """The version of the code that computes a cell (:func:`analysis.fingerprint.code_version` of
-    :data:`CODE_SOURCES`): SHA-256 over their source, formatting-only files excluded, and the numerical packages'
-    versions."""
-    return fingerprint.code_version(sources, root)
+    :data:`CODE_ENTRIES`): SHA-256 over the source of every package module they import, directly or not, and the
+    numerical packages' versions."""
+    return fingerprint.code_version(entries, root)
 
 
 def input_fingerprints(files: Mapping[str, str | os.PathLike]) -> dict[str, str]:
@@ -49,6 +51,13 @@ def input_fingerprints(files: Mapping[str, str | os.PathLike]) -> dict[str, str]
 def cell_hash(payload: Mapping, inputs: Mapping[str, str], code: str) -> str:
     """The cell's key: SHA-256 hex of the canonical JSON of its definition, input fingerprints and code version."""
     return hashlib.sha256(canonical_json({"cell": payload, "inputs": dict(inputs), "code": code}).encode()).hexdigest()
+
+
+def spec_id(payload: Mapping) -> str:
+    """The content id of a specification: SHA-256 hex of the canonical JSON of its definition only (no inputs, no
+    code version). The results are ordered by it, so an edit of the engine's code (which changes every cache key)
+    leaves the row order of the outputs unchanged; only a change of the definitions reorders them."""
+    return hashlib.sha256(canonical_json(dict(payload)).encode()).hexdigest()
 
 
 def cache_file(cache_dir: Path, key: str) -> Path:

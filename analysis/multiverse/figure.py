@@ -51,8 +51,9 @@ def plot_spec_curve(results: pd.DataFrame, stem: str | Path, note: str = "", inf
     ok = results.loc[(results["error"] == "") & results["estimate"].notna()].copy()
     if ok.empty:
         raise ValueError("no successfully estimated specification to plot")
-    # Sort by estimate, ties by spec hash, so the x position is deterministic.
-    ok = ok.sort_values(["estimate", "spec_hash"], kind="mergesort").reset_index(drop=True)
+    # Sort by estimate, ties by spec id (the definition's content hash, not the cache key, which changes with the
+    # code), so the x position is deterministic and an engine edit that leaves the numbers alone moves nothing.
+    ok = ok.sort_values(["estimate", "spec_id"], kind="mergesort").reset_index(drop=True)
     x = np.arange(len(ok))
     varying = [c for c in _PANEL_CHOICES if ok[c].nunique() > 1]
     options = [(c, v) for c in varying for v in sorted(ok[c].unique()) if v != ""]

@@ -12,8 +12,9 @@ worker); one task per index choice builds that choice's analysis frame; the fram
 cells are batched into chunks of ``chunk_size`` cells of one index choice, one task each carrying its frame, so
 per-task work (tens of fits) dwarfs the scheduler's per-task overhead (about a millisecond), any worker can take
 any chunk, and the scheduler hands chunks out as workers become free. Results are collected as they complete,
-cached by the driver, and finally ordered by spec hash — so the output does not depend on which worker finished
-first.
+cached by the driver, and finally ordered by spec id (:func:`analysis.multiverse.cache.spec_id`: the definition's
+content hash, without the inputs and the code version that the cache key ``spec_hash`` adds) — so the output does
+not depend on which worker finished first, and an edit of the engine's code does not reorder it.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from analysis.multiverse.grid import CHOICE_COLUMNS, Cell
 SCHEDULER_ENV = "DUALUSE_DASK_SCHEDULER"
 
 RESULT_COLUMNS = (["spec_hash"] + CHOICE_COLUMNS + ["index_method", "term", "estimate", "std_error", "ci_low",
-                                                    "ci_high", "p_value", "n_obs", "n_clusters", "error"])
+                                                    "ci_high", "p_value", "n_obs", "n_clusters", "error", "spec_id"])
 
 
 @dataclass(frozen=True)
@@ -108,9 +109,9 @@ def run_multiverse(cells: list[Cell], window: pd.DataFrame, base: pd.DataFrame, 
                    outcomes: list[str], inputs: Mapping[str, str], code: str, client=None,
                    cache_dir: Path | None = None, chunk_size: int = 40, progress: bool = True
                    ) -> tuple[pd.DataFrame, RunStats]:
-    """Fit every cell not in the cache on ``client``; returns (results, one row per cell, ordered by spec hash;
-    stats). ``cache_dir`` None disables the cache (nothing read or written). ``client`` may be None only when
-    every cell is cached."""
+    """Fit every cell not in the cache on ``client``; returns (results, one row per cell, ordered by spec id, then
+    by the choice names; stats). ``cache_dir`` None disables the cache (nothing read or written). ``client`` may
+    be None only when every cell is cached."""
     keys = cell_keys(cells, inputs, code)
     results: dict[str, dict] = {}
     for key in dict.fromkeys(keys):
@@ -171,15 +172,16 @@ def run_multiverse(cells: list[Cell], window: pd.DataFrame, base: pd.DataFrame, 
     rows = []
     for key, cell in zip(keys, cells):
         rows.append({"spec_hash": key, **cell.choices, "index_method": cell.index.name, "term": cell.term,
-                     **{f: results[key][f] for f in cache.RESULT_FIELDS}})
+                     **{f: results[key][f] for f in cache.RESULT_FIELDS},
+                     "spec_id": cache.spec_id(cell.hash_payload())})
     frame = pd.DataFrame(rows, columns=RESULT_COLUMNS)
-    frame = frame.sort_values(["spec_hash"] + CHOICE_COLUMNS, kind="mergesort").reset_index(drop=True)
+    frame = frame.sort_values(["spec_id"] + CHOICE_COLUMNS, kind="mergesort").reset_index(drop=True)
     for column in ("estimate", "std_error", "ci_low", "ci_high", "p_value", "n_clusters"):
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
     frame["n_obs"] = pd.array([None if v is None or (isinstance(v, float) and np.isnan(v)) else int(v)
                                for v in frame["n_obs"]], dtype="Int64")
     frame["error"] = frame["error"].fillna("").astype(str)
-    for column in CHOICE_COLUMNS + ["spec_hash", "index_method", "term"]:
+    for column in CHOICE_COLUMNS + ["spec_hash", "spec_id", "index_method", "term"]:
         frame[column] = frame[column].astype(str)
     stats = RunStats(n_cells=len(cells), n_unique=len(set(keys)), n_cached=n_cached, n_computed=n_todo,
                      n_tasks=n_tasks, n_errors=int((frame["error"] != "").sum()))
