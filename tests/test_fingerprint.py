@@ -180,3 +180,37 @@ def test_cli_prints_the_files(capsys):
     assert printed == [paths.relative(f) for f in fingerprint.code_files(["analysis.estimate"])]
     assert fingerprint.main(["analysis.no_such_module"]) == 2
     assert "analysis.no_such_module" in capsys.readouterr().err
+
+
+def estimator_entry_points() -> set[tuple[str, str]]:
+    """(module, function) of everything that fits a model: the registry's estimator and companion functions, the
+    registry's and the estimation stage's drivers."""
+    calls = set(registry.ESTIMATOR_FUNCTIONS.values()) | set(getattr(registry, "COMPANION_FUNCTIONS", {}).values())
+    calls |= {("analysis.models.registry", "estimate"), ("analysis.models.registry", "estimate_with_companions"),
+              ("analysis.estimate", "estimate_spec"), ("analysis.estimate", "run"), ("analysis.estimate", "run_all")}
+    return calls
+
+
+def consumer_sources() -> list[tuple[Path, str]]:
+    """The code that only formats: figure modules, tables, power table, RESULTS.md, Figure 12, notebooks."""
+    root = paths.ROOT
+    files = sorted((root / "analysis" / "figures").glob("*.py")) + sorted((root / "notebooks").glob("*.py"))
+    files += [root / f for f in ("analysis/tables.py", "analysis/models/tables.py", "analysis/power.py",
+                                 "analysis/results.py", "analysis/notebooks.py", "analysis/multiverse/figure.py")]
+    out = []
+    for f in files:
+        rel = f.relative_to(root).with_suffix("")
+        out.append((f, ".".join(rel.parts[:-1] if rel.name == "__init__" else rel.parts)))
+    return out
+
+
+def test_figures_tables_and_notebooks_never_call_an_estimator():
+    """They read estimation outputs (synthetic paths and weights are companions of the estimate files), so a figure
+    or a notebook never refits a model: none of them refers to a fit function or a driver (by import, attribute or
+    call). The check itself bites: the estimation stage refers to the registry's drivers."""
+    calls = estimator_entry_points()
+    for path, module in consumer_sources():
+        used = fingerprint.module_imports(path, module).names & calls
+        assert not used, f"{paths.relative(path)} calls {sorted(used)}"
+    engine = fingerprint.module_file("analysis.estimate")
+    assert fingerprint.module_imports(engine, "analysis.estimate").names & calls
