@@ -128,18 +128,35 @@ $(W22_OUT) &: analysis/analysis_panel.py analysis/index/__main__.py $(wildcard a
 data: panel indices shocks $(P)/analysis_panel.parquet $(P)/analysis_panel_codebook.csv $(W22_OUT) ## all data stages (panel, indices, shocks, analysis panel + codebook; the 2015-2022 build for tab07)
 
 # ---- 5. models: one estimate file (+ JSON sidecar) per spec --------------------------------------------------
-# One process estimates every stale spec (stale = its sidecar's fingerprint of resolved spec, inputs and engine code
-# differs, so editing a base spec reruns the variants that extend it, and nothing else); files of specs that did
-# not change keep their dates, so their tables and figures are not redrawn. The estimate files have an empty
-# recipe: make reads their dates again after the batch, so only rewritten files count as changed. A deleted
-# estimate file (seen when make reads this Makefile) forces the batch, which remakes it. The stamp takes the date
-# of its newest input (not "now"), so after a full build every estimate file is newer than it; after an edit, the
-# files of unchanged specs are older, and `make -n` lists their tables and figures although `make` redraws nothing.
+# How staleness is decided (one mechanism). Make drives: a target is remade when a prerequisite is newer. Code
+# prerequisites are derived, never listed: $(CODE_DEPS), written by `python -m analysis.fingerprint --make-rules`
+# and remade when any analysis/ source changes, sets MODEL_SRC and MULTIVERSE_SRC to the files that the estimation
+# stage (analysis.estimate) and the multiverse CLI reach through the static import graph (imports anywhere in a
+# file, estimator modules the registry names; a function's lazy imports only if something on the path refers to
+# it): a new module counts as soon as it is imported, whatever its name; one nothing imports (a table formatter)
+# does not. Make only decides that a stage must look; content fingerprints decide what it recomputes. Each estimate
+# sidecar carries SHA-256 of {resolved spec (extends chain merged), SHA-256 of its panel and spec files, code
+# version = SHA-256 of the bytes of those same derived files + versions of numpy, pandas, scipy, statsmodels,
+# linearmodels, pyfixest}; `estimate --all` re-estimates only the specs whose fingerprint differs (editing a base
+# spec reruns the variants that extend it, and nothing else) and leaves the other files and their dates alone, so
+# their tables and figures are not redrawn. A multiverse cell's cache key is SHA-256 of {cell definition, inputs'
+# SHA-256, code version of the task and grid modules' graph}; its rows are ordered by the definition's hash alone,
+# so a code edit does not reorder them. Figures and notebooks never refit: synthetic-control paths and weights are
+# estimation outputs (<id>.paths.parquet, <id>.weights.parquet beside the estimates). Stamp: the estimate files
+# have an empty recipe, so make reads their dates again after the batch and only rewritten files count as changed;
+# a deleted estimate file (seen when make reads this Makefile) forces the batch. The stamp takes the date of its
+# newest input (not "now"), so after a full build every estimate file is newer than it; after an edit, the files of
+# unchanged specs are older, and `make -n` lists their tables and figures although `make` redraws nothing.
+CODE_DEPS := $(P)/code_deps.mk
+ifeq ($(filter help clean clean-env env lock,$(MAKECMDGOALS)),)
+-include $(CODE_DEPS)
+endif
+$(CODE_DEPS): analysis/fingerprint.py $(wildcard analysis/*.py analysis/*/*.py) | $(ENV_STAMP)
+	$(PY) -m analysis.fingerprint --make-rules $@ MODEL_SRC=analysis.estimate MULTIVERSE_SRC=analysis.multiverse.__main__
 SPECS := $(sort $(wildcard configs/specs/*.yaml))
 ESTIMATES := $(patsubst configs/specs/%.yaml,$(P)/estimates/%.parquet,$(SPECS))
 ESTIMATE_FILES := $(ESTIMATES) $(ESTIMATES:.parquet=.json)
 ESTIMATES_STAMP := $(P)/estimates/.up-to-date
-MODEL_SRC := analysis/estimate.py $(wildcard analysis/models/*.py) $(PKG)
 estimates: $(ESTIMATES) ## every model in configs/specs (one estimate file per spec)
 
 $(ESTIMATES_STAMP): analysis/estimate.py $(SPECS) $(P)/analysis_panel.parquet $(W22)/analysis_panel.parquet $(MODEL_SRC) \
@@ -189,7 +206,7 @@ notebooks/%.ipynb notebooks/%.html: notebooks/%.py analysis/notebooks.py $(FIG_S
 
 # the notebooks that read estimate files (05: only the case-study specs, whose synthetic paths and weights are
 # stored beside the estimates); 07 re-reads the raw yearbook cells and the configs it traces
-notebooks/04_did_results.ipynb: $(ESTIMATES) $(MODEL_SRC)
+notebooks/04_did_results.ipynb: $(ESTIMATES)
 notebooks/05_case_studies_shaanxi_guangdong.ipynb: $(filter $(P)/estimates/synth_% $(P)/estimates/sdid_%,$(ESTIMATES))
 notebooks/07_trace_headline_number.ipynb: $(wildcard data/raw/yearbook-sci-tech/*.rda) configs/panel.yaml configs/index.yaml
 
@@ -202,9 +219,8 @@ MULTIVERSE_OUT := $(P)/multiverse_results.parquet $(P)/multiverse_results.csv $(
 	$(P)/multiverse_inference.json figures/fig12_specification_curve.pdf figures/fig12_specification_curve.png
 multiverse: $(MULTIVERSE_OUT) ## specification curve over the multiverse (configs/multiverse.yaml)
 
-$(MULTIVERSE_OUT) &: analysis/multiverse/__main__.py $(wildcard analysis/multiverse/*.py) $(wildcard analysis/index/*.py) \
-		$(MODEL_SRC) $(FIG_SRC) configs/multiverse.yaml configs/index.yaml $(P)/panel.parquet $(P)/shocks.parquet \
-		$(P)/analysis_panel.parquet
+$(MULTIVERSE_OUT) &: analysis/multiverse/__main__.py $(MULTIVERSE_SRC) configs/multiverse.yaml configs/index.yaml \
+		$(P)/panel.parquet $(P)/shocks.parquet $(P)/analysis_panel.parquet
 	$(PY) -m analysis.multiverse --config configs/multiverse.yaml --out-dir $(P) --figure-dir figures --no-progress
 
 # ---- 10. reference results: RESULTS.md (every headline number) and the check of a build against results/ --------

@@ -214,3 +214,17 @@ def test_figures_tables_and_notebooks_never_call_an_estimator():
         assert not used, f"{paths.relative(path)} calls {sorted(used)}"
     engine = fingerprint.module_file("analysis.estimate")
     assert fingerprint.module_imports(engine, "analysis.estimate").names & calls
+
+
+def test_make_fragment_lists_the_same_files(tmp_path, tree):
+    """The Makefile's code prerequisites are the files the fingerprint hashes: one derivation for both."""
+    text = fingerprint.make_fragment({"MODEL_SRC": ["analysis.estimate"], "FIG_SRC": ["analysis.figures.plot"]}, tree)
+    lines = dict(line.split(" := ") for line in text.splitlines() if " := " in line)
+    assert lines["MODEL_SRC"].split() == relative(fingerprint.code_files(["analysis.estimate"], tree), tree)
+    assert "analysis/models/sensitivity.py" in lines["MODEL_SRC"].split()
+    assert "analysis/models/tables.py" in lines["FIG_SRC"].split()
+    out = tmp_path / "code_deps.mk"
+    assert fingerprint.main(["--make-rules", str(out), "MODEL_SRC=analysis.estimate"]) == 0
+    assert out.read_text().splitlines()[-1] == "MODEL_SRC := " + " ".join(
+        paths.relative(f) for f in fingerprint.code_files(["analysis.estimate"]))
+    assert fingerprint.main(["--make-rules", str(out)]) == 2
