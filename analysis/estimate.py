@@ -31,7 +31,8 @@ import pandas as pd
 from analysis import fingerprint, paths
 from analysis.io import SPEC_ID, DataError, sha256, write_json, write_parquet
 from analysis.models import checks, registry
-from analysis.models.spec import resolve
+from analysis.models.sample import load_data
+from analysis.models.spec import data_path, resolve
 from analysis.cli import guard, report
 
 #: Entry modules of the estimation code: the code that enters the fingerprint is every package module these reach
@@ -97,7 +98,7 @@ def estimate_spec(spec: dict, out_path: Path, code: str | None = None,
                   known: dict[Path, str] | None = None) -> pd.DataFrame:
     """Estimate an already resolved spec; write ``out_path``, its companion tables (``<stem>.<name>.parquet``, see
     :func:`analysis.paths.companion`) and its ``.json`` sidecar, the sidecar last; return the estimates."""
-    df, data_file = registry.load_data(spec)
+    df, data_file = load_data(spec)
     checks.check(df, spec)  # a design the estimator cannot identify is an error, not an estimate of 1e-18
     estimates, companions = registry.estimate_with_companions(df, spec)
     code = fingerprint.code_version(ENGINE_ENTRIES) if code is None else code
@@ -165,7 +166,7 @@ def run_all(spec_dir: Path, out_dir: Path, progress: bool = True, log=print) -> 
     known: dict[Path, str] = {}
     stale = []
     for spec_file, spec in zip(spec_files, specs):
-        data_file = registry.data_path(spec)
+        data_file = data_path(spec)
         if not Path(data_file).is_file():
             raise DataError(data_file, f"panel named by {paths.relative(spec_file)} not found")
         out_path = Path(out_dir) / f"{spec_file.stem}.parquet"

@@ -18,7 +18,7 @@ panel) except for (a).
 (b) randomization inference, 1,000 permutations: vectorised vs a naive pyfixest refit loop (the loop is timed on
     100 permutations and scaled by 10);
 (c) synthetic control fit + 30 placebo refits: analysis.models.synth vs pysyncon.Synth with a custom V;
-(d) synthetic DiD with 200 placebo draws: analysis.models.synth vs diff_diff.SyntheticDiD.
+(d) synthetic DiD with 200 placebo draws: analysis.models.sdid vs diff_diff.SyntheticDiD.
 """
 
 from __future__ import annotations
@@ -38,7 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from analysis.io import write_text  # noqa: E402
 from analysis.models.inference import ri_null_distribution, wild_bootstrap_pvalue  # noqa: E402
-from analysis.models.synth import sdid_estimate, synth_fit  # noqa: E402
+from analysis.models.sdid import sdid_estimate  # noqa: E402
+from analysis.models.synth import synth_fit  # noqa: E402
 from benchmarks.common import machine  # noqa: E402
 
 REPEATS = 3
@@ -91,13 +92,13 @@ def bench_wild(rng, details: dict | None = None) -> tuple[float, float]:
     """
     import pyfixest as pf
 
-    from analysis.models import registry
+    from analysis.models.sample import load_data
     from analysis.models.regression import fe_codes_for, fit_design
     from analysis.models.spec import resolve
 
     regression_data(rng)  # the draws of the earlier no-FE design, so the later benchmarks' simulated data stay put
     spec = resolve(WILD_SPEC)
-    df, _ = registry.load_data(spec)
+    df, _ = load_data(spec)
     regressor = (df[spec["exposure"]] * df[spec["treatment"]]).to_numpy(dtype=float)
     fit, used = fit_design(df, spec, regressor[:, None], ["treat"])
     fixed_effects = fe_codes_for(used, spec["fixed_effects"])

@@ -41,7 +41,8 @@ def test_estimation_modules_do_not_import_scipy_stats():
     import subprocess
     import sys
 
-    code = ("import sys, analysis.models.regression, analysis.models.panel, analysis.models.staggered, "
-            "analysis.models.synth, analysis.index.methods; print('scipy.stats' in sys.modules)")
+    code = ("import sys, analysis.models.regression, analysis.models.panel, analysis.models.att_gt, "
+            "analysis.models.sunab, analysis.models.did_imputation, analysis.models.bacon, analysis.models.synth, "
+            "analysis.models.sdid, analysis.index.methods; print('scipy.stats' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -43,6 +43,7 @@ def fixture_locations(tmp_path_factory):
     panel, so the figure's consistency check (ATT of the stored paths = ATT in the file) is exercised for real.
     """
     from analysis.models import registry
+    from analysis.models.sample import select_sample
     from analysis.models.spec import resolve
 
     root = tmp_path_factory.mktemp("figures_inputs")
@@ -62,7 +63,7 @@ def fixture_locations(tmp_path_factory):
         if exhibit.kind == "synth":
             # as the estimation stage writes them: estimates, sidecar (resolved spec), companion paths and weights
             spec = resolve(paths.SPECS / f"{exhibit.options['spec']}.yaml")
-            table, companions = registry.estimate_with_companions(registry.select_sample(panel, spec), spec)
+            table, companions = registry.estimate_with_companions(select_sample(panel, spec), spec)
             target = estimates / f"{spec['id']}.parquet"
             table.to_parquet(target, index=False)
             target.with_suffix(".json").write_text(json.dumps({"spec": spec}, default=str))

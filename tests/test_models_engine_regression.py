@@ -8,12 +8,13 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 
-from analysis.models import panel, registry, regression
+from analysis.models import ols, panel, registry
+from analysis.models.sample import select_sample
 from models_engine_sim import BIN_EFFECT, CONT_EFFECT, X_EFFECT, base_spec, simulate_panel
 
 
 def run(spec, df):
-    return registry.estimate(registry.select_sample(df, spec), spec).set_index("term")
+    return registry.estimate(select_sample(df, spec), spec).set_index("term")
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -195,7 +196,7 @@ def test_collinear_regressor_is_dropped_not_fatal():
     y, x = rng.normal(size=40), rng.normal(size=40)
     units = np.repeat(np.arange(10), 4)
     unit_const = np.repeat(rng.normal(size=10), 4)  # constant within unit: absorbed by the unit effect
-    fit = regression.ols_fe(y, np.column_stack([x, unit_const]), ["x", "c"], fe_codes=[units], clusters=units)
+    fit = ols.ols_fe(y, np.column_stack([x, unit_const]), ["x", "c"], fe_codes=[units], clusters=units)
     assert fit.names == ["x"] and fit.dropped == ["c"]
 
 
@@ -227,7 +228,7 @@ def test_wooldridge_example_14_4_fixed_effects():
 ])
 def test_nested_levels_matches_fixest_definition(fe, clusters, expected):
     """fixest's small-sample K excludes fixed-effect levels nested in clusters (a level inside one cluster)."""
-    assert regression._nested_levels(np.array(fe), np.array(clusters)) == expected
+    assert ols.nested_levels(np.array(fe), np.array(clusters)) == expected
 
 
 def test_event_study_honest_rows_match_the_conventional_att_at_zero_and_widen_with_m():

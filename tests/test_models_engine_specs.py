@@ -15,6 +15,7 @@ import yaml
 from analysis import paths
 from analysis.io import DataError
 from analysis.models import registry
+from analysis.models.sample import load_data, select_sample
 from analysis.models.spec import ESTIMATORS, SpecError, resolve
 from analysis.window import study_window
 from models_engine_sim import base_spec, simulate_panel
@@ -134,7 +135,7 @@ def test_missing_outcome_column_names_file_and_column(tmp_path):
     df.to_csv(csv, index=False)
     spec = resolve(write(tmp_path, "s", MINIMAL + f"data: {csv}\n"))
     with pytest.raises(DataError) as err:
-        registry.load_data(spec)
+        load_data(spec)
     assert err.value.column == "y_cont" and "panel.csv" in str(err.value)
 
 
@@ -145,13 +146,13 @@ def test_duplicate_rows_and_nonpositive_log_name_the_row(tmp_path):
     df.to_csv(csv, index=False)
     spec = resolve(write(tmp_path, "s", MINIMAL + f"data: {csv}\ncontrols: [log(gdp)]\n"))
     with pytest.raises(DataError) as err:
-        registry.load_data(spec)
+        load_data(spec)
     assert err.value.row == 6 and err.value.column == "gdp" and "log(gdp)" in str(err.value)
     df.loc[5, "gdp"] = 1.0
     df = pd.concat([df, df.iloc[[3]]])
     df.to_csv(csv, index=False)
     with pytest.raises(DataError, match="duplicate") as err:
-        registry.load_data(spec)
+        load_data(spec)
     assert err.value.row == len(df)
 
 
@@ -163,14 +164,14 @@ def test_non_numeric_outcome_names_row(tmp_path):
     df.to_csv(csv, index=False)
     spec = resolve(write(tmp_path, "s", MINIMAL + f"data: {csv}\n"))
     with pytest.raises(DataError) as err:
-        registry.load_data(spec)
+        load_data(spec)
     assert err.value.row == 10 and err.value.column == "y_cont"
 
 
 def test_sample_selection():
     df = simulate_panel()
     spec = base_spec(treatment="post", sample={"years": [2016, 2020], "drop_units": [610000, 440000]})
-    out = registry.select_sample(df.sample(frac=1, random_state=0), spec)
+    out = select_sample(df.sample(frac=1, random_state=0), spec)
     assert out["year"].between(2016, 2020).all() and len(out) == 29 * 5
     assert not out["province_code"].isin([610000, 440000]).any()
     assert out["province_code"].is_monotonic_increasing

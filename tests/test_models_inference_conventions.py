@@ -17,8 +17,8 @@ import pytest
 matplotlib.use("Agg")
 
 from analysis.io import DataError  # noqa: E402
-from analysis.models import registry, regression, tables  # noqa: E402
-from analysis.models import staggered as S  # noqa: E402
+from analysis.models import registry, tables  # noqa: E402
+from analysis.models import att_gt as CS, did_imputation as BJS, sunab as SA  # noqa: E402
 from analysis.models.distributions import norm_ppf, t_ppf, t_sf  # noqa: E402
 from analysis.models.spec import SpecError  # noqa: E402
 from models_engine_sim import base_spec, simulate_panel  # noqa: E402
@@ -42,8 +42,8 @@ def test_att_gt_balances_the_panel_by_default_as_r_did():
     df, never = _with_missing_never_treated()
     spec = {**SPEC, "control_group": "notyettreated", "aggregate": "dynamic"}
     with pytest.warns(UserWarning, match="balances the panel"):
-        out = S.att_gt(df, spec)
-    balanced = S.att_gt(df.loc[df["province_code"] != never], spec)
+        out = CS.att_gt(df, spec)
+    balanced = CS.att_gt(df.loc[df["province_code"] != never], spec)
     pd.testing.assert_series_equal(out["estimate"], balanced["estimate"])
     pd.testing.assert_series_equal(out["std_error"], balanced["std_error"])
     assert (out["n_units_dropped_unbalanced"] == 1).all()
@@ -54,7 +54,7 @@ def test_att_gt_balances_the_panel_by_default_as_r_did():
     # Asked for, the unbalanced estimator keeps the unit in the cells whose periods it has, and says so.
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        kept = S.att_gt(df, {**spec, "allow_unbalanced_panel": True})
+        kept = CS.att_gt(df, {**spec, "allow_unbalanced_panel": True})
     assert (kept["n_units_dropped_unbalanced"] == 0).all() and (kept["n_units_partial"] == 1).all()
     assert (kept["units_partial"] == str(never)).all()
     assert not np.allclose(kept["estimate"], out["estimate"])
@@ -77,7 +77,7 @@ def test_staggered_estimators_report_the_always_treated_units_they_drop():
     df.loc[df["province_code"].isin(first), "first_year"] = 2015  # treated in the first period: always treated
     spec = {**SPEC, "aggregate": "dynamic", "event_window": [-2, 2]}
     expected = ";".join(str(u) for u in sorted(first))
-    for estimator in (S.att_gt, S.sunab, S.did_imputation):
+    for estimator in (CS.att_gt, SA.sunab, BJS.did_imputation):
         out = estimator(df, spec)
         assert (out["n_always_treated_dropped"] == 2).all(), estimator.__name__
         assert (out["always_treated_dropped"] == expected).all(), estimator.__name__
@@ -112,7 +112,7 @@ def test_duplicated_control_stops_at_load_naming_the_key():
 # ------------------------------------------------------------------------------ one reference distribution
 
 
-@pytest.mark.parametrize("estimator", [S.att_gt, S.sunab, S.did_imputation])
+@pytest.mark.parametrize("estimator", [CS.att_gt, SA.sunab, BJS.did_imputation])
 def test_staggered_p_values_and_intervals_use_t_with_g_minus_1(estimator):
     """Old code: normal critical values (t(30) intervals are 4.2% wider with 31 clusters)."""
     df = simulate_staggered(seed=5)
@@ -163,7 +163,7 @@ def test_randomization_inference_with_missing_outcomes_permutes_full_sample_path
 # ------------------------------------------------------------------------------ edge cases name the spec key
 
 
-@pytest.mark.parametrize("estimator", [S.sunab, S.did_imputation])
+@pytest.mark.parametrize("estimator", [SA.sunab, BJS.did_imputation])
 def test_all_units_in_one_cohort_is_a_data_error_naming_the_key(estimator):
     """Old code: library errors (sunab: pyfixest on an empty set of cohort dummies; did_imputation: pandas
     "Shape of passed values" on an empty result) with no spec file or key."""

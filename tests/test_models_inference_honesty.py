@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from analysis.io import DataError
-from analysis.models import staggered as S
+from analysis.models import att_gt as CS, bacon as GB
 from tests.test_models_staggered import SPEC, simulate_staggered
 
 
@@ -32,9 +32,9 @@ def test_att_gt_with_control_and_missing_base_row_has_finite_standard_errors():
     df = _tibet_like()
     spec = {**SPEC, "controls": ["x"], "control_group": "notyettreated", "aggregate": "dynamic",
             "allow_unbalanced_panel": True}
-    out = S.att_gt(df, spec)
+    out = CS.att_gt(df, spec)
     assert np.isfinite(out["std_error"]).all() and np.isfinite(out["p_value"]).all()
-    gte = S.group_time_effects(df, spec)
+    gte = CS.group_time_effects(df, spec)
     assert np.isfinite(gte.influence).all()
 
 
@@ -43,18 +43,18 @@ def test_att_gt_cell_variance_ignores_units_outside_the_cell():
     full panel equals its SE when only the units observed in t and its base period are kept."""
     df = _tibet_like()
     spec = {**SPEC, "controls": ["x"], "control_group": "nevertreated", "allow_unbalanced_panel": True}
-    gte = S.group_time_effects(df, spec)
+    gte = CS.group_time_effects(df, spec)
     n = len(gte.cohort_of_unit)
-    se_full, _ = S._influence_inference(gte.influence, gte.cluster_of_unit, n, 0, None)
+    se_full, _ = CS._influence_inference(gte.influence, gte.cluster_of_unit, n, 0, None)
     wide = df.pivot(index="province_code", columns="year", values="y")
     checked = 0
     for k, cell in enumerate(gte.cells.itertuples()):
         present = wide.index[wide[cell.t].notna() & wide[cell.base].notna()]
         if len(present) == wide.shape[0]:
             continue
-        sub = S.group_time_effects(df.loc[df["province_code"].isin(present)], spec)
+        sub = CS.group_time_effects(df.loc[df["province_code"].isin(present)], spec)
         j = int(np.flatnonzero((sub.cells["g"] == cell.g) & (sub.cells["t"] == cell.t))[0])
-        se_sub, _ = S._influence_inference(sub.influence[:, [j]], sub.cluster_of_unit, len(sub.cohort_of_unit),
+        se_sub, _ = CS._influence_inference(sub.influence[:, [j]], sub.cluster_of_unit, len(sub.cohort_of_unit),
                                            0, None)
         assert sub.cells["att"].iloc[j] == pytest.approx(cell.att, abs=1e-12)
         assert se_sub[0] == pytest.approx(se_full[k], rel=1e-10)
@@ -64,7 +64,7 @@ def test_att_gt_cell_variance_ignores_units_outside_the_cell():
 
 def test_non_finite_standard_error_is_a_data_error_naming_the_spec():
     with pytest.raises(DataError, match=r"configs/specs/x\.yaml.*ATT e=1.*not finite"):
-        S._require_finite_se(np.array([0.1, np.nan]), ["ATT", "ATT e=1"],
+        CS._require_finite_se(np.array([0.1, np.nan]), ["ATT", "ATT e=1"],
                              {"spec_files": ["configs/specs/x.yaml"], "estimator": "att_gt"})
 
 
@@ -98,11 +98,12 @@ def test_hausman_reports_definiteness_and_robust_f_with_g_minus_1_denominator():
     from scipy import stats
 
     from analysis.models import panel, registry
+    from analysis.models.sample import select_sample
     from models_engine_sim import base_spec, simulate_panel
 
     df = simulate_panel(4)
     spec = base_spec(estimator="hausman", treatment="x1", outcome="y_cont", controls=["gdp"])
-    out = registry.estimate(registry.select_sample(df, spec), spec).set_index("term")
+    out = registry.estimate(select_sample(df, spec), spec).set_index("term")
     w, k = out.loc["hausman_mundlak_chi2", "estimate"], int(out.loc["hausman_mundlak_chi2", "df_t"])
     f_row = out.loc["hausman_mundlak_F"]
     n_clusters = df["province_code"].nunique()
@@ -204,6 +205,6 @@ def test_bacon_reports_the_observations_it_used():
     missing period and uses the 30 x 7 balanced panel."""
     df = simulate_staggered(seed=2)
     df = df.drop(index=df.index[(df["province_code"] == df["province_code"].iloc[0]) & (df["year"] == 2018)])
-    out = S.bacon(df, {**SPEC, "estimator": "bacon"})
+    out = GB.bacon(df, {**SPEC, "estimator": "bacon"})
     assert (out["n_obs"] == 30 * 7).all() and (out["n_units_dropped_unbalanced"] == 1).all()
     assert "1 unit(s) with a missing period dropped" in out["method"].iloc[0]

@@ -18,7 +18,7 @@ import statsmodels.api as sm
 from analysis import paths
 from analysis.analysis_panel import base_period_interaction, load_config
 from analysis.models import regression
-from analysis.models.registry import select_sample
+from analysis.models.sample import select_sample
 from analysis.models.spec import SpecError, resolve
 from analysis.models.tables import LABELS, TABLES, build_grid, build_long
 from models_engine_sim import CONT_EFFECT, base_spec, simulate_panel

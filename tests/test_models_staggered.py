@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from analysis.io import DataError
-from analysis.models import staggered as S
+from analysis.models import att_gt as CS, bacon as GB, did_imputation as BJS, staggered_panel, sunab as SA
 
 YEARS = np.arange(2015, 2022)  # the analysis window, 7 years
 #: 31 "provinces": three cohorts and a never-treated group (0).
@@ -73,27 +73,27 @@ MPDTA_SPEC = {"outcome": "lemp", "unit": "countyreal", "time": "year", "cohort":
 
 def test_result_columns_and_terms(sim):
     for aggregate, prefix in [("simple", None), ("dynamic", "ATT e="), ("group", "ATT g="), ("calendar", "ATT t=")]:
-        out = S.att_gt(sim, {**SPEC, "aggregate": aggregate})
-        assert list(out.columns[:8]) == S.RESULT_COLUMNS
+        out = CS.att_gt(sim, {**SPEC, "aggregate": aggregate})
+        assert list(out.columns[:8]) == staggered_panel.RESULT_COLUMNS
         assert out["term"].iloc[0] == "ATT"
         if prefix:
             assert out["term"].iloc[1:].str.startswith(prefix).all()
-    dynamic = S.att_gt(sim, {**SPEC, "aggregate": "dynamic", "event_window": [-2, 2]})
+    dynamic = CS.att_gt(sim, {**SPEC, "aggregate": "dynamic", "event_window": [-2, 2]})
     assert dynamic["term"].tolist() == ["ATT", "ATT e=-2", "ATT e=-1", "ATT e=0", "ATT e=1", "ATT e=2"]
 
 
 def test_bad_input_names_file_row_and_column(sim):
     with pytest.raises(DataError, match="column 'missing_outcome'"):
-        S.att_gt(sim, {**SPEC, "outcome": "missing_outcome"})
+        CS.att_gt(sim, {**SPEC, "outcome": "missing_outcome"})
     broken = sim.copy()
     broken.loc[3, "first_year"] = 2020  # unit 0's cohort changes in its 4th row
     with pytest.raises(DataError, match=r"row 4, column 'first_year'"):
-        S.att_gt(broken, SPEC)
+        CS.att_gt(broken, SPEC)
     broken = sim.copy()
     broken["y"] = broken["y"].astype(object)
     broken.loc[5, "y"] = "n/a"
     with pytest.raises(DataError, match=r"row 6, column 'y'"):
-        S.sunab(broken, SPEC)
+        SA.sunab(broken, SPEC)
 
 
 # ----------------------------------------------------------------------------------------------- known truth
@@ -101,14 +101,14 @@ def test_bad_input_names_file_row_and_column(sim):
 
 def test_twfe_is_biased_and_heterogeneity_robust_estimators_recover_att(sim):
     truth = true_att(sim)
-    _, twfe = S.bacon_decomposition(sim, SPEC)
+    _, twfe = GB.bacon_decomposition(sim, SPEC)
     # Growing effects make the later-vs-earlier comparisons negative: TWFE is far below the truth.
     assert truth - twfe > 0.5
     estimates = {
-        "att_gt": S.att_gt(sim, SPEC),
-        "att_gt_nyt": S.att_gt(sim, {**SPEC, "control_group": "notyettreated"}),
-        "sunab": S.sunab(sim, SPEC),
-        "did_imputation": S.did_imputation(sim, SPEC),
+        "att_gt": CS.att_gt(sim, SPEC),
+        "att_gt_nyt": CS.att_gt(sim, {**SPEC, "control_group": "notyettreated"}),
+        "sunab": SA.sunab(sim, SPEC),
+        "did_imputation": BJS.did_imputation(sim, SPEC),
     }
     for name, out in estimates.items():
         row = out.set_index("term").loc["ATT"]
@@ -119,8 +119,8 @@ def test_twfe_is_biased_and_heterogeneity_robust_estimators_recover_att(sim):
 
 def test_dynamic_effects_recovered(sim):
     # True ATT at event time e: cohort-size-weighted mean of slope_g * (e + 1) over cohorts observed at e.
-    out = S.att_gt(sim, {**SPEC, "aggregate": "dynamic"}).set_index("term")
-    imp = S.did_imputation(sim, SPEC).set_index("term")
+    out = CS.att_gt(sim, {**SPEC, "aggregate": "dynamic"}).set_index("term")
+    imp = BJS.did_imputation(sim, SPEC).set_index("term")
     for e in range(0, 5):
         cohorts = [g for g in EFFECT_SLOPES if g + e <= YEARS[-1]]
         w = np.array([COHORT_SIZES[g] for g in cohorts], float)
@@ -136,7 +136,7 @@ def test_att_gt_cells_equal_hand_2x2_did():
     wide = df.pivot(index="province_code", columns="year", values="y")
     cohort = df.groupby("province_code")["first_year"].first()
     for control_group in ("nevertreated", "notyettreated"):
-        gte = S.group_time_effects(df, {**SPEC, "control_group": control_group})
+        gte = CS.group_time_effects(df, {**SPEC, "control_group": control_group})
         assert len(gte.cells) == 3 * (len(YEARS) - 1)
         for cell in gte.cells.itertuples():
             dy = wide[cell.t] - wide[cell.base]
@@ -153,8 +153,8 @@ def test_att_gt_cells_equal_hand_2x2_did():
 def test_att_gt_with_controls_reduces_to_unconditional_when_control_is_irrelevant(sim):
     # A control constant within units adds nothing when it is the same for all units: x = 1 for everyone.
     df = sim.assign(const=1.0)
-    plain = S.att_gt(df, SPEC)
-    with_x = S.att_gt(df, {**SPEC, "controls": ["const"]})
+    plain = CS.att_gt(df, SPEC)
+    with_x = CS.att_gt(df, {**SPEC, "controls": ["const"]})
     np.testing.assert_allclose(with_x[["estimate", "std_error"]], plain[["estimate", "std_error"]], atol=1e-10)
 
 
@@ -175,20 +175,20 @@ def _diff_diff_cs(df, control_group, aggregate="all", **kw):
 def test_att_gt_agrees_with_diff_diff(sim, control_group):
     ref = _diff_diff_cs(sim, {"nevertreated": "never_treated", "notyettreated": "not_yet_treated"}[control_group])
     spec = {**SPEC, "control_group": control_group}
-    gte = S.group_time_effects(sim, spec)
+    gte = CS.group_time_effects(sim, spec)
     n = len(gte.cohort_of_unit)
     for cell, se in zip(gte.cells.itertuples(), np.sqrt((gte.influence**2).sum(axis=0)) / n):
         r = ref.group_time_effects[(cell.g, cell.t)]
         assert cell.att == pytest.approx(r["effect"], abs=1e-10)
         assert se == pytest.approx(r["se"], rel=1e-8)
-    simple = S.att_gt(sim, spec).set_index("term")
+    simple = CS.att_gt(sim, spec).set_index("term")
     assert simple.loc["ATT", "estimate"] == pytest.approx(ref.overall_att, abs=1e-10)
     assert simple.loc["ATT", "std_error"] == pytest.approx(ref.overall_se, rel=1e-8)
-    dynamic = S.att_gt(sim, {**spec, "aggregate": "dynamic"}).set_index("term")
+    dynamic = CS.att_gt(sim, {**spec, "aggregate": "dynamic"}).set_index("term")
     for e, r in ref.event_study_effects.items():
         assert dynamic.loc[f"ATT e={e}", "estimate"] == pytest.approx(r["effect"], abs=1e-10)
         assert dynamic.loc[f"ATT e={e}", "std_error"] == pytest.approx(r["se"], rel=1e-8)
-    group = S.att_gt(sim, {**spec, "aggregate": "group"}).set_index("term")
+    group = CS.att_gt(sim, {**spec, "aggregate": "group"}).set_index("term")
     for g, r in ref.group_effects.items():
         assert group.loc[f"ATT g={g}", "estimate"] == pytest.approx(r["effect"], abs=1e-10)
         assert group.loc[f"ATT g={g}", "std_error"] == pytest.approx(r["se"], rel=1e-8)
@@ -205,7 +205,7 @@ def test_att_gt_reproduces_published_mpdta_group_time_effects():
     published = {(2004, 2004): -0.0105, (2004, 2005): -0.0704, (2004, 2006): -0.1373, (2004, 2007): -0.1008,
                  (2006, 2004): 0.0065, (2006, 2005): -0.0028, (2006, 2006): -0.0046, (2006, 2007): -0.0412,
                  (2007, 2004): 0.0305, (2007, 2005): -0.0027, (2007, 2006): -0.0311, (2007, 2007): -0.0261}
-    cells = S.group_time_effects(_mpdta(), MPDTA_SPEC).cells.set_index(["g", "t"])["att"]
+    cells = CS.group_time_effects(_mpdta(), MPDTA_SPEC).cells.set_index(["g", "t"])["att"]
     assert len(cells) == len(published)
     for key, value in published.items():
         assert cells[key] == pytest.approx(value, abs=5e-5), key
@@ -219,14 +219,14 @@ def test_att_gt_mpdta_overall_agrees_with_diff_diff_and_bootstrap_is_seeded():
         warnings.simplefilter("ignore")
         ref = dd.CallawaySantAnna(estimation_method="reg").fit(
             mpdta, outcome="lemp", unit="countyreal", time="year", first_treat="first_treat")
-    ours = S.att_gt(mpdta, MPDTA_SPEC).set_index("term").loc["ATT"]
+    ours = CS.att_gt(mpdta, MPDTA_SPEC).set_index("term").loc["ATT"]
     assert ours["estimate"] == pytest.approx(ref.overall_att, abs=1e-10)
     assert ours["std_error"] == pytest.approx(ref.overall_se, rel=1e-8)
     boot_spec = {**MPDTA_SPEC, "inference": {"bootstrap": {"reps": 999}}, "seed": 11}
-    first, second = S.att_gt(mpdta, boot_spec), S.att_gt(mpdta, boot_spec)
+    first, second = CS.att_gt(mpdta, boot_spec), CS.att_gt(mpdta, boot_spec)
     pd.testing.assert_frame_equal(first, second)
     assert first["std_error"].iloc[0] == pytest.approx(ours["std_error"], rel=0.12)
-    other = S.att_gt(mpdta, {**boot_spec, "seed": 12})
+    other = CS.att_gt(mpdta, {**boot_spec, "seed": 12})
     assert other["std_error"].iloc[0] != first["std_error"].iloc[0]
 
 
@@ -237,7 +237,7 @@ def test_sunab_agrees_with_diff_diff(sim):
         warnings.simplefilter("ignore")
         ref = dd.SunAbraham(cluster="province_code").fit(sim, outcome="y", unit="province_code", time="year",
                                                          first_treat="first_year")
-    ours = S.sunab(sim, SPEC).set_index("term")
+    ours = SA.sunab(sim, SPEC).set_index("term")
     assert ours.loc["ATT", "estimate"] == pytest.approx(ref.overall_att, abs=1e-8)
     assert ours.loc["ATT", "std_error"] == pytest.approx(ref.overall_se, rel=1e-6)
     for e, r in ref.event_study_effects.items():
@@ -253,7 +253,7 @@ def test_did_imputation_agrees_with_diff_diff_and_pyfixest_did2s(sim):
         warnings.simplefilter("ignore")
         ref = dd.ImputationDiD(cluster="province_code").fit(sim, outcome="y", unit="province_code", time="year",
                                                              first_treat="first_year", aggregate="event_study")
-    ours = S.did_imputation(sim, SPEC).set_index("term")
+    ours = BJS.did_imputation(sim, SPEC).set_index("term")
     assert ours.loc["ATT", "estimate"] == pytest.approx(ref.overall_att, abs=1e-8)
     assert ours.loc["ATT", "std_error"] == pytest.approx(ref.overall_se, rel=1e-6)
     for e, r in ref.event_study_effects.items():
@@ -269,6 +269,26 @@ def test_did_imputation_agrees_with_diff_diff_and_pyfixest_did2s(sim):
     assert ours.loc["ATT", "estimate"] == pytest.approx(float(two_stage.coef()["treat"]), abs=1e-8)
 
 
+def test_pyfixest_is_called_without_deprecated_arguments_and_with_the_same_demeaning(sim):
+    """sunab and did_imputation's pre-trend test (BJS Test 1, leads with event_window reaching back) pass pyfixest
+    0.60 a typed ``demeaner=`` (no DeprecationWarning, which ``feols(fixef_tol=...)`` raised at both call sites), and
+    that demeaner is what the legacy argument resolved to, so the numbers are unchanged: equal to the last digit."""
+    import pyfixest as pf
+
+    spec = {**SPEC, "event_window": [-3, 4]}
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", category=DeprecationWarning, message="The `demeaner_backend`")
+        SA.sunab(sim, spec)
+        out = BJS.did_imputation(sim, spec)
+    assert out["method"].str.contains("pre-trend test").any()  # the pyfixest call ran
+    data = sim.assign(d=((sim["first_year"] > 0) & (sim["year"] >= sim["first_year"])).astype(float))
+    typed = pf.feols("y ~ d | province_code + year", data=data, demeaner=staggered_panel.pyfixest_demeaner())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        legacy = pf.feols("y ~ d | province_code + year", data=data, fixef_tol=staggered_panel.PYFIXEST_FIXEF_TOL)
+    assert typed.coef()["d"] == legacy.coef()["d"] and typed.se()["d"] == legacy.se()["d"]
+
+
 # ------------------------------------------------------------------------------------------- Goodman-Bacon
 
 
@@ -278,14 +298,14 @@ def test_bacon_weights_sum_to_one_and_reproduce_twfe(sizes):
     import pyfixest as pf
 
     df = simulate_staggered(seed=5, sizes=sizes)
-    pairs, twfe = S.bacon_decomposition(df, SPEC)
+    pairs, twfe = GB.bacon_decomposition(df, SPEC)
     assert pairs["weight"].sum() == pytest.approx(1.0, abs=1e-12)
     assert (pairs["weight"] > 0).all()
     assert float((pairs["weight"] * pairs["estimate"]).sum()) == pytest.approx(twfe, abs=1e-12)
     df = df.assign(treat=((df["first_year"] > 0) & (df["year"] >= df["first_year"])).astype(float))
     fe = pf.feols("y ~ treat | province_code + year", data=df)
     assert twfe == pytest.approx(float(fe.coef()["treat"]), abs=1e-10)
-    summary = S.bacon(df, SPEC).set_index("term")
+    summary = GB.bacon(df, SPEC).set_index("term")
     assert summary.loc["TWFE", "estimate"] == pytest.approx(twfe, abs=1e-12)
     types = summary.drop(index="TWFE")
     assert types["weight"].sum() == pytest.approx(1.0, abs=1e-12)
@@ -301,7 +321,7 @@ def test_bacon_agrees_with_diff_diff(sim):
         warnings.simplefilter("ignore")
         ref = dd.BaconDecomposition().fit(sim, outcome="y", unit="province_code", time="year",
                                           first_treat="first_year")
-    summary = S.bacon(sim, SPEC).set_index("term")
+    summary = GB.bacon(sim, SPEC).set_index("term")
     assert summary.loc["TWFE", "estimate"] == pytest.approx(ref.twfe_estimate, abs=1e-10)
     assert summary.loc["bacon treated vs never treated", "weight"] == pytest.approx(
         ref.total_weight_treated_vs_never, abs=1e-10)

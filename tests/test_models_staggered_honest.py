@@ -11,7 +11,7 @@ import pytest
 from scipy import stats
 
 from analysis.models import honest_did as H
-from analysis.models import staggered as S
+from analysis.models import att_gt as CS, sunab as SA
 from test_models_staggered import SPEC, simulate_staggered
 
 
@@ -56,7 +56,7 @@ def test_sd_sets_widen_with_m_and_agree_with_diff_diff():
 
     df = simulate_staggered(seed=9, noise_sd=0.3)
     spec = {**SPEC, "aggregate": "dynamic", "event_window": [-3, 3]}
-    es, vcov = S.att_gt_event_study(df, spec)
+    es, vcov = CS.att_gt_event_study(df, spec)
     grid = [0.0, 0.05, 0.1, 0.3]
     sd = H.honest_did(es, vcov, "SD", grid, target="average")
     widths = (sd["ci_high"] - sd["ci_low"]).to_numpy()
@@ -70,7 +70,7 @@ def test_sd_sets_widen_with_m_and_agree_with_diff_diff():
         # default (average of post periods) only when the windows coincide.
         times = sorted(k for k in ref_fit.event_study_effects if k != -1)
         if times != sorted(int(t.split("=")[1]) for t in es["term"]):
-            es_full, vcov_full = S.att_gt_event_study(df, {**spec, "event_window": None})
+            es_full, vcov_full = CS.att_gt_event_study(df, {**spec, "event_window": None})
             sd = H.honest_did(es_full, vcov_full, "SD", grid, target="average")
         for row in sd.itertuples():
             ref = dd.HonestDiD(method="smoothness", M=row.value).fit(ref_fit)
@@ -85,7 +85,7 @@ def test_honest_rows_appended_by_estimators():
     df = simulate_staggered(seed=2)
     spec = {**SPEC, "aggregate": "dynamic", "event_window": [-3, 3],
             "inference": {"honest": {"M": [0.0, 0.1], "Mbar": [0.0, 1.0], "target": 0}}}
-    for estimator in (S.att_gt, S.sunab):
+    for estimator in (CS.att_gt, SA.sunab):
         out = estimator(df, spec).set_index("term")
         assert {"honest SD M=0 e=0", "honest SD M=0.1 e=0", "honest RM Mbar=0 e=0",
                 "honest RM Mbar=1 e=0"} <= set(out.index)
@@ -94,7 +94,7 @@ def test_honest_rows_appended_by_estimators():
     # For sunab, e=-1 is the reference, so RM with Mbar=0 tests theta = ATT e=0 alone: nearly its normal CI.
     # Honest DiD uses normal critical values (as R HonestDiD); the estimator's own CI uses t(G-1), so the set is
     # compared with the normal interval computed here, and is narrower than the t(G-1) one.
-    sa = S.sunab(df, spec).set_index("term")
+    sa = SA.sunab(df, spec).set_index("term")
     est, se = sa.loc["ATT e=0", "estimate"], sa.loc["ATT e=0", "std_error"]
     half = 1.959963984540054 * se
     assert sa.loc["honest RM Mbar=0 e=0", "ci_low"] == pytest.approx(est - half, abs=0.005 * half)

@@ -8,15 +8,10 @@ import pandas as pd
 import pytest
 
 from analysis.io import DataError
-from analysis.models.synth import (
-    sdid,
-    sdid_weights,
-    simplex_least_squares,
-    synth,
-    synth_fit,
-    synth_paths,
-    synth_weights,
-)
+from analysis.models.sdid import sdid, sdid_estimate
+from analysis.models.simplex import simplex_least_squares
+from analysis.models.single_treated import single_treated_panel
+from analysis.models.synth import synth, synth_fit
 
 SPEC = {"outcome": "y", "unit": "unit", "time": "year", "treatment": "d", "controls": [], "inference": {},
         "seed": 7}
@@ -143,12 +138,13 @@ def test_placebo_p_value_when_treated_ranks_last():
 
 def test_synth_paths_cover_treated_and_every_placebo():
     df, _ = factor_panel(seed=2, n_donors=6, n_years=10)
-    paths = synth_paths(df, SPEC)
+    fit = synth_fit(df, SPEC)
+    paths = fit.paths
     assert sorted(paths["unit"].unique()) == sorted(df["unit"].unique())
     assert (paths.groupby("unit").size() == 10).all()
     assert set(paths.loc[paths["unit"] == "treated", "role"]) == {"treated"}
     np.testing.assert_allclose(paths["gap"], paths["actual"] - paths["synthetic"])
-    assert synth_weights(df, SPEC)["weight"].sum() == pytest.approx(1.0)
+    assert fit.weights["weight"].sum() == pytest.approx(1.0)
 
 
 def test_synth_agrees_with_pysyncon_custom_v():
@@ -171,7 +167,7 @@ def test_synth_agrees_with_pysyncon_custom_v():
 def test_synth_option_inverse_variance_matches_direct_solve():
     df, _ = factor_panel(seed=4, n_donors=5, n_years=12)
     spec = {**SPEC, "synth": {"v": "inverse_variance"}}
-    w = synth_weights(df, spec)["weight"].to_numpy()
+    w = synth_fit(df, spec).weights["weight"].to_numpy()
     wide = df.pivot(index="unit", columns="year", values="y")
     pre = wide.loc[:, wide.columns < 2015]
     sd = pre.std(axis=0).to_numpy()
@@ -189,9 +185,11 @@ def test_sdid_recovers_known_effect_with_level_shift():
     assert est.loc["ATT", "ci_low"] < 4.0 < est.loc["ATT", "ci_high"]
     per_year = est.loc[[f"ATT t={y}" for y in range(2015, 2020)], "estimate"]
     assert per_year.mean() == pytest.approx(est.loc["ATT", "estimate"], abs=1e-10)
-    omega, lam = sdid_weights(df, SPEC)
-    assert omega["omega"].sum() == pytest.approx(1.0) and lam["lambda"].sum() == pytest.approx(1.0)
-    assert (omega["omega"] >= 0).all() and (lam["lambda"] >= 0).all()
+    panel = single_treated_panel(df, SPEC)
+    fitted = sdid_estimate(panel.Y, panel.n_pre, reps=0)
+    omega, lam = fitted["omega"], fitted["lambda_"]
+    assert omega.sum() == pytest.approx(1.0) and lam.sum() == pytest.approx(1.0)
+    assert (omega >= 0).all() and (lam >= 0).all()
 
 
 def test_sdid_and_synth_are_deterministic_given_seed():

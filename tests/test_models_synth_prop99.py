@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analysis.models.synth import sdid, sdid_estimate, synth
+from analysis.models.sdid import sdid, sdid_estimate
+from analysis.models.synth import synth
 
 synthdid = pytest.importorskip(
     "synthdid.datasets", reason="needs synthdid-py==0.1.0 (ships the Proposition 99 panel)")

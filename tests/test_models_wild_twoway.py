@@ -17,8 +17,9 @@ import pandas as pd
 import pytest
 
 from analysis.models import registry
+from analysis.models.sample import select_sample
 from analysis.models.inference import _draw_weights, wild_bootstrap_pvalue
-from analysis.models.regression import fe_dummies, residualise
+from analysis.models.ols import fe_dummies, residualise
 from models_engine_sim import base_spec, simulate_panel
 
 
@@ -182,7 +183,7 @@ def test_engine_p_value_wild_equals_dummy_variable_bootstrap():
     reps, seed = 999, 17
     spec = base_spec(estimator="cont_did", outcome="y_null", exposure="exposure", treatment="post",
                      controls=["x1"], seed=seed, inference={"wild_bootstrap": {"reps": reps, "weights": "webb"}})
-    out = registry.estimate(registry.select_sample(df, spec), spec).set_index("term")
+    out = registry.estimate(select_sample(df, spec), spec).set_index("term")
     used = df.dropna(subset=["y_null"]).sort_values(["province_code", "year"])
     y = used["y_null"].to_numpy()
     X = np.column_stack([(used["exposure"] * used["post"]).to_numpy(), used["x1"].to_numpy()])

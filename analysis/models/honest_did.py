@@ -1,8 +1,8 @@
 """Rambachan & Roth (2023, REStud 90(5)) "Honest DiD" sensitivity sets for event studies.
 
-Used by the staggered estimators' event studies (:mod:`analysis.models.staggered`) and the regression event
-studies (:func:`analysis.models.regression.add_honest_rows`). Two restrictions on the post-treatment violation of
-parallel trends delta, each with the confidence set Rambachan and Roth recommend and their R package HonestDiD
+Used by the staggered estimators' event studies (:mod:`analysis.models.att_gt`, :mod:`analysis.models.sunab`) and
+the regression event studies (:func:`analysis.models.regression.add_honest_rows`). Two restrictions on the
+post-treatment violation of parallel trends delta, each with the confidence set Rambachan and Roth recommend and their R package HonestDiD
 (0.2.8, github.com/asheshrambachan/HonestDiD) computes by default:
 
 * Delta^SD(M), smoothness: the optimal fixed-length confidence interval (FLCI; Armstrong & Kolesar 2018, RR
@@ -30,6 +30,7 @@ import pandas as pd
 from scipy import special
 
 from analysis.models.distributions import norm_cdf, norm_ppf
+from analysis.models.staggered_panel import RESULT_COLUMNS, result_frame  # the estimators' result contract
 
 #: Default significance level for the robust sets (as the estimators' DEFAULT_ALPHA).
 DEFAULT_ALPHA = 0.05
@@ -558,12 +559,10 @@ def honest_rows(event_study: pd.DataFrame, vcov: np.ndarray, config: dict, alpha
     for restriction, key in (("SD", "M"), ("RM", "Mbar")):
         if config.get(key) is not None:
             parts.append(honest_did(event_study, vcov, restriction, config[key], target, alpha))
-    from analysis.models.staggered import RESULT_COLUMNS, _tidy  # the estimators' result contract
-
     if not parts:
         return pd.DataFrame(columns=RESULT_COLUMNS)
     sets = pd.concat(parts, ignore_index=True)
     label = "average" if target == "average" else f"e={target}"
-    return _tidy([{"term": f"honest {r.restriction} {r.parameter}={r.value:g} {label}", "estimate": r.estimate,
-                   "std_error": np.nan, "p_value": np.nan, "ci_low": r.ci_low, "ci_high": r.ci_high,
-                   "n_obs": n_obs, "method": r.method} for r in sets.itertuples()])
+    return result_frame([{"term": f"honest {r.restriction} {r.parameter}={r.value:g} {label}",
+                          "estimate": r.estimate, "std_error": np.nan, "p_value": np.nan, "ci_low": r.ci_low,
+                          "ci_high": r.ci_high, "n_obs": n_obs, "method": r.method} for r in sets.itertuples()])

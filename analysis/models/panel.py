@@ -1,6 +1,6 @@
 """Classical panel estimators: within (FE), random effects, first differences, and the Hausman test.
 
-* ``panel_fe``: the within estimator, computed by :func:`analysis.models.regression.ols_fe` (unit effects, plus
+* ``panel_fe``: the within estimator, computed by :func:`analysis.models.ols.ols_fe` (unit effects, plus
   period effects when ``fixed_effects`` lists the time column), with the spec's covariance (CRV1 by province by
   default, fixest small-sample convention). It equals linearmodels ``PanelOLS(entity_effects=True, …)``; the
   clustered variances differ only by the documented degrees-of-freedom factor (see regression.py), which the
@@ -33,8 +33,9 @@ import numpy as np
 import pandas as pd
 
 from analysis.models.distributions import chi2_sf, f_sf
-from analysis.models.regression import (add_resampling_pvalues, control_matrix, fe_codes_for, fit_design, ols_fe,
-                                        result_table, tidy_rows)
+from analysis.models.ols import ols_fe
+from analysis.models.regression import (add_resampling_pvalues, control_matrix, fe_codes_for, fit_design, result_table,
+                                        tidy_rows)
 
 
 def panel_fe(df: pd.DataFrame, spec: dict) -> pd.DataFrame:

@@ -87,7 +87,7 @@ DEFAULTS: dict[str, Any] = {
     "base_period": "varying",     # staggered DiD (att_gt): varying | universal pre-period base
     "allow_unbalanced_panel": False,  # att_gt: False = drop units not observed in every period (R did), with a warning
     "synth": {},                  # synth options (analysis.models.synth.SYNTH_OPTIONS)
-    "sdid": {},                   # sdid options (analysis.models.synth.SDID_OPTIONS)
+    "sdid": {},                   # sdid options (analysis.models.sdid.SDID_OPTIONS)
     "extends": None,
 }
 REQUIRED = ("estimator", "outcome")
@@ -308,9 +308,9 @@ def _validate_estimator_options(out: dict, key: str, file) -> None:
     if options and out["estimator"] != key:
         _fail(file, key, f"options for estimator {key!r} given, but the estimator is {out['estimator']!r}")
     if options:
-        from analysis.models import synth  # the estimator module declares its options
+        from analysis.models import sdid, synth  # the estimator modules declare their options
 
-        allowed = synth.SYNTH_OPTIONS if key == "synth" else synth.SDID_OPTIONS
+        allowed = synth.SYNTH_OPTIONS if key == "synth" else sdid.SDID_OPTIONS
         for name in options:
             if name not in allowed:
                 _fail(file, f"{key}.{name}", f"unknown option; allowed: {', '.join(sorted(allowed)) or 'none'}")

@@ -395,7 +395,7 @@ def resolve_spec(config: MultiverseConfig, outcome: str, treatment: Treatment, e
 
 def needed_columns(cells: list[Cell]) -> list[str]:
     """Every data column the cells' specs read (outcome, treatment, controls, fixed effects, cluster …)."""
-    from analysis.models.registry import required_columns
+    from analysis.models.sample import required_columns
 
     specs = {id(cell.spec): cell.spec for cell in cells}  # cells of different index choices share spec dicts
     return sorted({column for spec in specs.values() for column in required_columns(spec)})

@@ -43,7 +43,7 @@ group (every index construction × outcome sharing those rows) are fitted togeth
 reported coefficient is w'c_d (w = 1 for cont_did; the mean of the e ≥ 0 coefficients for the event study, as
 :func:`analysis.models.regression.add_att_row`); by Frisch–Waugh–Lovell its CRV1 variance is
 G/(G−1)·(N−1)/(N−K)·Σ_g (Σ_{i∈g} l_i û_i)² with l = Ẍ_d (Ẍ_d'Ẍ_d)⁻¹ w and û = ỹ − Ẍ_d c_d — the engine's
-:func:`analysis.models.regression.ols_fe` sandwich, same small-sample factor and K (fixest's nested count). The
+:func:`analysis.models.ols.ols_fe` sandwich, same small-sample factor and K (fixest's nested count). The
 tests check equality with the engine on permuted panels to 1e-10. Draws in which the engine would drop a collinear
 column are refitted by the engine itself (counted in ``n_engine_fallback``).
 
@@ -60,10 +60,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from analysis.models import registry
+from analysis.models.sample import select_sample
 from analysis.models.distributions import norm_ppf, t_sf
-from analysis.models.regression import _COLLINEAR_TOL, control_matrix, event_dummies, fe_codes_for, fe_dummies
-from analysis.models.regression import _nested_levels
+from analysis.models.ols import COLLINEAR_TOL, fe_dummies, nested_levels
+from analysis.models.regression import control_matrix, fe_codes_for
 from analysis.multiverse.grid import Cell
 
 ALPHA = 0.05
@@ -174,7 +174,7 @@ def build_groups(cells: list[Cell], frames: dict[str, pd.DataFrame]) -> tuple[li
         if group is None:
             data = positioned.loc[~positioned[spec["time"]].isin(list(cell.drop_years))] if cell.drop_years \
                 else positioned
-            rows = registry.select_sample(data, spec)
+            rows = select_sample(data, spec)
             controls, _ = control_matrix(rows, spec["controls"])
             kept = np.ones(len(units), dtype=bool)   # assignments permuted over every province (docstring)
             group = Group(family, key, np.searchsorted(units, rows[UNIT].to_numpy()),
@@ -307,7 +307,7 @@ def _fit_rows(group: Group, rows: np.ndarray, ycols: list[int], perms: np.ndarra
     U_all = _basis(np.column_stack([dummies, controls])) if controls.shape[1] else U_fe
     n_controls_kept = U_all.shape[1] - U_fe.shape[1]
     clusters = units
-    nested = sum(_nested_levels(codes, clusters) for codes in fe)
+    nested = sum(nested_levels(codes, clusters) for codes in fe)
     layout = cluster_layout(clusters)
     n_clusters = layout[0].shape[0]
     yt = group.y[rows][:, ycols]
@@ -325,7 +325,7 @@ def _fit_rows(group: Group, rows: np.ndarray, ycols: list[int], perms: np.ndarra
         raw = np.concatenate([X, np.broadcast_to(controls, (n_d,) + controls.shape)], axis=2)
         r_diag = np.abs(np.diagonal(np.linalg.qr(full, mode="r"), axis1=1, axis2=2)) if full.shape[2] else \
             np.zeros((n_d, 0))
-        tol = _COLLINEAR_TOL * np.maximum(np.linalg.norm(raw, axis=1), 1.0) * np.sqrt(n)
+        tol = COLLINEAR_TOL * np.maximum(np.linalg.norm(raw, axis=1), 1.0) * np.sqrt(n)
         dropped = r_diag <= tol[:, : r_diag.shape[1]]
         lost_treatment = dropped[:, :k].any(axis=1)       # the engine raises: the cell has no estimate
         lost_control = dropped[:, k:].any(axis=1) | (n_controls_kept != controls.shape[1])

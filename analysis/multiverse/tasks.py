@@ -27,6 +27,7 @@ from analysis.io import DataError
 from analysis.models import registry
 
 #: Index columns removed from the analysis panel before a rebuilt index is joined (so none of the default method's
+from analysis.models.sample import check_panel, select_sample
 #: values can leak into a cell of another method).
 INDEX_VALUE_COLUMNS = [c for c in OUTPUT_COLUMNS if c not in KEYS + ["province_en", "theater_command", "method"]]
 
@@ -102,11 +103,11 @@ def fit_cell(frame: pd.DataFrame, cell: Mapping) -> dict:
         data = frame
         if cell["drop_years"]:
             data = frame.loc[~frame[spec["time"]].isin(list(cell["drop_years"]))]
-        registry.check_panel(data, spec, "multiverse analysis frame")
+        check_panel(data, spec, "multiverse analysis frame")
         with warnings.catch_warnings():
             # e.g. pyfixest's note on singleton fixed effects: expected in leave-one-out samples, not actionable
             warnings.simplefilter("ignore")
-            table = registry.estimate(registry.select_sample(data, spec), spec)
+            table = registry.estimate(select_sample(data, spec), spec)
         rows = table.loc[table["term"] == cell["term"]]
         if len(rows) != 1:
             raise ValueError(f"term {cell['term']!r} not in the estimator's output (terms: {table['term'].tolist()})")
