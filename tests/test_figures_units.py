@@ -202,3 +202,92 @@ def test_claims_figure_draws_values_against_the_threshold_and_marks_unreachable_
     assert [t.get_text() for t in ratio_ax.get_yticklabels()] == ["D (capability) *", "civ → mil"]
     with pytest.raises(ValueError, match="unknown 'passes'"):
         plot_claims_check(claims.assign(passes="maybe"))
+
+
+# ---- issue 16 §3: maps show what is outside the sample; colour scales fit the data; every method named ----------------
+
+def _map_indices(change_sign: int = 1) -> pd.DataFrame:
+    codes = np.repeat(PROVINCE_CODES, 2)
+    theater = identity_table().set_index("province_code")["theater_command"]
+    first = np.linspace(0.2, 0.8, 31)
+    change = change_sign * np.linspace(0.01, 0.1, 31)
+    return pd.DataFrame({"province_code": codes, "year": np.tile([2015, 2021], 31), "method": "m",
+                         "theater_command": theater.loc[codes].to_numpy(),
+                         "capability_index": np.column_stack([first, first + change]).ravel()})
+
+
+def test_map_draws_hong_kong_macau_taiwan_as_not_in_sample(shapes):
+    outside, absent = geo.outside_sample_shapes()
+    assert not absent and sorted(outside["name"]) == ["Hong Kong", "Macau", "Taiwan"]
+    fig = plot_index_maps(_map_indices(), "capability_index", "m", shapes=shapes)
+    map_axes = [ax for ax in fig.axes if any(c.get_gid() == "theaters" for c in ax.collections)]
+    for ax in map_axes:
+        by_gid = {c.get_gid(): len(c.get_paths()) for c in ax.collections}
+        assert by_gid["not_in_sample"] == 3 and by_gid["provinces"] == 31
+    legend = [t.get_text() for leg in fig.legends for t in leg.get_texts()]
+    assert "Not in sample: Hong Kong, Macau, Taiwan" in legend
+    # the regions outside the sample do not overlap the provinces (they are not drawn over a province)
+    provinces = shapely.union_all(list(shapes["geometry"]))
+    for g in outside["geometry"]:
+        assert g.intersection(provinces).area < 0.05 * g.area
+
+
+def test_map_note_on_the_south_china_sea_is_true_of_the_drawn_geometry():
+    """The fig04 note says the South China Sea islands are not drawn and Hainan Island is: check it on the data."""
+    raw = geo._raw_boundaries()[460000]
+    assert any(part.bounds[1] < 18 for part in raw.geoms)          # the raw geometry has the islands ...
+    drawn = geo._drop_small_parts(raw, 0.05)
+    assert drawn.geom_type == "Polygon" and drawn.bounds[1] >= 18   # ... the map keeps Hainan Island only
+    assert drawn.area == max(p.area for p in raw.geoms)
+    from analysis.figures import exhibits as ex
+    from analysis import paths
+    note = next(e for e in ex.load_exhibits(paths.CONFIGS / "exhibits.yaml") if e.kind == "maps").note
+    assert "South China Sea" in note and "Hainan Island is drawn" in note
+    assert "Hong Kong, Macau and Taiwan" in note and "not in the sample" in note
+
+
+@pytest.mark.parametrize("sign, cmap", [(1, "Oranges"), (-1, "Purples_r")])
+def test_map_colour_scales_fit_the_data(shapes, sign, cmap):
+    from analysis.figures.maps import map_norms, map_values
+
+    indices = _map_indices(sign)
+    values = map_values(indices, "capability_index", "m", 2015, 2021)
+    level, change, change_cmap = map_norms(values)
+    drawn = pd.concat([values["first"], values["last"]])
+    assert (level.vmin, level.vmax) == (drawn.min(), drawn.max())
+    # one sign only: a one-sided scale from 0 to the largest change (no colours spent on changes that do not occur)
+    assert change_cmap == cmap
+    assert sorted([change.vmin, change.vmax]) == sorted([0.0, values["change"].abs().max() * sign])
+    # gains and losses: diverging, centred at 0, symmetric to the largest absolute change
+    mixed = values.assign(change=np.linspace(-0.05, 0.2, len(values)))
+    _, change, change_cmap = map_norms(mixed)
+    assert change_cmap == "PuOr_r" and change.vcenter == 0 and change.vmin == -0.2 and change.vmax == 0.2
+
+
+def test_heatmap_colour_limits_are_the_data_range():
+    from analysis.figures.heatmap import plot_heatmap
+
+    indices = _map_indices()
+    indices.loc[0, "capability_index"] = np.nan
+    fig = plot_heatmap(indices, "capability_index", "m", years=(2015, 2021))
+    image = fig.axes[0].images[0]
+    assert image.get_clim() == (indices["capability_index"].min(), indices["capability_index"].max())
+
+
+def test_method_rank_figure_names_every_method():
+    """Figure 10 identifies each method by name (a labelled column), not by a shared grey marker."""
+    from analysis.figures.sensitivity import plot_method_ranks
+
+    methods = ["default_m", "alt_a", "alt_b"]
+    frame = pd.DataFrame({"province_code": np.tile(PROVINCE_CODES[:4], 3), "year": 2021,
+                          "method": np.repeat(methods, 4), "v": [0.4, 0.3, 0.2, 0.1, 0.1, 0.2, 0.3, 0.4,
+                                                                 0.4, 0.3, 0.1, np.nan]})
+    sensitivity = pd.DataFrame({"method": methods, "spearman_comparison_year": [1.0, -1.0, 0.5]})
+    fig = plot_method_ranks(frame, sensitivity, "default_m", "v", 2021)
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert labels[0] == "default_m (default)" and labels[1].startswith("alt_b") and labels[2].startswith("alt_a")
+    cells = [t.get_text() for t in ax.texts]
+    assert cells[:3] == ["1", "1", "4"] and "–" in cells          # row 1 (default rank 1): ranks 1, 1 (alt_b), 4 (alt_a)
+    image = next(i for i in ax.images if i.get_gid() == "method_ranks")
+    assert image.get_clim() == (-3.0, 3.0)                          # largest |rank shift| drawn, centred at 0

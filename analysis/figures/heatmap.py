@@ -1,5 +1,6 @@
 """Province × year heatmap of the index, provinces grouped by theater command (house order) and, within a theater,
-sorted by their mean over the years shown (highest first). Missing cells are left blank (hatched)."""
+sorted by their mean over the years shown (highest first). Missing cells are left blank (hatched). The colour scale
+runs from the smallest to the largest value drawn (a sequential scale: the index is a level, not a signed change)."""
 
 from __future__ import annotations
 
@@ -34,7 +35,9 @@ def plot_heatmap(indices: pd.DataFrame, variable: str, method: str, years: tuple
     ax.grid(False)
     data = np.ma.masked_invalid(values.to_numpy(dtype=float))
     ax.set_facecolor("white")
-    image = ax.imshow(data, aspect="auto", cmap=SEQUENTIAL_CMAP, interpolation="nearest")
+    # colour limits: the range of the values drawn (explicit, so that the scale is the data's by construction)
+    image = ax.imshow(data, aspect="auto", cmap=SEQUENTIAL_CMAP, interpolation="nearest",
+                      vmin=float(data.min()), vmax=float(data.max()))
     for r, c in zip(*np.where(np.isnan(values.to_numpy(dtype=float)))):
         ax.add_patch(plt.Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, hatch="////", edgecolor=GREY_MID,
                                    linewidth=0))

@@ -1,9 +1,10 @@
 """Index-method sensitivity and the claims check.
 
-* :func:`plot_method_ranks` — every province's rank (1 = highest) in one year under each index method: the default
-  method as a black dot, the other methods as grey ticks, and the range across methods as a bar. Provinces are
-  ordered by their default-method rank. Ranks are computed here from indices.parquet (``method`` rank with ties
-  averaged); index_sensitivity.csv supplies each method's rank correlation with the default for the labels.
+* :func:`plot_method_ranks` — every province's rank (1 = highest) in one year under each index method, as a
+  province × method matrix whose columns are named by the method ids of configs/index.yaml (the default first), each
+  cell printing the rank and coloured by its shift from the default's rank. Provinces are ordered by their
+  default-method rank. Ranks are computed here from indices.parquet (``method`` rank with ties averaged);
+  index_sensitivity.csv supplies each method's rank correlation with the default for the column labels.
 * :func:`plot_claims_check` — every claim × reading × metric of claims_check.csv, one panel per claim × reading
   (rows: metrics). Threshold claims: our value under each method on a value axis against the threshold (dashed),
   the marker saying whether the claim holds, fails or is unreachable by construction under that method (with the
@@ -20,8 +21,8 @@ import numpy as np
 import pandas as pd
 
 from analysis.figures.common import require_columns
-from analysis.figures.style import GREY_DARK, GREY_FAINT, GREY_LIGHT, GREY_MID, INK, VARIABLE_LABELS, \
-    new_figure, province_labels
+from analysis.figures.style import DIVERGING_CMAP, GREY_DARK, GREY_FAINT, GREY_LIGHT, GREY_MID, INK, \
+    VARIABLE_LABELS, new_figure, province_labels
 
 
 def method_ranks(indices: pd.DataFrame, variable: str, year: int) -> pd.DataFrame:
@@ -36,31 +37,51 @@ def method_ranks(indices: pd.DataFrame, variable: str, year: int) -> pd.DataFram
 
 def plot_method_ranks(indices: pd.DataFrame, sensitivity: pd.DataFrame, default_method: str,
                       variable: str = "capability_index", year: int = 2021, language: str = "en") -> plt.Figure:
-    """Rank of every province across index methods (see the module docstring)."""
+    """Rank of every province under every index method, each method a named column (see the module docstring).
+
+    A matrix, not overplotted markers, so that every method is identified by its name (configs/index.yaml): rows are
+    provinces in default-method order, columns the methods (the default first, then by Spearman correlation with it,
+    highest first, from index_sensitivity.csv), each cell the province's rank under that method. The cell colour is the
+    rank's shift from the default (rank under the method − rank under the default; positive = lower in the ranking),
+    on a diverging scale centred at 0 and symmetric to the largest absolute shift drawn. A province a method does not
+    rank in that year (not observed) is a blank cell with a dash.
+    """
     require_columns(sensitivity, ["method", "spearman_comparison_year"], "index_sensitivity")
     ranks = method_ranks(indices, variable, year)
     if default_method not in ranks.columns:
         raise ValueError(f"indices: default method {default_method!r} missing")
-    ranks = ranks.sort_values(default_method, kind="mergesort")
+    rho = sensitivity.drop_duplicates("method").set_index("method")["spearman_comparison_year"]
+    others = sorted((m for m in ranks.columns if m != default_method),
+                    key=lambda m: (-rho.get(m, np.nan) if pd.notna(rho.get(m, np.nan)) else np.inf, m))
+    ranks = ranks.sort_values(default_method, kind="mergesort")[[default_method, *others]]
+    shift = ranks.sub(ranks[default_method], axis=0)
+    bound = float(np.nanmax(np.abs(shift.to_numpy()))) or 1.0
     labels = province_labels(language)
-    fig, axes = new_figure(1, 1, height=5.6, width=4.8)
+    fig, axes = new_figure(1, 1, height=6.6, width=6.0)
     ax = axes[0, 0]
-    y = np.arange(len(ranks))
-    others = [m for m in ranks.columns if m != default_method]
-    lo, hi = ranks.min(axis=1), ranks.max(axis=1)
-    ax.hlines(y, lo, hi, color=GREY_LIGHT, linewidth=3.5, zorder=1, label="Range across methods")
-    for i, method in enumerate(others):
-        ax.plot(ranks[method], y, linestyle="none", marker="|", markersize=6, color=GREY_MID, zorder=2,
-                label="Other methods" if i == 0 else None)
-    ax.plot(ranks[default_method], y, linestyle="none", marker="o", markersize=3.5, color=INK, zorder=3,
-            label=f"Default ({default_method})")
-    ax.set_yticks(y, [labels[int(c)] for c in ranks.index])
-    ax.invert_yaxis()
-    ax.set_xlabel(f"Rank in {year} (1 = highest {VARIABLE_LABELS.get(variable, variable).split(' (')[0].lower()})")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.07), ncol=3, fontsize=6.5)
-    rho = sensitivity.set_index("method")["spearman_comparison_year"].drop(default_method, errors="ignore")
-    ax.set_title(f"{len(ranks.columns)} index methods; Spearman ρ with the default in {year}: "
-                 f"{rho.min():.2f}–{rho.max():.2f}", fontsize=7.5)
+    ax.grid(False)
+    image = ax.imshow(np.ma.masked_invalid(shift.to_numpy(dtype=float)), aspect="auto", cmap=DIVERGING_CMAP,
+                      vmin=-bound, vmax=bound, interpolation="nearest", gid="method_ranks")
+    for (r, c), value in np.ndenumerate(ranks.to_numpy(dtype=float)):
+        text = "–" if np.isnan(value) else (f"{value:.0f}" if value == round(value) else f"{value:.1f}")
+        strong = not np.isnan(shift.iat[r, c]) and abs(shift.iat[r, c]) > 0.6 * bound
+        ax.text(c, r, text, ha="center", va="center", fontsize=5.2, color="white" if strong else INK)
+    ax.axvline(0.5, color=INK, linewidth=1.0)
+    ax.set_yticks(range(len(ranks)), [labels[int(code)] for code in ranks.index], fontsize=6.5)
+    names = [f"{m} (default)" if m == default_method else f"{m}  ρ {rho.get(m, np.nan):.2f}" for m in ranks.columns]
+    ax.set_xticks(range(len(ranks.columns)), names, rotation=60, ha="left", rotation_mode="anchor", fontsize=6.2)
+    ax.xaxis.tick_top()
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    bar = fig.colorbar(image, ax=ax, orientation="horizontal", fraction=0.03, pad=0.02)
+    what = VARIABLE_LABELS.get(variable, variable).split(" (")[0].lower()
+    bar.set_label(f"Rank shift from the default (positive: lower rank); cells: rank in {year}, 1 = highest {what}",
+                  fontsize=6.5)
+    bar.ax.tick_params(labelsize=6)
+    ax.set_title(f"{len(ranks.columns)} index methods (configs/index.yaml); ρ: Spearman correlation with the default "
+                 f"in {year}, {rho.drop(default_method, errors='ignore').min():.2f}–"
+                 f"{rho.drop(default_method, errors='ignore').max():.2f}", fontsize=7.2)
     return fig
 
 
