@@ -30,9 +30,12 @@ _FUNCTIONS = {"log": np.log}
 def load_config(path: Path = CONFIG, window: tuple[int, int] | None = None) -> dict:
     """Read and check ``configs/analysis_panel.yaml``; ``cfg["window"]`` is set from ``window`` (first_year,
     last_year), None = the study window (configs/panel.yaml ``window``, :func:`analysis.window.study_window`)."""
-    cfg = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    if "window" in cfg:
+    from analysis import config_models, schema
+
+    cfg = schema.read_yaml(path)
+    if isinstance(cfg, dict) and "window" in cfg:
         raise moved_key(path, "window")
+    schema.validate(config_models.AnalysisPanelFile, cfg, path)
     allowed = {"case_studies", "derived", "other_index_methods", "base_period_splits", "base_period_interactions"}
     if set(cfg) - allowed:
         raise DataError(path, f"unknown key(s) {sorted(set(cfg) - allowed)}")

@@ -31,7 +31,10 @@ REGISTER_ENV = {"file": "DUALUSE_REGISTER_FILE", "origin": "DUALUSE_REGISTER_ORI
 
 def load_manifest(manifest: Path = paths.DATA_SOURCES) -> list[dict]:
     """Read and validate the manifest: a list of file entries with path, sha256, origin, licence."""
-    doc = yaml.safe_load(Path(manifest).read_text(encoding="utf-8"))
+    from analysis import config_models, schema
+
+    doc = schema.read_yaml(manifest)
+    schema.validate(config_models.DataSourcesFile, doc, manifest)
     if not isinstance(doc, dict) or not isinstance(doc.get("files"), list):
         raise DataError(manifest, "expected a mapping with a 'files' list")
     seen = set()

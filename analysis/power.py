@@ -163,6 +163,9 @@ def load_config(path: Path = CONFIG) -> dict:
         cfg = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise DataError(path, f"cannot read the power config: {exc}") from None
+    from analysis import config_models, schema
+
+    schema.validate(config_models.PowerFile, cfg, path)
 
     def check_keys(obj, allowed: set, where: str):
         if not isinstance(obj, dict):

@@ -35,7 +35,7 @@ def config():
     (lambda c: c["indicator_sets"]["core"]["indicators"].append("rd_exp_nonexistent"), "indicator_sets.core"),
     (lambda c: c["indicators"]["rd_exp_gov"].update(direction="up"), "indicators.rd_exp_gov.direction"),
     (lambda c: c.update(default_method="nope"), "default_method"),
-    (lambda c: c.update(surprise=1), "top level"),
+    (lambda c: c.update(surprise=1), "surprise"),
     (lambda c: c["comprehensive_weights"].update(military=0.7), "comprehensive_weights"),
     (lambda c: c["deflation"].update(missing="interpolate"), "deflation.missing"),
 ])

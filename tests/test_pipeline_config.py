@@ -123,7 +123,7 @@ def test_a_column_is_one_line(tmp_path):
     (lambda t: t["tab07_robustness"]["columns"].append("cont_did_u_civil"), "tables.tab07_robustness.columns",
      "label"),
     (lambda t: t["tab01_main_cont_did"]["columns"].append({"spec": "x", "lable": "y"}),
-     "tables.tab01_main_cont_did.columns[3]", "spec id"),
+     "tables.tab01_main_cont_did.columns[3].lable", "did you mean 'label'"),
     (lambda t: t["tab05_bacon"]["columns"].append("cont_did_u_civil"), "tables.tab05_bacon.columns", "exactly one"),
     (lambda t: t.update({"Table 9": t["tab05_bacon"]}), "tables.Table 9", "tabNN"),
 ])

@@ -49,7 +49,10 @@ DERIVED = [
 
 def load_config(path: Path = paths.PANEL_CONFIG) -> dict:
     """Read ``configs/panel.yaml`` and check its top-level keys."""
-    cfg = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    from analysis import config_models, schema
+
+    cfg = schema.read_yaml(path)
+    schema.validate(config_models.PanelFile, cfg, path)
     allowed = {"window", "keep_years", "yearbook", "cross_checks", "nbs", "defence_firms", "plausibility"}
     unknown = set(cfg) - allowed
     if unknown:

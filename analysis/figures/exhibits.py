@@ -77,7 +77,10 @@ def load_exhibits(path: str | Path) -> list[Exhibit]:
     path = Path(path)
     if not path.exists():
         raise DataError(path, "exhibit list not found")
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    from analysis import config_models, schema
+
+    raw = schema.read_yaml(path) or {}
+    schema.validate(config_models.ExhibitsFile, raw, path)
     if set(raw) - {"exhibits"} or not isinstance(raw.get("exhibits"), dict) or not raw["exhibits"]:
         raise DataError(path, "expected one top-level key 'exhibits' mapping exhibit ids to their settings")
     out, numbers = [], {}

@@ -273,8 +273,11 @@ def parse_config(raw: Mapping, file: str | os.PathLike = "configs/index.yaml",
     the window ends.
     """
     file = str(file)
-    if "window" in raw:
+    if isinstance(raw, Mapping) and "window" in raw:
         raise moved_key(file, "window")
+    from analysis import config_models, schema
+
+    schema.validate(config_models.IndexFile, raw, file)
     top_required = {"base_period", "comprehensive_weights", "directional", "capability_index",
                     "default_method", "indicators", "indicator_sets", "methods", "sensitivity", "national", "claims",
                     "claim_metrics", "claims_window", "deflation"}

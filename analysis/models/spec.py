@@ -175,7 +175,7 @@ def load_raw(path: str | os.PathLike) -> tuple[dict, list[Path]]:
             names = " -> ".join(p.stem for p in chain + [current])
             raise SpecError(path, "extends", f"cycle in extends chain: {names}")
         raw = read_yaml_mapping(current)
-        _check_keys(raw, DEFAULTS, current, prefix="")
+        _check_file(raw, current)
         chain.append(current)
         layers.append(raw)
         parent = raw.get("extends")
@@ -193,12 +193,25 @@ def load_raw(path: str | os.PathLike) -> tuple[dict, list[Path]]:
     return merged, chain
 
 
+def _check_file(raw: dict, file: Path) -> None:
+    """One spec file's keys, through :class:`analysis.config_models.SpecFile` (unknown key: the allowed keys and the
+    closest one); values are checked on the merged spec by :func:`validate`."""
+    from analysis import config_models, schema
+
+    try:
+        schema.validate(config_models.SpecFile, raw, file)
+    except DataError as exc:
+        raise SpecError(file, exc.key, exc.message) from None
+
+
 def _check_keys(raw: dict, allowed: dict, file: Path, prefix: str) -> None:
+    from analysis.schema import did_you_mean
+
     for key in raw:
         dotted = f"{prefix}{key}"
         if key not in allowed:
             hint = ", ".join(sorted(allowed))
-            raise SpecError(file, dotted, f"unknown key; allowed keys here: {hint}")
+            raise SpecError(file, dotted, f"unknown key; allowed keys here: {hint}{did_you_mean(key, allowed)}")
         if key == "sample" and isinstance(raw[key], dict):
             _check_keys(raw[key], DEFAULTS[key], file, prefix=f"{dotted}.")
 

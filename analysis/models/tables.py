@@ -67,6 +67,9 @@ def parse_tables(raw, file: str | Path = TABLES_CONFIG) -> tuple[TableDef, ...]:
     def fail(key: str, message: str):
         raise DataError(file, message, column=key)
 
+    from analysis import config_models, schema
+
+    schema.validate(config_models.tables_model(), raw, file)
     if (not isinstance(raw, dict) or "tables" not in raw or set(raw) - {"tables", "labels"}
             or not isinstance(raw["tables"], dict) or not raw["tables"]):
         fail("tables", "expected the top-level keys 'tables' (table names to their settings) and 'labels'")

@@ -203,6 +203,9 @@ def parse_config(raw: Mapping, index_config: IndexConfig, file: str | os.PathLik
                  ) -> MultiverseConfig:
     """Validate a parsed configs/multiverse.yaml against the index vocabulary and the engine's spec rules."""
     file = str(file)
+    from analysis import config_models, schema
+
+    schema.validate(config_models.MultiverseFile, raw, file)
     _keys(file, "top level", raw, _TOP_KEYS, _TOP_KEYS_OPTIONAL)
     chunk_size = _positive_int(file, "chunk_size", raw["chunk_size"])
     workers = _positive_int(file, "workers", raw["workers"])

@@ -233,6 +233,9 @@ def load_config(path: str | Path = paths.SHOCKS_CONFIG, window: tuple[int, int] 
     r = _Reader(path)
     if isinstance(raw, dict) and "years" in raw:
         raise moved_key(path, "years")
+    from analysis import config_models, schema
+
+    schema.validate(config_models.ShocksFile, raw, path)
     top = r.mapping(raw, "", {"post_rule", "events", "exposure", "entity_list", "geocode"},
                     {"post_rule", "events", "exposure", "entity_list", "geocode"})
     years = YearRange(*(study_window() if window is None else window))
@@ -454,6 +457,9 @@ def load_locations(path: Path, to_code: dict | None = None) -> tuple[tuple[Entit
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as err:
         raise DataError(path, f"not valid YAML: {err}") from err
+    from analysis import config_models, schema
+
+    schema.validate(config_models.EntityLocationsFile, raw, path)
     r = _Reader(path)
     top = r.mapping(raw, "", {"placed", "not_placed"}, {"placed", "not_placed"})
     to_code = _province_lookup() if to_code is None else to_code
