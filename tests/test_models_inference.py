@@ -11,7 +11,6 @@ import pytest
 
 from analysis.models.inference import (
     _draw_weights,
-    cohort_builder,
     demean_twoway,
     ri_null_distribution,
     ri_pvalue,
@@ -144,14 +143,6 @@ def test_ri_coefficients_equal_pyfixest_refits_on_same_permutations(controls):
         assert result["permuted"][r] == pytest.approx(refit, abs=1e-10)
 
 
-def test_ri_cohort_builder_equals_path_permutation():
-    df, cohorts = staggered_panel(n_missing=0)
-    by_path = ri_null_distribution(df, "unit", "year", "y", "d", reps=300, seed=2)
-    by_cohort = ri_null_distribution(df, "unit", "year", "y", cohort_builder(cohorts), reps=300, seed=2)
-    assert by_cohort["observed"] == pytest.approx(by_path["observed"], abs=1e-12)
-    np.testing.assert_allclose(by_cohort["permuted"], by_path["permuted"], atol=1e-12)
-
-
 def test_ri_pvalue_formula_and_power():
     df, _ = staggered_panel(effect=1.5, seed=4)
     result = ri_pvalue(df, "unit", "year", "y", "d", reps=999, seed=3)
@@ -160,41 +151,6 @@ def test_ri_pvalue_formula_and_power():
     assert result["p_value"] == pytest.approx(by_hand)
     assert result["p_value"] < 0.01  # a strong effect is detected
     assert ri_pvalue(df, "unit", "year", "y", "d", reps=999, seed=3) == result  # deterministic
-
-
-def test_ri_engine_call_form_uses_vectorised_path_and_matches():
-    import pyfixest as pf
-
-    df, _ = staggered_panel(seed=6, n_missing=0)  # balanced: whole treatment paths can be permuted
-    spec = {"estimator": "feols", "unit": "unit", "time": "year", "outcome": "y", "treatment": "d",
-            "controls": ["x"], "fixed_effects": ["unit", "year"]}
-    calls = []
-
-    def statistic_fn(frame):
-        calls.append(1)
-        return float(pf.feols("y ~ d + x | unit + year", frame).coef()["d"])
-
-    engine_form = ri_pvalue(df, spec, statistic_fn, 199, 5)
-    direct = ri_pvalue(df, "unit", "year", "y", "d", reps=199, seed=5, controls=["x"])
-    assert engine_form["computed"] == "vectorised" and len(calls) == 1
-    assert float(engine_form) == direct["p_value"]
-
-
-def test_ri_engine_call_form_refit_loop_for_other_designs():
-    df, _ = staggered_panel(seed=6, N=10, n_missing=0)
-    spec = {"estimator": "cont_did", "unit": "unit", "time": "year", "outcome": "y", "treatment": "d"}
-
-    def statistic_fn(frame):  # a difference in means: any statistic of the reassigned treatment
-        return float(frame.loc[frame["d"] == 1, "y"].mean() - frame.loc[frame["d"] == 0, "y"].mean())
-
-    result = ri_pvalue(df, spec, statistic_fn, 50, 1)
-    assert result["computed"] == "refit loop"
-    # By hand: the same permutations, applied to whole unit paths.
-    paths = df.pivot(index="unit", columns="year", values="d").to_numpy()
-    perms = ri_null_distribution(df, "unit", "year", "y", "d", reps=50, seed=1)["permutations"]
-    null = [statistic_fn(df.assign(d=paths[p][df["unit"], df["year"] - 2015])) for p in perms]
-    by_hand = (1 + np.sum(np.abs(null) >= abs(result["observed"]) * (1 - 1e-10))) / 51
-    assert result["p_value"] == pytest.approx(by_hand)
 
 
 def test_demean_twoway_balanced_equals_closed_form():

@@ -107,6 +107,20 @@ def test_honest_did_rejects_gaps():
         H.honest_did(_event_study({-3: 0.0, 0: 1.0}), np.eye(2), "SD", [0.0])
 
 
+def _max_bias_sd(weights: np.ndarray, loadings: np.ndarray, slope: np.ndarray, m: float) -> float:
+    """max over Delta^SD(M) of weights' delta, in closed form (inf if ``weights`` are not invariant to linear trends).
+
+    With delta = d * slope + K s (``loadings, slope`` from ``H._second_difference_loadings``), weights' delta =
+    d (weights' slope) + (K' weights)' s; d is free and each |s_j| <= M, so the maximum is M * sum_j |(K' weights)_j|
+    when weights' slope = 0 and unbounded otherwise: the reference the FLCI's half-length is checked against
+    (honest_did computes the bias through ``_AffineFamily``); the linear programme :func:`_lp_max_bias` checks it.
+    """
+    scale = float(np.abs(weights) @ np.abs(slope)) or 1.0
+    if abs(float(weights @ slope)) > 1e-9 * scale:
+        return np.inf
+    return float(m * np.abs(loadings.T @ weights).sum())
+
+
 def _lp_max_bias(weights, event_times, m):
     """Reference: max weights'delta over |second differences of (delta with delta_{-1} = 0)| <= M, by HiGHS."""
     from scipy import optimize
@@ -136,9 +150,9 @@ def test_closed_form_max_bias_equals_the_linear_programme(times):
         w = rng.normal(size=len(event_times))
         invariant = w - slope * (w @ slope) / (slope @ slope)  # zero bias on linear trends
         m = float(rng.uniform(0.01, 2.0))
-        assert H._max_bias_sd(invariant, loadings, trend, m) == pytest.approx(
+        assert _max_bias_sd(invariant, loadings, trend, m) == pytest.approx(
             _lp_max_bias(invariant, event_times, m), rel=1e-7, abs=1e-10)
-        assert H._max_bias_sd(w, loadings, trend, m) == np.inf == _lp_max_bias(w, event_times, m)
+        assert _max_bias_sd(w, loadings, trend, m) == np.inf == _lp_max_bias(w, event_times, m)
 
 
 def test_folded_normal_cv_is_convex_with_the_implicit_slope():
@@ -168,7 +182,7 @@ def test_flci_half_length_is_the_minimum(times, target):
 
         def half_length(v):
             sd = np.sqrt(v @ sigma @ v)
-            return sd * H._folded_normal_cv(H._max_bias_sd(v, loadings, slope, m) / sd, 0.05)
+            return sd * H._folded_normal_cv(_max_bias_sd(v, loadings, slope, m) / sd, 0.05)
 
         assert half == pytest.approx(half_length(weights), rel=1e-12)
         z_opt = np.linalg.lstsq(family.embed, weights - family.base, rcond=None)[0]

@@ -134,20 +134,6 @@ def _second_difference_loadings(event_times: np.ndarray) -> tuple[np.ndarray, np
     return loadings, event_times + 1.0
 
 
-def _max_bias_sd(weights: np.ndarray, loadings: np.ndarray, slope: np.ndarray, m: float) -> float:
-    """max over Delta^SD(M) of weights' delta, in closed form (inf if ``weights`` are not invariant to linear trends).
-
-    With delta = d * slope + K s (``loadings, slope`` from :func:`_second_difference_loadings`), weights' delta =
-    d (weights' slope) + (K' weights)' s; d is free and each |s_j| <= M, so the maximum is M * sum_j |(K' weights)_j|
-    when weights' slope = 0 and unbounded otherwise. (The linear programme over delta gives the same number;
-    tests/test_models_staggered_honest.py checks them against each other.)
-    """
-    scale = float(np.abs(weights) @ np.abs(slope)) or 1.0
-    if abs(float(weights @ slope)) > 1e-9 * scale:
-        return np.inf
-    return float(m * np.abs(loadings.T @ weights).sum())
-
-
 @dataclass(frozen=True)
 class _AffineFamily:
     """The affine estimators l' beta_post + w' beta_pre with zero bias on linear trends, w = w0 + N z.
@@ -507,7 +493,7 @@ def honest_did(event_study: pd.DataFrame, vcov: np.ndarray, restriction: str = "
     * ``restriction="SD"`` (Delta^SD(M): |delta_{e+1} - 2 delta_e + delta_{e-1}| <= M) -- the optimal FLCI
       (RR Section 4.1, after Armstrong and Kolesar; HonestDiD ``findOptimalFLCI``): over affine estimators
       theta_hat = l' beta_post + w' beta_pre unbiased for linear trends, the worst-case bias over Delta^SD(M) is
-      M * sum_j |(K'v)_j| (:func:`_max_bias_sd`) and the half-length sd * cv_alpha(maxbias / sd), cv_alpha the
+      M * sum_j |(K'v)_j| (:class:`_AffineFamily`) and the half-length sd * cv_alpha(maxbias / sd), cv_alpha the
       1 - alpha quantile of |N(b, 1)|; the w minimising the half-length is found as a convex programme
       (:func:`_flci`). With M = 0 this is the linear-extrapolation CI.
     * ``restriction="RM"`` (Delta^RM(Mbar): every post-period step |delta_{e+1} - delta_e| <= Mbar times the

@@ -39,11 +39,10 @@ Wild cluster bootstrap-t, :func:`wild_bootstrap_pvalue`
 
 Randomization inference, :func:`ri_pvalue`
     Fisher-style permutation of the treatment across provinces: each permutation gives every unit the treatment
-    path (or, with a builder such as :func:`cohort_builder`, the cohort) of another unit. The statistic is the
-    TWFE coefficient of ``y`` on the single treatment regressor (plus optional controls). After partialling out
-    the fixed effects and controls (``M``), ``beta = d'M y / d'M d``; since ``M y`` is fixed, only ``M d``
-    changes with the permutation, so all permuted treatments are stacked into a (reps, units, times) array and
-    demeaned together. Unbalanced panels are handled by alternating projections on the observed cells.
+    path of another unit. The statistic is the TWFE coefficient of ``y`` on the single treatment regressor (plus
+    optional controls). After partialling out the fixed effects and controls (``M``), ``beta = d'M y / d'M d``;
+    since ``M y`` is fixed, only ``M d`` changes with the permutation, so all permuted treatments are stacked into a
+    (reps, units, times) array and demeaned together. Unbalanced panels are handled by alternating projections on the observed cells.
     p-value = ``(1 + #{|beta_perm| >= |beta_obs|}) / (1 + reps)`` (Phipson and Smyth 2010), two-sided.
 """
 
@@ -53,7 +52,6 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 class PValueResult(dict):
     """A result dict whose ``float()`` is its ``p_value`` (so callers that only need the p-value can take it)."""
@@ -300,27 +298,6 @@ def _invert(pvalue_at: Callable[[float], float], estimate: float, std_error: flo
 # Randomization inference
 # ----------------------------------------------------------------------------------------------------------------
 
-TreatmentBuilder = Callable[[np.ndarray, list, list], np.ndarray]
-
-
-def cohort_builder(cohort_by_unit: pd.Series) -> TreatmentBuilder:
-    """Builder that permutes cohorts (first treated time; 0 = never treated) across units.
-
-    Returns ``build(permutations, units, times) -> (reps, units, times)`` 0/1 array with
-    ``D[r, i, t] = 1{c_{p(r, i)} > 0 and t >= c_{p(r, i)}}``, ``c`` the cohorts in ``units`` order.
-    """
-
-    def build(permutations: np.ndarray, units: list, times: list) -> np.ndarray:
-        missing = [u for u in units if u not in cohort_by_unit.index]
-        if missing:
-            raise ValueError(f"no cohort for units {missing[:5]}")
-        cohorts = cohort_by_unit.reindex(units).to_numpy(dtype=float)[permutations]  # (reps, units)
-        t = np.asarray(times, dtype=float)
-        return ((cohorts[..., None] > 0) & (t[None, None, :] >= cohorts[..., None])).astype(float)
-
-    return build
-
-
 def _permutations(n_units: int, reps: int, seed: int) -> np.ndarray:
     """``reps`` uniform random permutations of ``range(n_units)``, one per row (``default_rng(seed)``)."""
     _check_reps(reps)
@@ -329,17 +306,16 @@ def _permutations(n_units: int, reps: int, seed: int) -> np.ndarray:
 
 
 def ri_null_distribution(df: pd.DataFrame, unit: str, time: str, outcome: str,
-                         treatment: str | TreatmentBuilder, reps: int = 1000, seed: int = 0,
+                         treatment: str, reps: int = 1000, seed: int = 0,
                          fe: str = "twoway", controls: list[str] | tuple = ()) -> dict:
     """Observed and permuted TWFE coefficients of ``outcome`` on the treatment (see the module docstring).
 
-    ``treatment`` is a column (each permutation reassigns whole unit paths) or a builder
-    ``f(permutations (reps, N), units, times) -> (reps, N, T)``. Rows with a missing outcome, treatment or
-    control are dropped. Returns dict(observed, permuted (reps,), permutations (reps, N), units, times,
+    ``treatment`` is a column; each permutation reassigns whole unit paths. Rows with a missing outcome, treatment
+    or control are dropped. Returns dict(observed, permuted (reps,), permutations (reps, N), units, times,
     n_obs).
     """
     controls = list(controls)
-    columns = [unit, time, outcome] + ([treatment] if isinstance(treatment, str) else []) + controls
+    columns = [unit, time, outcome, treatment] + controls
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise KeyError(f"columns {missing} are not in the data")
@@ -356,19 +332,13 @@ def ri_null_distribution(df: pd.DataFrame, unit: str, time: str, outcome: str,
     y = wide(outcome)
     mask = ~np.isnan(y)
     permutations = _permutations(len(units), reps, seed)
-    identity = np.arange(len(units))[None, :]
-    if isinstance(treatment, str):
-        # Paths come from every row with the treatment observed (also where the outcome is missing), so a unit
-        # can pass its path on to a unit observed in years it is not.
-        d_all = wide(treatment, df[[unit, time, treatment]].dropna().set_index([unit, time]))
-        if np.isnan(d_all).any():
-            raise ValueError(f"treatment {treatment!r} must be observed for every unit in every year "
-                             f"{times[0]}-{times[-1]} to permute whole paths")
-        d_obs = d_all
-        d_perm = d_all[permutations]  # unit i gets the path of unit permutations[r, i]
-    else:
-        d_obs = treatment(identity, units, times)[0]
-        d_perm = treatment(permutations, units, times)
+    # Paths come from every row with the treatment observed (also where the outcome is missing), so a unit
+    # can pass its path on to a unit observed in years it is not.
+    d_obs = wide(treatment, df[[unit, time, treatment]].dropna().set_index([unit, time]))
+    if np.isnan(d_obs).any():
+        raise ValueError(f"treatment {treatment!r} must be observed for every unit in every year "
+                         f"{times[0]}-{times[-1]} to permute whole paths")
+    d_perm = d_obs[permutations]  # unit i gets the path of unit permutations[r, i]
 
     y_tilde = demean_twoway(y, mask, fe)
     d_tilde = demean_twoway(np.concatenate([d_obs[None], d_perm]), mask, fe)
@@ -389,37 +359,21 @@ def ri_null_distribution(df: pd.DataFrame, unit: str, time: str, outcome: str,
             "units": units, "times": times, "n_obs": int(mask.sum())}
 
 
-def ri_pvalue(df: pd.DataFrame, unit, time=None, outcome=None, treatment=None, reps: int = 1000, seed: int = 0,
+def ri_pvalue(df: pd.DataFrame, unit: str, time: str, outcome: str, treatment: str, reps: int = 1000, seed: int = 0,
               fe: str = "twoway", controls: list[str] | tuple = ()) -> PValueResult:
-    """Randomization-inference p-value of the TWFE treatment coefficient (see the module docstring).
-
-    Two call forms:
-
-    * ``ri_pvalue(df, unit, time, outcome, treatment, reps, seed, fe="twoway", controls=())`` - vectorised;
-    * ``ri_pvalue(df, spec, statistic_fn, reps, seed)`` - the regression engine's form: ``spec`` is a resolved
-      spec and ``statistic_fn(frame) -> float`` re-estimates the coefficient. A plain ``feols`` spec with
-      ``fixed_effects = [unit, time]`` (or none given), no heterogeneity and plain control columns takes the
-      vectorised path (checked against ``statistic_fn`` on the observed data); anything else permutes the
-      unit-level assignment columns named in the spec (``treatment``, ``exposure``, ``cohort``) together and
-      calls ``statistic_fn`` once per permutation (a unit that takes over the path of a unit not observed in
-      some year gets a missing value there, which the estimator drops; the vectorised path instead requires
-      complete treatment paths).
+    """Randomization-inference p-value of the TWFE treatment coefficient (see the module docstring), from
+    :func:`ri_null_distribution` with the same arguments.
 
     Returns a :class:`PValueResult` (``float()`` of it is the p-value) with p_value, observed, reps, n_obs,
     null_mean, null_sd, null_q025, null_q975 and n_undefined (permutations whose coefficient is undefined, e.g.
     treatment collinear with the fixed effects; dropped).
     """
-    if isinstance(unit, dict):
-        spec, statistic_fn = unit, time
-        reps = outcome if outcome is not None else reps
-        seed = treatment if treatment is not None else seed
-        return _ri_pvalue_for_spec(df, spec, statistic_fn, int(reps), int(seed))
     result = ri_null_distribution(df, unit, time, outcome, treatment, reps=reps, seed=seed, fe=fe,
                                   controls=controls)
-    return _summarise_null(result["observed"], result["permuted"], reps, result["n_obs"], "vectorised")
+    return _summarise_null(result["observed"], result["permuted"], reps, result["n_obs"])
 
 
-def _summarise_null(observed: float, null: np.ndarray, reps: int, n_obs: int, how: str) -> PValueResult:
+def _summarise_null(observed: float, null: np.ndarray, reps: int, n_obs: int) -> PValueResult:
     defined = null[np.isfinite(null)]
     # Ties up to rounding count as "at least as extreme".
     extreme = np.abs(defined) >= abs(observed) * (1 - 1e-10)
@@ -427,46 +381,5 @@ def _summarise_null(observed: float, null: np.ndarray, reps: int, n_obs: int, ho
         p_value=float((1 + extreme.sum()) / (1 + len(defined))), observed=float(observed), reps=int(reps),
         n_obs=int(n_obs), null_mean=float(defined.mean()), null_sd=float(defined.std(ddof=1)),
         null_q025=float(np.quantile(defined, 0.025)), null_q975=float(np.quantile(defined, 0.975)),
-        n_undefined=int(len(null) - len(defined)), computed=how,
+        n_undefined=int(len(null) - len(defined)),
     )
-
-
-def _ri_pvalue_for_spec(df: pd.DataFrame, spec: dict, statistic_fn: Callable[[pd.DataFrame], float], reps: int,
-                        seed: int) -> PValueResult:
-    unit, time = spec["unit"], spec["time"]
-    observed = float(statistic_fn(df))
-    fixed_effects = spec.get("fixed_effects") or [unit, time]
-    controls = list(spec.get("controls") or [])
-    plain = (spec.get("estimator", "feols") == "feols" and sorted(fixed_effects) == sorted([unit, time])
-             and not spec.get("heterogeneity") and all(c in df.columns for c in controls)
-             and spec.get("treatment") in df.columns)
-    if plain:
-        try:
-            fast = ri_null_distribution(df, unit, time, spec["outcome"], spec["treatment"], reps, seed,
-                                        controls=controls)
-        except ValueError:
-            fast = None
-        if fast is not None and abs(fast["observed"] - observed) <= 1e-8 * max(1.0, abs(observed)):
-            return _summarise_null(observed, fast["permuted"], reps, fast["n_obs"], "vectorised")
-    # General path: move every unit-level assignment column with the unit, refit each time.
-    assigned = [spec[k] for k in ("treatment", "exposure", "cohort") if spec.get(k) and spec[k] in df.columns]
-    if not assigned:
-        raise ValueError("randomization inference: the spec names no treatment, exposure or cohort column")
-    units = sorted(df[unit].unique().tolist())
-    permutations = _permutations(len(units), reps, seed)
-    lookups = {c: df.set_index([unit, time])[c] for c in assigned}
-    unit_values, time_values = df[unit].to_numpy(), df[time].to_numpy()
-    position = {u: i for i, u in enumerate(units)}
-    rows = np.array([position[u] for u in unit_values])
-    null = np.empty(reps)
-    for r in tqdm(range(reps), desc="randomization inference (refits)", leave=False):
-        source_units = np.asarray(units, dtype=object)[permutations[r]][rows]
-        frame = df.copy()
-        index = pd.MultiIndex.from_arrays([source_units, time_values])
-        for c in assigned:
-            frame[c] = lookups[c].reindex(index).to_numpy()
-        try:
-            null[r] = float(statistic_fn(frame))
-        except (ValueError, np.linalg.LinAlgError):
-            null[r] = np.nan
-    return _summarise_null(observed, null, reps, len(df), "refit loop")

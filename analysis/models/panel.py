@@ -45,7 +45,7 @@ def panel_fe(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
     regressor = df[spec["treatment"]].to_numpy(dtype=float)[:, None]
     fit, used = fit_design(df, spec, regressor, [spec["treatment"]])
     table = result_table(fit, f"within estimator FE[{', '.join(spec['fixed_effects'])}]")
-    return add_resampling_pvalues(table, fit, used, spec, [spec["treatment"]], panel_fe, data=df)
+    return add_resampling_pvalues(table, fit, used, spec, [spec["treatment"]], data=df)
 
 
 def _linearmodels_data(df: pd.DataFrame, spec: dict, constant: bool) -> tuple[pd.Series, pd.DataFrame, list[str], pd.Series]:

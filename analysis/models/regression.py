@@ -288,7 +288,7 @@ def feols(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
     X, names = _treatment_design(df, spec, base, spec["treatment"])
     fit, used = fit_design(df, spec, X, names)
     table = add_level_clusters(result_table(fit, f"feols FE[{', '.join(spec['fixed_effects'])}]"), used, spec)
-    return add_resampling_pvalues(table, fit, used, spec, names, feols, data=df)
+    return add_resampling_pvalues(table, fit, used, spec, names, data=df)
 
 
 def cont_did(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
@@ -309,15 +309,14 @@ def cont_did(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
                   f"FE[{', '.join(spec['fixed_effects'])}]")
         table = result_table(fit, method)
         table = add_att_row(table, fit, f"{method}; {method_string(fit)}")
-        table = add_resampling_pvalues(table, fit, used, spec, [n for n in fit.names if n.startswith("e=")], cont_did,
-                                       data=df)
+        table = add_resampling_pvalues(table, fit, used, spec, [n for n in fit.names if n.startswith("e=")], data=df)
         return add_honest_rows(table, fit, spec)
     base = exposure * df[spec["treatment"]].to_numpy(dtype=float)
     X, names = _treatment_design(df, spec, base, f"{spec['exposure']}:{spec['treatment']}")
     fit, used = fit_design(df, spec, X, names)
     table = result_table(fit, f"cont_did ({spec['exposure']} x {spec['treatment']}) FE[{', '.join(spec['fixed_effects'])}]")
     table = add_level_clusters(table, used, spec)
-    return add_resampling_pvalues(table, fit, used, spec, names, cont_did, data=df)
+    return add_resampling_pvalues(table, fit, used, spec, names, data=df)
 
 
 def cohort_event_time(df: pd.DataFrame, spec: dict) -> np.ndarray:
@@ -342,8 +341,7 @@ def event_study(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
     method = f"TWFE event study (cohort {spec['cohort']}) FE[{', '.join(spec['fixed_effects'])}]"
     table = result_table(fit, method)
     table = add_att_row(table, fit, f"{method}; {method_string(fit)}")
-    table = add_resampling_pvalues(table, fit, used, spec, [n for n in fit.names if n.startswith("e=")], event_study,
-                                   data=df)
+    table = add_resampling_pvalues(table, fit, used, spec, [n for n in fit.names if n.startswith("e=")], data=df)
     return add_honest_rows(table, fit, spec)
 
 
@@ -351,18 +349,8 @@ def event_study(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
 # Resampling inference hooks (other module; imported only when asked for)
 
 
-def _inference_module():
-    try:
-        from analysis.models import inference
-    except ImportError as exc:  # the module is written separately; say what is missing
-        raise NotImplementedError(
-            "the spec asks for wild bootstrap / randomization inference, but analysis.models.inference is not "
-            f"available ({exc})") from exc
-    return inference
-
-
 def add_resampling_pvalues(table: pd.DataFrame, fit: OLSResult, used: pd.DataFrame, spec: dict,
-                           terms: list[str], estimator=None, data: pd.DataFrame | None = None) -> pd.DataFrame:
+                           terms: list[str], data: pd.DataFrame | None = None) -> pd.DataFrame:
     """Add ``p_value_wild`` and ``p_value_ri`` when the spec's inference asks for them.
 
     Wild cluster bootstrap (restricted, WCR) for each of ``terms``: ``inference.wild_bootstrap_pvalue`` on the
@@ -381,7 +369,8 @@ def add_resampling_pvalues(table: pd.DataFrame, fit: OLSResult, used: pd.DataFra
     wild, ri = inference.get("wild_bootstrap"), inference.get("ri")
     if wild is None and ri is None:
         return table
-    module = _inference_module()
+    from analysis.models import inference as module  # only when asked for: keeps plain fits' imports small
+
     terms = [t for t in terms if t in fit.names]
     if wild is not None:
         n_absorbed = fit.k_ssc - len(fit.names)
@@ -392,7 +381,7 @@ def add_resampling_pvalues(table: pd.DataFrame, fit: OLSResult, used: pd.DataFra
             result = module.wild_bootstrap_pvalue(
                 fit.y_tilde, fit.x_tilde, fit.clusters, fit.names.index(term), reps=wild["reps"],
                 weights=wild["weights"], seed=spec["seed"], n_absorbed=n_absorbed, fixed_effects=absorbed)
-            pvals[term] = float(result["p_value"] if isinstance(result, dict) else result)
+            pvals[term] = float(result["p_value"])
         table["p_value_wild"] = table["term"].map(pvals).astype(float)
         table["method"] = table["method"].where(
             ~table["term"].isin(list(pvals)),
