@@ -27,6 +27,7 @@ from analysis.clean.defence_firms import read_defence_firms
 from analysis.clean.nbs import check_year_alignment, read_integrated_panel, read_nbs_export
 from analysis.clean.yearbook import MAY_BE_NEGATIVE, clean_yearbook_table, read_rda, variable_dictionary
 from analysis.io import DataError
+from analysis.schema import did_you_mean
 from analysis.provinces import PROVINCE_CODES, identity_table
 
 INTEGRATED_PANEL = "nbs-province-panel/nbs_province_panel_2005_2024_integrated.csv"   # relative to data/raw
@@ -89,14 +90,15 @@ def check_plausibility_config(rules: dict, names: set[str], path: Path) -> None:
         raise DataError(path, f"plausibility: allowed keys are {sorted(allowed)}", key="plausibility")
     for name in rules.get("percent", []):
         if name not in names:
-            raise DataError(path, f"{name!r} is not a panel column", key="plausibility.percent")
+            raise DataError(path, f"{name!r} is not a panel column{did_you_mean(name, names)}",
+                            key="plausibility.percent")
     for i, rule in enumerate(rules.get("components", [])):
         where = f"plausibility.components[{i}]"
         if not isinstance(rule, dict) or set(rule) != {"total", "parts", "abs_tolerance"}:
             raise DataError(path, "need {total: <column>, parts: [<column>, ...], abs_tolerance: <number>}", key=where)
         for name in [rule["total"], *rule["parts"]]:
             if name not in names:
-                raise DataError(path, f"{name!r} is not a panel column", key=where)
+                raise DataError(path, f"{name!r} is not a panel column{did_you_mean(name, names)}", key=where)
     bound = rules.get("scale_ratio_max")
     if bound is not None and (isinstance(bound, bool) or not isinstance(bound, (int, float)) or bound <= 1):
         raise DataError(path, f"must be a number above 1, got {bound!r}", key="plausibility.scale_ratio_max")

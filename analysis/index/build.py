@@ -17,6 +17,7 @@ from tqdm import tqdm
 from analysis.index import methods as fm
 from analysis.index.config import IndexConfig, Indicator, Method, Period
 from analysis.io import DataError
+from analysis.schema import did_you_mean
 
 KEYS = ["province_code", "year"]
 IDENTITY_COLUMNS = ["province_en", "theater_command"]
@@ -61,7 +62,8 @@ def validate_panel(panel: pd.DataFrame, config: IndexConfig, file: str | os.Path
         needed.update(required_columns(config, m))
     missing = sorted(needed - set(panel.columns))
     if missing:
-        raise DataError(file, f"missing column(s) needed by the index: {missing}", column=missing[0])
+        raise DataError(file, f"missing column(s) needed by the index: {missing}"
+                              f"{did_you_mean(missing[0], panel.columns)}", column=missing[0])
     dup = panel.duplicated(KEYS, keep=False)
     if dup.any():
         row = int(np.flatnonzero(dup.to_numpy())[0])

@@ -19,6 +19,7 @@ import yaml
 
 from analysis import paths
 from analysis.io import DataError
+from analysis.schema import did_you_mean
 from analysis.provinces import PROVINCE_CODES, THEATER_COMMANDS
 from analysis.window import moved_key, study_window
 
@@ -173,7 +174,8 @@ def _validate_method(m: Method, sets: Mapping[str, IndicatorSet], file: str) -> 
     _choice(file, f"{where}.weighting", m.weighting, WEIGHTINGS)
     _choice(file, f"{where}.aggregation", m.aggregation, AGGREGATIONS)
     if m.indicator_set not in sets:
-        raise DataError(file, f"{where}.indicator_set: unknown set {m.indicator_set!r}", column=f"{where}.indicator_set")
+        raise DataError(file, f"{where}.indicator_set: unknown set {m.indicator_set!r}"
+                              f"{did_you_mean(m.indicator_set, sets)}", column=f"{where}.indicator_set")
 
 
 def method_from_dict(name: str, raw: Mapping, file: str = "configs/index.yaml") -> Method:
@@ -315,7 +317,8 @@ def parse_config(raw: Mapping, file: str | os.PathLike = "configs/index.yaml",
         _check_keys(file, where, spec, {"indicators", "scale", "log1p"}, {"description"})
         unknown = [i for i in spec["indicators"] if i not in indicators]
         if unknown:
-            raise DataError(file, f"{where}.indicators: not declared under `indicators`: {unknown}", column=where)
+            raise DataError(file, f"{where}.indicators: not declared under `indicators`: {unknown}"
+                                  f"{did_you_mean(unknown[0], indicators)}", column=where)
         if len(set(spec["indicators"])) != len(spec["indicators"]):
             raise DataError(file, f"{where}.indicators: duplicates", column=where)
         for sub in SUBSYSTEMS:
@@ -331,7 +334,8 @@ def parse_config(raw: Mapping, file: str | os.PathLike = "configs/index.yaml",
         _validate_method(m, sets, file)
         methods[name] = m
     if raw["default_method"] not in methods:
-        raise DataError(file, f"default_method {raw['default_method']!r} is not a method", column="default_method")
+        raise DataError(file, f"default_method {raw['default_method']!r} is not a method"
+                              f"{did_you_mean(raw['default_method'], methods)}", column="default_method")
     _choice(file, "capability_index", raw["capability_index"], BOUNDED_CAPABILITY_COLUMNS)
 
     sens = raw["sensitivity"]

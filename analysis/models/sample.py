@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.io import DataError
+from analysis.schema import did_you_mean
 from analysis.models.spec import control_column, data_path
 
 
@@ -47,7 +48,8 @@ def check_panel(df: pd.DataFrame, spec: dict, file: str | os.PathLike) -> None:
     """
     for column in required_columns(spec):
         if column not in df.columns:
-            raise DataError(file, f"column needed by spec {spec.get('id')!r} is missing", column=column)
+            raise DataError(file, f"column needed by spec {spec.get('id')!r} is missing"
+                                  f"{did_you_mean(column, df.columns)}", column=column)
     numeric = [spec["outcome"], spec["time"]] + [spec[k] for k in ("treatment", "exposure", "cohort") if spec[k]]
     numeric += [control_column(c)[0] for c in spec["controls"]]
     for column in dict.fromkeys(numeric):

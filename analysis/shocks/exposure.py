@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.io import DataError
+from analysis.schema import did_you_mean
 from analysis.provinces import PROVINCE_CODES
 
 
@@ -47,7 +48,8 @@ def ratio_exposure(panel: pd.DataFrame, measure, fx: dict[str, dict[int, float]]
     """
     for col in ("province_code", "year", measure.numerator, measure.denominator):
         if col not in panel.columns:
-            raise DataError(source, f"column needed by {measure.name} is missing", column=col)
+            raise DataError(source, f"column needed by {measure.name} is missing{did_you_mean(col, panel.columns)}",
+                            column=col)
     years = measure.years.years()
     # Positional record numbers (1-based) for error messages, taken before any filtering.
     rec = panel.reset_index(drop=True).assign(_record=lambda d: np.arange(1, len(d) + 1))
@@ -89,7 +91,8 @@ def count_exposure(provinces: pd.DataFrame, measure, source: str | Path = "provi
     """One province_count measure: the row sum of ``measure.columns`` of the province table."""
     for col in ("province_code",) + tuple(measure.columns):
         if col not in provinces.columns:
-            raise DataError(source, f"column needed by {measure.name} is missing", column=col)
+            raise DataError(source, f"column needed by {measure.name} is missing{did_you_mean(col, provinces.columns)}",
+                            column=col)
     table = provinces.set_index(provinces["province_code"].astype(int))
     absent = [c for c in PROVINCE_CODES if c not in table.index]
     if absent:

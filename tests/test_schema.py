@@ -1,0 +1,255 @@
+"""The schema layer (analysis.schema, analysis.config_models): every config file is validated through its model by
+its stage's loader, with one error style (file, dotted key, what is allowed, "did you mean"); shared types reject
+what they should; spec resolution is unchanged by the layer (hand-written expected resolutions)."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from analysis import config_models, paths, schema
+from analysis.io import DataError
+from analysis.window import study_window
+
+CONFIGS = paths.CONFIGS
+
+
+def _index_config():
+    from analysis.index.config import load_config
+
+    return load_config()
+
+
+# file -> (loader(path), path to a mapping inside the file, a key of that mapping)
+def _loaders():
+    from analysis import analysis_panel, manifest, power
+    from analysis.clean import panel
+    from analysis.figures import exhibits
+    from analysis.index import config as index_config
+    from analysis.models import spec, tables
+    from analysis.multiverse import grid
+    from analysis.shocks import config as shocks_config
+
+    return {
+        "panel.yaml": (panel.load_config, [], "keep_years"),
+        "index.yaml": (index_config.load_config, ["methods", "minmax_entropy_wsum"], "normalisation"),
+        "shocks.yaml": (shocks_config.load_config, ["events", "huawei_2019"], "citation"),
+        "entity_locations.yaml": (shocks_config.load_locations, ["placed", 0], "basis"),
+        "analysis_panel.yaml": (analysis_panel.load_config, [], "case_studies"),
+        "exhibits.yaml": (exhibits.load_exhibits, ["exhibits", "fig01_trajectories_u_military"], "caption"),
+        "multiverse.yaml": (lambda p: grid.load_config(p, _index_config()), ["inference"], "n_permutations"),
+        "data_sources.yaml": (manifest.load_manifest, ["files", 0], "licence"),
+        "tables.yaml": (tables.load_tables, ["tables", "tab01_main_cont_did"], "header"),
+        "power.yaml": (power.load_config, ["smallest_effect"], "exposure_contrast_sd"),
+        "specs/att_gt_first_listing.yaml": (spec.resolve, [], "control_group"),
+    }
+
+
+LOADERS = _loaders()
+
+
+def _write(tmp_path: Path, name: str, raw) -> Path:
+    path = tmp_path / Path(name).name
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def _dotted(where: list) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else str(p)) for i, p in enumerate(where))
+
+
+def test_every_config_file_has_a_model_and_a_loader_case():
+    files = {p.name for p in CONFIGS.glob("*.yaml")}
+    assert files == set(config_models.MODELS) | {"tables.yaml"}
+    assert set(LOADERS) - {"specs/att_gt_first_listing.yaml"} == files
+
+
+@pytest.mark.parametrize("name", sorted(LOADERS))
+def test_shipped_config_validates(name):
+    model = config_models.SpecFile if name.startswith("specs/") else (
+        config_models.tables_model() if name == "tables.yaml" else config_models.MODELS[name])
+    instance, _ = schema.load(model, CONFIGS / name)
+    assert isinstance(instance, schema.Model)
+
+
+@pytest.mark.parametrize("name", sorted(LOADERS))
+def test_near_miss_key_names_file_key_and_the_intended_key(tmp_path, name):
+    """A misspelt key (last letter dropped) stops the stage's own loader with the file, the dotted key, the allowed
+    keys and "did you mean '<the right key>'"."""
+    loader, where, key = LOADERS[name]
+    raw = yaml.safe_load((CONFIGS / name).read_text(encoding="utf-8"))
+    node = raw
+    for part in where:
+        node = node[part]
+    typo = key[:-1]
+    node[typo] = node.pop(key)
+    path = _write(tmp_path, name, raw)
+    with pytest.raises(DataError) as err:
+        loader(path)
+    text = str(err.value)
+    dotted = ".".join(filter(None, [_dotted(where), typo])) if where else typo
+    assert err.value.key == dotted, text
+    assert path.name in text and f"did you mean {key!r}" in text and "allowed here:" in text
+
+
+@pytest.mark.parametrize("name", sorted(config_models.MODELS))
+def test_extra_top_level_key_rejected(name):
+    raw = yaml.safe_load((CONFIGS / name).read_text(encoding="utf-8"))
+    raw["zz_not_a_key"] = 1
+    with pytest.raises(DataError, match=r"key 'zz_not_a_key': unknown key; allowed here: ") as err:
+        schema.validate(config_models.MODELS[name], raw, CONFIGS / name)
+    assert str(err.value.file) == f"configs/{name}"
+
+
+def test_year_range_rejects_start_after_end_and_non_integers():
+    with pytest.raises(DataError, match=r"key 'span': first_year 2021 is after last_year 2015"):
+        schema.validate(_Holder, {"span": {"first_year": 2021, "last_year": 2015}}, "x.yaml")
+    with pytest.raises(DataError, match=r"key 'span.last_year': must be an integer, got True"):
+        schema.validate(_Holder, {"span": {"first_year": 2015, "last_year": True}}, "x.yaml")
+    with pytest.raises(DataError, match=r"key 'span.last_year': must be an integer, got '2021'"):
+        schema.validate(_Holder, {"span": {"first_year": 2015, "last_year": "2021"}}, "x.yaml")
+    with pytest.raises(DataError, match=r"key 'pair': need \[first, last\] with first <= last, got \[2021, 2015\]"):
+        schema.validate(_Holder, {"span": {"first_year": 2015, "last_year": 2015}, "pair": [2021, 2015]}, "x.yaml")
+    ok = schema.validate(_Holder, {"span": {"first_year": 2015, "last_year": 2017}}, "x.yaml")
+    assert ok.span.years() == [2015, 2016, 2017]
+    with pytest.raises(Exception):  # frozen
+        ok.span.first_year = 2000
+
+
+class _Holder(schema.Model):
+    span: schema.YearRange
+    pair: schema.YearPair = [2015, 2016]
+    seed: schema.Seed = 0
+    spec: schema.SpecId = "a"
+    column: schema.Column = "a"
+
+
+@pytest.mark.parametrize("field, value, fragment", [
+    ("seed", -1, "greater than or equal to 0"),
+    ("seed", 1.5, "must be an integer"),
+    ("spec", "a b", "should match pattern"),
+    ("column", "2x", "must be a column name"),
+])
+def test_shared_types_reject(field, value, fragment):
+    with pytest.raises(DataError, match=fragment) as err:
+        schema.validate(_Holder, {"span": {"first_year": 2015, "last_year": 2015}, field: value}, "x.yaml")
+    assert err.value.key == field
+
+
+@pytest.mark.parametrize("name, where", [
+    ("index.yaml", ["base_period"]),
+    ("shocks.yaml", ["exposure", "base_years"]),
+    ("panel.yaml", ["keep_years"]),
+])
+def test_loaders_reject_a_reversed_year_range(tmp_path, name, where):
+    loader = LOADERS[name][0]
+    raw = yaml.safe_load((CONFIGS / name).read_text(encoding="utf-8"))
+    node = raw
+    for part in where:
+        node = node[part]
+    node["first_year"], node["last_year"] = node["last_year"] + 1, node["first_year"]
+    with pytest.raises(DataError, match="is after last_year") as err:
+        loader(_write(tmp_path, name, raw))
+    assert err.value.key == _dotted(where)
+
+
+def test_union_errors_report_the_member_that_fits_and_the_exhibit_kind(tmp_path):
+    raw = yaml.safe_load((CONFIGS / "tables.yaml").read_text(encoding="utf-8"))
+    raw["tables"]["tab07_robustness"]["columns"][1] = {"spec": "robust_trends_capability_index", "lable": "x"}
+    with pytest.raises(DataError, match=r"key 'tables.tab07_robustness.columns\[1\].lable': unknown key.*"
+                                        r"did you mean 'label'"):
+        schema.validate(config_models.tables_model(), raw, CONFIGS / "tables.yaml")
+    ex = yaml.safe_load((CONFIGS / "exhibits.yaml").read_text(encoding="utf-8"))
+    ex["exhibits"]["fig01_trajectories_u_military"]["kind"] = "trajectory"
+    with pytest.raises(DataError, match=r"key 'exhibits.fig01_trajectories_u_military.kind': must be one of "
+                                        r"trajectories, .*got 'trajectory' \(did you mean 'trajectories'\?\)"):
+        schema.validate(config_models.ExhibitsFile, ex, CONFIGS / "exhibits.yaml")
+
+
+def test_literal_choice_near_miss(tmp_path):
+    raw = yaml.safe_load((CONFIGS / "index.yaml").read_text(encoding="utf-8"))
+    raw["methods"]["minmax_entropy_wsum"]["weighting"] = "entropie"
+    with pytest.raises(DataError, match=r"key 'methods.minmax_entropy_wsum.weighting': must be one of entropy, critic, "
+                                        r"equal, pca, got 'entropie' \(did you mean 'entropy'\?\)"):
+        LOADERS["index.yaml"][0](_write(tmp_path, "index.yaml", raw))
+
+
+def test_missing_panel_column_suggests_the_closest(tmp_path):
+    from analysis.models.sample import check_panel
+    from analysis.models.spec import resolve
+
+    spec = resolve(CONFIGS / "specs" / "att_gt_first_listing.yaml")
+    frame = pd.DataFrame({"province_code": [1], "year": [2015], "capability_idx": [0.1],
+                          "first_listing_year": [0]})
+    with pytest.raises(DataError, match=r"column 'capability_index'.*did you mean 'capability_idx'"):
+        check_panel(frame, spec, "panel.csv")
+
+
+# --- specs: the schema layer changes no resolution ------------------------------------------------------------
+
+def _expected_att_gt_first_listing() -> dict:
+    return {
+        "description": "Callaway-Sant'Anna group-time ATTs on first-listing cohorts, not-yet-treated controls, "
+                       "event-time aggregation.",
+        "data": None, "estimator": "att_gt", "outcome": "capability_index", "treatment": None, "exposure": None,
+        "heterogeneity": None, "unit": "province_code", "time": "year", "cohort": "first_listing_year",
+        "controls": [], "fixed_effects": ["province_code", "year"], "cluster": "province_code",
+        "control_group": "notyettreated", "aggregate": "dynamic", "trends": None,
+        "sample": {"years": list(study_window()), "drop_units": [], "keep_units": [], "drop_years": []},
+        "inference": {"alpha": 0.05, "bootstrap": {"reps": 999},
+                      "honest": {"M": [0, 0.001, 0.002, 0.005], "target": "average"}},
+        "seed": 20240517, "event_window": [-3, 3], "reference_period": -1, "anticipation": 0,
+        "base_period": "varying", "allow_unbalanced_panel": False, "synth": {}, "sdid": {}, "extends": None,
+        "id": "att_gt_first_listing", "spec_files": ["configs/specs/att_gt_first_listing.yaml"],
+        "data_file": "data/processed/analysis_panel.parquet",
+    }
+
+
+def _expected_robust_no2020() -> dict:
+    return {
+        "description": "Headline exposure x post-2019 on the capability index without the year 2020 (COVID-19 "
+                       "disruption); post period 2019 and 2021.",
+        "data": None, "estimator": "cont_did", "outcome": "capability_index", "treatment": "post_huawei_2019",
+        "exposure": "exposure_foreign_tech_z", "heterogeneity": None, "unit": "province_code", "time": "year",
+        "cohort": None, "controls": [], "fixed_effects": ["province_code", "year"], "cluster": "province_code",
+        "control_group": "nevertreated", "aggregate": "simple", "trends": None,
+        "sample": {"years": list(study_window()), "drop_units": [], "keep_units": [], "drop_years": [2020]},
+        "inference": {"vcov": "CRV1", "bandwidth": None, "wild_bootstrap": {"reps": 9999, "weights": "webb"},
+                      "ri": None, "honest": None},
+        "seed": 20240517, "event_window": [-3, 3], "reference_period": -1, "anticipation": 0,
+        "base_period": "varying", "allow_unbalanced_panel": False, "synth": {}, "sdid": {},
+        "extends": "cont_did_capability_index", "id": "robust_no2020_capability_index",
+        "spec_files": ["configs/specs/robust_no2020_capability_index.yaml",
+                       "configs/specs/cont_did_capability_index.yaml"],
+        "data_file": "data/processed/analysis_panel.parquet",
+    }
+
+
+@pytest.mark.parametrize("spec_id, expected", [
+    ("att_gt_first_listing", _expected_att_gt_first_listing),
+    ("robust_no2020_capability_index", _expected_robust_no2020),
+])
+def test_resolved_spec_equals_hand_written(spec_id, expected):
+    from analysis.fingerprint import canonical_json
+    from analysis.models.spec import resolve
+
+    resolved = resolve(CONFIGS / "specs" / f"{spec_id}.yaml")
+    assert resolved == expected()
+    assert canonical_json(resolved) == canonical_json(expected())
+
+
+@pytest.mark.parametrize("path", sorted((CONFIGS / "specs").glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_spec_resolves_to_a_fixed_point(path):
+    """Every shipped spec passes the schema, and resolving is idempotent: validating a resolved spec again (as a
+    spec file holding every key) gives the same spec, so defaults are filled once and from one place."""
+    from analysis.models.spec import resolve, validate
+
+    resolved = resolve(path)
+    bare = {k: copy.deepcopy(v) for k, v in resolved.items() if k not in ("id", "spec_files", "data_file")}
+    schema.validate(config_models.SpecFile, bare, path)
+    again = validate(copy.deepcopy(bare), path)
+    assert again == bare
