@@ -25,7 +25,10 @@ SHELL := /bin/bash
 
 # Independent stages run in parallel on all cores (make JOBS=1 for a serial run); logs stay grouped per target.
 JOBS ?= $(shell nproc 2>/dev/null || echo 1)
+# (set by the top-level make only: a sub-make, such as the build run under the lock below, uses its jobserver)
+ifeq ($(MAKELEVEL),0)
 MAKEFLAGS += --jobs=$(JOBS) --output-sync=target
+endif
 
 PYTHON_BOOT ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -40,6 +43,40 @@ export MPLBACKEND := Agg
 P := data/processed
 RAW_FILES := $(shell find data/raw -type f 2>/dev/null | LC_ALL=C sort)
 PKG := analysis/__init__.py analysis/paths.py analysis/io.py analysis/provinces.py analysis/fingerprint.py analysis/window.py
+
+# ---- one build at a time ------------------------------------------------------------------------------------------
+# Two makes in one tree would run the same stages at once (each file is renamed into place atomically, but one build
+# can read a file while the other replaces it, and both rewrite the estimate stamp). So a make that writes outputs
+# first takes an exclusive lock on $(BUILD_LOCK) (flock, released when the build ends, also when it is killed) and
+# runs itself again under it; a second make exits 2 at once: "another build holds data/processed/.lock (pid N)".
+# The inner make and everything it starts inherit DUALUSE_BUILD_LOCK, so recursive makes and the makes that the
+# tests run under `make test` do not wait for their own parent. Goals that write nothing (help, verify-results,
+# clean-env) take no lock, nor do dry runs (make -n, make -q); without flock (macOS) builds are not locked.
+# (GNU make passes neither -o nor -W to a sub-make: under the lock, `make -o FILE goal` remakes FILE if it is stale.)
+BUILD_LOCK ?= $(P)/.lock
+LOCK_GOALS := $(strip $(if $(findstring n,$(firstword -$(MAKEFLAGS)))$(findstring q,$(firstword -$(MAKEFLAGS))),,\
+	$(filter-out help verify-results clean-env,$(or $(MAKECMDGOALS),$(.DEFAULT_GOAL)))))
+ifneq ($(if $(DUALUSE_BUILD_LOCK),,$(LOCK_GOALS)),)
+ifneq ($(shell command -v flock),)
+LOCK_WRAP := 1
+endif
+endif
+
+ifeq ($(LOCK_WRAP),1)
+.PHONY: $(LOCK_GOALS)
+# the first goal runs the whole build under the lock; the other goals wait for it
+$(firstword $(LOCK_GOALS)):
+	@mkdir -p "$(dir $(BUILD_LOCK))"; exec 9>>"$(BUILD_LOCK)"; \
+	if ! flock -n 9; then \
+		echo "error: another build holds $(BUILD_LOCK) (pid $$(cat "$(BUILD_LOCK)" 2>/dev/null || echo unknown)); wait for it to finish, or stop it" >&2; \
+		exit 2; \
+	fi; \
+	echo $$$$ > "$(BUILD_LOCK)"; \
+	DUALUSE_BUILD_LOCK=$$$$ $(MAKE) --no-print-directory $(MAKECMDGOALS)
+$(wordlist 2,$(words $(LOCK_GOALS)),$(LOCK_GOALS)): $(firstword $(LOCK_GOALS))
+	@:
+else
+
 
 FORCE:
 .PHONY: FORCE all env data panel indices shocks estimates tables figures notebooks multiverse results verify-results \
@@ -249,9 +286,11 @@ bench: data ## speed benchmarks (not part of test); writes benchmarks/results.md
 	$(PY) -m benchmarks
 
 clean: ## remove generated outputs (keeps the environment)
-	find $(P) -mindepth 1 ! -name .gitkeep -exec rm -rf {} +
+	find $(P) -mindepth 1 ! -name .gitkeep ! -name .lock -exec rm -rf {} +
 	find figures -mindepth 1 ! -name .gitkeep -exec rm -rf {} +
 	rm -f notebooks/*.ipynb notebooks/*.html
 
 clean-env: ## remove the virtual environment
 	rm -rf $(VENV)
+
+endif # LOCK_WRAP (the build rules above run under the lock; add new rules above this line)

@@ -6,14 +6,19 @@ writes the stamp ``data/processed/.raw_verified`` (the Makefile's first target).
 
 ``python -m analysis.manifest register data/raw/<path> --origin "..."`` records a replacement file's new hash (keeping
 the previous hash and the date under ``replaces``), so the cleaning stage's schema checks — not the hash — decide
-whether the new file is usable.
+whether the new file is usable. The checksum list received with the data, ``data/raw/SHA256SUMS`` (``sha256sum -c``
+format), is kept in step: its line for the file is replaced (or added), and its own manifest entry re-hashed, so
+``cd data/raw && sha256sum -c SHA256SUMS`` and the manifest never disagree. (Where a copy of the data has no
+SHA256SUMS, nothing is written there.) These are the only writes to ``data/raw/`` by code.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -123,9 +128,44 @@ def register(file: Path, origin: str | None, licence: str | None, manifest: Path
         entry = {"path": rel, "sha256": digest, "origin": origin, "licence": licence, "added_on": stamp}
         entries.append(entry)
         entries.sort(key=lambda e: e["path"])
+    sums = None
+    if rel != CHECKSUMS:
+        sums = checksums_text(Path(raw_dir) / CHECKSUMS, rel, digest)
+        if sums is not None:
+            sums_digest = hashlib.sha256(sums.encode("utf-8")).hexdigest()
+            for own in entries:
+                if own["path"] == CHECKSUMS and own["sha256"] != sums_digest:
+                    own.setdefault("replaces", []).append({"sha256": own["sha256"], "origin": own["origin"],
+                                                           "licence": own["licence"], "replaced_on": stamp})
+                    own["sha256"] = sums_digest
     body = yaml.safe_dump({"files": entries}, allow_unicode=True, sort_keys=False, width=1000)
+    if sums is not None:  # first the list, then the manifest that vouches for it
+        write_text(sums, Path(raw_dir) / CHECKSUMS)
     write_text(header + body, manifest)
     return entry
+
+
+#: The checksum list shipped with the raw data (``<sha256>  ./<path>`` lines, C-locale path order).
+CHECKSUMS = "SHA256SUMS"
+_CHECKSUM_LINE = re.compile(r"^([0-9a-f]{64}) [ *](?:\./)?(.+)$")
+
+
+def checksums_text(path: Path, rel: str, digest: str) -> str | None:
+    """The text of the checksum list ``path`` with ``rel``'s digest set to ``digest`` (None if there is no list).
+
+    Lines are rewritten as ``<digest>  ./<path>`` in path order, as received, so a list that already holds the
+    digest comes back byte-identical. A line that is not ``sha256sum`` output is a DataError naming its row.
+    """
+    if not path.is_file():
+        return None
+    digests = {}
+    for row, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        match = _CHECKSUM_LINE.match(line)
+        if match is None:
+            raise DataError(path, f"not a sha256sum line: {line[:60]!r}; restore the list as received", row=row)
+        digests[match.group(2)] = match.group(1)
+    digests[rel] = digest
+    return "".join(f"{d}  ./{p}\n" for p, d in sorted(digests.items()))
 
 
 @guard

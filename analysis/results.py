@@ -40,7 +40,7 @@ import pandas as pd
 import yaml
 
 from analysis import paths
-from analysis.cli import report
+from analysis.cli import guard, report
 from analysis.io import DataError, write_text
 
 RESULTS_NAME = "RESULTS.md"
@@ -516,6 +516,7 @@ def verify(root: Path = paths.ROOT, hashes_path: Path = REFERENCE_HASHES,
     return 1, "\n".join(lines)
 
 
+@guard
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)

@@ -224,9 +224,9 @@ def test_percentage_above_100_is_rejected():
 
 @pytest.mark.parametrize("rules, key", [
     ({"percent": ["no_such_column"]}, "plausibility.percent"),
-    ({"components": [{"total": "rd_exp_total", "parts": ["rd_exp_gov"]}]}, "plausibility.components[0]"),
+    ({"components": [{"total": "rd_exp_total", "parts": ["rd_exp_gov"]}]}, "plausibility.components[0].abs_tolerance"),
     ({"scale_ratio_max": 0.5}, "plausibility.scale_ratio_max"),
-    ({"ratio": 3}, "plausibility"),
+    ({"ratio": 3}, "plausibility.ratio"),
 ])
 def test_bad_plausibility_config_names_the_key(tmp_path, rules, key):
     cfg = yaml.safe_load(paths.PANEL_CONFIG.read_text(encoding="utf-8"))
@@ -553,3 +553,242 @@ def test_reps_cap_guards_the_allocation_sites():
         _draw_weights("webb", 31, 100_000_000, rng)  # 23 GiB before the cap
     with pytest.raises(ValueError, match="MAX_REPS"):
         _permutations(31, MAX_REPS + 1, 0)
+
+
+# ---- two builds in one tree: the second refuses at once (Makefile, flock on data/processed/.lock) -----------------
+def _make_tree(tmp_path: Path) -> Path:
+    """A throw-away copy of the build: the Makefile, links to the package, configs, raw data and environment, and
+    environment inputs older than its stamp (so no goal here can reach pip)."""
+    tree = tmp_path / "tree"
+    (tree / "data" / "processed").mkdir(parents=True)
+    shutil.copy(paths.ROOT / "Makefile", tree / "Makefile")
+    for name in ("analysis", "configs", ".venv"):
+        (tree / name).symlink_to(paths.ROOT / name)
+    (tree / "data" / "raw").symlink_to(paths.RAW)
+    for name in ("requirements.txt", "pyproject.toml"):
+        shutil.copy(paths.ROOT / name, tree / name)
+        os.utime(tree / name, (0, 0))
+    return tree
+
+
+def _make(tree: Path, *args: str, inside_build: bool = False) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ("DUALUSE_BUILD_LOCK", "MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
+    if inside_build:
+        env["DUALUSE_BUILD_LOCK"] = "1"
+    return subprocess.run(["make", *args], cwd=tree, env=env, capture_output=True, text=True, timeout=120)
+
+
+def _hold_lock(path: Path):
+    import fcntl
+
+    handle = open(path, "a+")
+    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    handle.truncate(0)
+    handle.write("4242\n")
+    handle.flush()
+    return handle
+
+
+@pytest.mark.skipif(shutil.which("flock") is None or shutil.which("make") is None, reason="needs make and flock")
+@pytest.mark.parametrize("goal", ["data/processed/.raw_verified", "all", "register"])
+def test_second_build_refuses_while_the_lock_is_held(tmp_path, goal):
+    tree = _make_tree(tmp_path)
+    lock = _hold_lock(tree / "data" / "processed" / ".lock")
+    try:
+        before = _digest(tree / "data" / "processed")
+        res = _make(tree, goal)
+    finally:
+        lock.close()
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert "error: another build holds data/processed/.lock (pid 4242)" in res.stderr
+    assert _digest(tree / "data" / "processed") == before  # nothing written (the lock file keeps the holder's pid)
+    assert "analysis." not in res.stdout  # no stage started
+
+
+@pytest.mark.skipif(shutil.which("flock") is None or shutil.which("make") is None, reason="needs make and flock")
+def test_lock_is_taken_released_and_not_waited_for_by_the_build_itself(tmp_path):
+    tree = _make_tree(tmp_path)
+    lock = tree / "data" / "processed" / ".lock"
+    res = _make(tree, "env")  # a locked goal with nothing to do: takes the lock, runs, releases it
+    assert res.returncode == 0, res.stderr
+    assert lock.read_text().strip().isdigit()  # the holder's pid was recorded
+    handle = _hold_lock(lock)  # released: the test can take it
+    try:
+        # a make started by the build (recursive make, the tests under `make test`) does not wait for its parent
+        inside = _make(tree, "env", inside_build=True)
+        assert inside.returncode == 0 and "another build" not in inside.stderr
+        # a dry run and help write nothing and take no lock
+        assert _make(tree, "help").returncode == 0
+        assert _make(tree, "-n", "data/processed/.raw_verified").returncode == 0
+    finally:
+        handle.close()
+
+
+# ---- data/raw/SHA256SUMS is kept in step with the manifest by register ---------------------------------------------
+def test_register_updates_the_received_checksum_list(raw_copy, tmp_path):
+    from analysis.manifest import load_manifest, register, verify
+
+    manifest = _manifest_copy(tmp_path)
+    sums = raw_copy / "SHA256SUMS"
+    before = sums.read_bytes()
+    register(raw_copy / POPULATION, "unchanged file", None, manifest=manifest, raw_dir=raw_copy)
+    assert sums.read_bytes() == before  # same digest: the list comes back byte-identical
+    _edit_line(raw_copy / POPULATION, "utf-8", 5, lambda ln: _set_cell(ln, 8, "2191"))
+    register(raw_copy / POPULATION, "re-downloaded", None, manifest=manifest, raw_dir=raw_copy)
+    check = subprocess.run(["sha256sum", "--quiet", "-c", "SHA256SUMS"], cwd=raw_copy, capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr  # the list agrees with the files again
+    own = next(e for e in load_manifest(manifest) if e["path"] == "SHA256SUMS")
+    assert own["sha256"] == hashlib.sha256(sums.read_bytes()).hexdigest() and own["replaces"]
+    assert verify(raw_copy, manifest) == len(load_manifest(manifest))  # and the manifest vouches for both
+
+
+def test_register_refuses_a_damaged_checksum_list_and_writes_nothing(raw_copy, tmp_path):
+    from analysis.manifest import register
+
+    manifest = _manifest_copy(tmp_path)
+    sums = raw_copy / "SHA256SUMS"
+    sums.write_text(sums.read_text(encoding="utf-8") + "not a checksum\n", encoding="utf-8")
+    before = (manifest.read_bytes(), sums.read_bytes())
+    with pytest.raises(DataError, match="not a sha256sum line") as err:
+        register(raw_copy / POPULATION, "o", None, manifest=manifest, raw_dir=raw_copy)
+    assert err.value.row == 45 and err.value.file.endswith("SHA256SUMS")
+    assert (manifest.read_bytes(), sums.read_bytes()) == before
+
+
+# ---- broken YAML in every config and spec: one line naming the file, exit 2 ------------------------------------------
+def _yaml_cases():
+    """config -> (file to break, argv of its stage given the broken copy and an output folder)"""
+    return {
+        "panel.yaml": ("panel.yaml", lambda c, o: ("analysis.clean.__main__", ["--config", c, "--out-dir", o])),
+        "index.yaml": ("index.yaml", lambda c, o: ("analysis.index.__main__", ["--config", c, "--out-dir", o,
+                                                                               "--no-progress"])),
+        "shocks.yaml": ("shocks.yaml", lambda c, o: ("analysis.shocks.__main__", ["--config", c, "--out-dir", o])),
+        "analysis_panel.yaml": ("analysis_panel.yaml", lambda c, o: ("analysis.analysis_panel",
+                                                                     ["--config", c, "--out", f"{o}/ap.parquet"])),
+        "exhibits.yaml": ("exhibits.yaml", lambda c, o: ("analysis.figures.__main__",
+                                                         ["--exhibits", c, "--make-rules", f"{o}/exhibits.mk"])),
+        "tables.yaml": ("tables.yaml", lambda c, o: ("analysis.tables", ["--config", c, "--out-dir", o])),
+        "power.yaml": ("power.yaml", lambda c, o: ("analysis.power", ["--config", c, "--out-dir", o,
+                                                                      "--figures-dir", o])),
+        "multiverse.yaml": ("multiverse.yaml", lambda c, o: ("analysis.multiverse.__main__",
+                                                             ["--config", c, "--out-dir", o, "--figure-dir", o,
+                                                              "--no-progress"])),
+        "spec": ("specs/cont_did_capability_index.yaml",
+                 lambda c, o: ("analysis.estimate", ["--spec", c, "--out", f"{o}/x.parquet"])),
+    }
+
+
+YAML_BREAKS = {"unclosed_bracket": "broken: [1, 2\n", "bad_indent": "a:\n  b: 1\n c: 2\n"}
+
+
+@pytest.mark.parametrize("breakage", sorted(YAML_BREAKS))
+@pytest.mark.parametrize("config", sorted(_yaml_cases()))
+def test_broken_yaml_names_the_file_exit_2(tmp_path, capsys, config, breakage):
+    import importlib
+
+    source, command = _yaml_cases()[config]
+    broken = tmp_path / Path(source).name
+    broken.write_text((paths.CONFIGS / source).read_text(encoding="utf-8") + YAML_BREAKS[breakage], encoding="utf-8")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "previous.txt").write_text("an earlier build\n")
+    before = _digest(out)
+    module, argv = command(str(broken), str(out))
+    assert importlib.import_module(module).main(argv) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {broken}: not valid YAML at line ") and err.count("\n") == 1, err  # one line
+    assert "Traceback" not in err
+    assert _digest(out) == before
+
+
+def test_broken_yaml_in_a_spec_folder_stops_estimate_all_before_writing(tmp_path, capsys):
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    shutil.copy(paths.SPECS / "panel_fe_capability_index.yaml", specs / "panel_fe_capability_index.yaml")
+    (specs / "z_broken.yaml").write_text("estimator: feols\noutcome: [capability_index\n", encoding="utf-8")
+    out = tmp_path / "est"
+    code, err = _run_estimate(["--all", str(specs), "--out-dir", str(out), "--no-progress"], capsys)
+    assert code == EXIT_BAD_INPUT and "z_broken.yaml" in err and "Traceback" not in err and not out.exists()
+
+
+# ---- truncated or corrupt Parquet inputs: the file named, exit 2, nothing written --------------------------------------
+def _damaged(source: Path, dest: Path, how: str) -> Path:
+    data = source.read_bytes()
+    if how == "truncated":
+        data = data[: len(data) // 3]
+    elif how == "empty":
+        data = b""
+    else:  # a damaged page in the middle: the footer still reads, decompression fails
+        data = data[:2000] + bytes(300) + data[2300:]
+    dest.write_bytes(data)
+    return dest
+
+
+def _spec_reading(tmp_path: Path, panel: Path) -> str:
+    text = (paths.SPECS / "panel_fe_capability_index.yaml").read_text(encoding="utf-8")
+    spec = tmp_path / "panel_fe_damaged.yaml"
+    spec.write_text(f"data: {panel}\n" + text, encoding="utf-8")
+    return str(spec)
+
+
+PARQUET_CASES = {
+    # case: (damaged file, how, module, argv(damaged file, temp dir, out dir))
+    "index_panel_truncated": ("panel.parquet", "truncated", "analysis.index.__main__",
+                              lambda f, t, o: ["--panel", f, "--out-dir", o, "--no-progress"]),
+    "shocks_panel_empty": ("panel.parquet", "empty", "analysis.shocks.__main__",
+                           lambda f, t, o: ["--panel", f, "--out-dir", o]),
+    "analysis_panel_indices_truncated": ("indices.parquet", "truncated", "analysis.analysis_panel",
+                                         lambda f, t, o: ["--indices", f, "--out", f"{o}/ap.parquet"]),
+    "analysis_panel_shocks_corrupt_page": ("shocks.parquet", "corrupt", "analysis.analysis_panel",
+                                           lambda f, t, o: ["--shocks", f, "--out", f"{o}/ap.parquet"]),
+    "estimate_panel_truncated": ("analysis_panel.parquet", "truncated", "analysis.estimate",
+                                 lambda f, t, o: ["--spec", _spec_reading(t, Path(f)), "--out", f"{o}/x.parquet"]),
+    "estimate_panel_corrupt_page": ("analysis_panel.parquet", "corrupt", "analysis.estimate",
+                                    lambda f, t, o: ["--spec", _spec_reading(t, Path(f)), "--out", f"{o}/x.parquet"]),
+    "power_panel_corrupt_page": ("analysis_panel.parquet", "corrupt", "analysis.power",
+                                 lambda f, t, o: ["--panel", f, "--out-dir", o, "--figures-dir", o]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(PARQUET_CASES))
+def test_damaged_parquet_input_names_the_file_exit_2(tmp_path, capsys, case):
+    import importlib
+
+    name, how, module, argv = PARQUET_CASES[case]
+    damaged = _damaged(paths.PROCESSED / name, tmp_path / name, how)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "previous.txt").write_text("an earlier build\n")
+    before = _digest(out)
+    assert importlib.import_module(module).main(argv(str(damaged), tmp_path, str(out))) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {damaged}: not a readable Parquet file (") and "Traceback" not in err, err
+    assert _digest(out) == before
+
+
+@pytest.mark.parametrize("module, argv", [
+    ("analysis.tables", lambda est, o: ["--estimates-dir", est, "--out-dir", o]),
+    ("analysis.results", lambda est, o: ["write", "--estimates-dir", est, "--out", f"{o}/RESULTS.md"]),
+])
+def test_truncated_estimate_file_names_the_file_exit_2(tmp_path, capsys, module, argv):
+    import importlib
+
+    estimates = tmp_path / "estimates"
+    shutil.copytree(paths.ESTIMATES, estimates)
+    damaged = _damaged(paths.ESTIMATES / "cont_did_capability_index.parquet",
+                       estimates / "cont_did_capability_index.parquet", "truncated")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "previous.txt").write_text("an earlier build\n")
+    before = _digest(out)
+    assert importlib.import_module(module).main(argv(str(estimates), str(out))) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {damaged}: not a readable Parquet file") and "Traceback" not in err, err
+    assert _digest(out) == before
+
+
+def test_a_parquet_error_that_is_not_a_read_keeps_its_traceback():
+    from analysis.cli import is_user_error
+
+    assert not is_user_error(OSError("ZSTD decompression failed"))  # no Parquet reader in its traceback: a bug
+    assert not is_user_error(ValueError("Could not convert"))
