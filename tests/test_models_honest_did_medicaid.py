@@ -5,10 +5,10 @@ Provenance of the frozen numbers
 * ``BETAHAT``, ``SIGMA``: the event-study coefficients (years 2008-2015 less 2013) and their CRV1 covariance of
   the README's TWFE regression ``feols(dins ~ i(year, D, ref = 2013) | stfips + year, cluster = "stfips")`` on
   ``ehec_data`` (years < 2016, the 2015 cohort dropped, D = expansion in 2014). Computed with pyfixest 0.60.0 on the
-  copy of ehec_data shipped in the moderndid wheel (:func:`test_medicaid_inputs_recomputed` redoes it); they
-  agree with R to 1e-14: HonestDiD's cached ``constructOriginalCS`` for l = (0.5, 0.5) gives centre
-  0.057826514819483726 and half-length 0.017456562308707630, i.e. sd 0.008906573001546342 (ours
-  0.05782651481948341, 0.008906573001546217).
+  copy of ehec_data in tests/data/ehec.csv, exported unchanged from the moderndid 0.2.0 wheel
+  (:func:`test_medicaid_inputs_recomputed` redoes it); they agree with R to 1e-14: HonestDiD's cached
+  ``constructOriginalCS`` for l = (0.5, 0.5) gives centre 0.057826514819483726 and half-length
+  0.017456562308707630, i.e. sd 0.008906573001546342 (ours 0.05782651481948341, 0.008906573001546217).
 * ``R_SD``, ``R_RM``, ``R_RM_AVERAGE``: the full-precision results behind the README's tables, read from the
   knitr cache in github.com/asheshrambachan/HonestDiD (commit 6813f02, ``README_cache/gfm/``):
   ``unnamed-chunk-6_6a1a19c1...rdb`` (``createSensitivityResults``, Mvec 0..0.05, FLCI; printed as
@@ -36,6 +36,7 @@ import numpy as np
 import pytest
 from scipy import special
 
+import reference_data
 from analysis.models import honest_did as H
 from test_models_staggered_honest import _event_study
 
@@ -163,12 +164,10 @@ def test_rm_bounds_match_honestdid(target, table):
 
 def test_medicaid_inputs_recomputed():
     """BETAHAT and SIGMA are the README's TWFE event study (pyfixest CRV1 = fixest's default small-sample
-    correction) on the ehec data in the moderndid wheel."""
-    pytest.importorskip("moderndid")
+    correction) on the ehec data (tests/data/ehec.csv, exported from the moderndid 0.2.0 wheel)."""
     import pyfixest as pf
-    from moderndid import load_ehec
 
-    df = load_ehec().to_pandas()
+    df = reference_data.load_ehec()
     df = df[(df["year"] < 2016) & (df["yexp2"].isna() | (df["yexp2"] != 2015))].copy()
     treated = df["yexp2"] == 2014
     years = [y for y in range(2008, 2016) if y != 2013]

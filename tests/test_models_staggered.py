@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+import reference_data
 from analysis.io import DataError
 from analysis.models import att_gt as CS, bacon as GB, did_imputation as BJS, staggered_panel, sunab as SA
 
@@ -56,12 +55,8 @@ def sim() -> pd.DataFrame:
 
 
 def _mpdta() -> pd.DataFrame:
-    """R did::mpdta (Callaway--Sant'Anna minimum-wage example) as shipped in the moderndid wheel."""
-    spec = importlib.util.find_spec("moderndid")
-    if spec is None:
-        pytest.skip("moderndid (ships did::mpdta) is not installed: pip install moderndid==0.2.0")
-    path = Path(spec.submodule_search_locations[0]) / "core" / "datasets" / "mpdta_long.pkl.gz"
-    return pd.read_pickle(path).rename(columns={"first.treat": "first_treat"})
+    """R did::mpdta (Callaway--Sant'Anna minimum-wage example), tests/data/mpdta.csv (exported from moderndid 0.2.0)."""
+    return reference_data.load_mpdta()
 
 
 MPDTA_SPEC = {"outcome": "lemp", "unit": "countyreal", "time": "year", "cohort": "first_treat", "controls": [],
