@@ -3,7 +3,16 @@
 The source is a jupytext ``py:percent`` file (text, reviewed like code). It is converted with jupytext, executed top
 to bottom with nbclient in a kernel that runs *this* Python (``sys.executable``, i.e. the project's venv) through a
 kernel spec written to a temporary folder — nothing is registered with the user's or the system's Jupyter — and
-written as .ipynb and (optionally) HTML. Both outputs are git-ignored: notebooks read data/processed/* and write
+written as .ipynb and (optionally) HTML.
+
+The kernel leaves nothing behind: its connection file (which holds the kernel's signing key) and Jupyter runtime
+folder (``JUPYTER_RUNTIME_DIR``) are in the temporary folder, not in the system temp or ``~/.local/share/jupyter``;
+its IPython folder is private there too, with the history off, so no notebook code reaches the user's IPython
+history; the kernel is shut down, and the folder removed, before :func:`execute` returns, also when a cell fails.
+Transport: the kernel's five channels (shell, iopub, stdin, control, heartbeat) are Unix sockets in the temporary
+folder (``transport="ipc"``), so none of them listens on TCP. ipykernel (7.x) itself still binds one TCP port on
+127.0.0.1 that no setting turns off: the IOPub pipe that forwards the output of subprocesses forked by a cell
+(``ipykernel.iostream.IOPubThread``), which drops every message not carrying a random per-kernel token. Both outputs are git-ignored: notebooks read data/processed/* and write
 nothing canonical. A cell that raises stops the run (exit status 1) and the partial notebook is not written.
 
 Figures show inline: the kernel runs matplotlib's inline backend (``matplotlib_inline``), so every figure a cell
@@ -89,22 +98,36 @@ def execute(source: Path, processed: Path | None = None, timeout: int = 600):
     with tempfile.TemporaryDirectory(prefix="kernelspec-") as tmp:
         kernels = write_kernel_spec(Path(tmp))
         ksm = KernelSpecManager(kernel_dirs=[str(kernels)], ensure_native_kernel=False)
-        # Unix-socket transport in the temporary folder: nothing listens on TCP, and no warning about it.
+        # Unix-socket channels in the temporary folder (see the module docstring for the one TCP port ipykernel
+        # opens anyway), and the connection file there too: jupyter_client would otherwise write it with
+        # tempfile.mkstemp into the system temp folder, where it outlived the run.
         km = KernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=ksm, transport="ipc",
-                           ip=str(Path(tmp) / "kernel-ipc"))
-        env = {PROCESSED_ENV: str(processed or paths.PROCESSED)}
+                           ip=str(Path(tmp) / "kernel-ipc"), connection_file=str(Path(tmp) / "kernel.json"))
+        runtime = Path(tmp) / "runtime"
+        runtime.mkdir()
+        env = {PROCESSED_ENV: str(processed or paths.PROCESSED), "JUPYTER_RUNTIME_DIR": str(runtime)}
         old = {k: os.environ.get(k) for k in env}
         os.environ.update(env)  # the kernel inherits this process's environment
+        client = NotebookClient(notebook, km=km, timeout=timeout, record_timing=False,
+                                resources={"metadata": {"path": str(paths.ROOT)}})
         try:
-            client = NotebookClient(notebook, km=km, timeout=timeout, record_timing=False,
-                                    resources={"metadata": {"path": str(paths.ROOT)}})
             client.execute()
         finally:
-            for k, v in old.items():
-                if v is None:
-                    os.environ.pop(k, None)
+            # nbclient shuts down only kernels it created itself; this one is ours (it kept running, holding its
+            # sockets, until this process exited).
+            try:
+                if client.kc is not None:
+                    client.kc.stop_channels()
+                if km.has_kernel:
+                    km.shutdown_kernel()  # asks the kernel to exit (killed after a grace period); removes its files
                 else:
-                    os.environ[k] = v
+                    km.cleanup_resources()
+            finally:
+                for k, v in old.items():
+                    if v is None:
+                        os.environ.pop(k, None)
+                    else:
+                        os.environ[k] = v
     return notebook
 
 

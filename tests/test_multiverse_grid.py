@@ -20,6 +20,7 @@ SMALL = {
     "chunk_size": 3,
     "workers": 2,
     "seed": 7,
+    "max_failure_share": 0.0,
     "index": {"outcomes": ["capability_index"], "normalisation": ["minmax_pooled", "zscore_probit"],
               "weighting": ["entropy"], "aggregation": ["weighted_sum"], "indicator_sets": ["core"]},
     "treatments": {"exposure_post": {"exposures": ["exposure_foreign_tech_z", "exposure_defence_z"],
@@ -86,6 +87,10 @@ def test_default_config_count_matches_closed_form(index_config):
     (lambda r: r["estimators"]["cont_did"]["spec"].update(inference={"vcov": "bogus"}), "estimators.cont_did"),
     (lambda r: r["samples"].update(bad={"drop_unit": [1]}), "samples.bad.drop_unit"),
     (lambda r: r.update(chunk_size=0), "chunk_size"),
+    (lambda r: r.update(max_failure_share=1.5), "max_failure_share"),
+    (lambda r: r.update(max_failure_share=-0.1), "max_failure_share"),
+    (lambda r: r.update(max_failure_share="5%"), "max_failure_share"),
+    (lambda r: r.update(max_failure_share=float("nan")), "max_failure_share"),
     (lambda r: r.update(extra=1), "extra"),
 ])
 def test_bad_config_names_file_and_key(index_config, mutate, key):
@@ -95,6 +100,18 @@ def test_bad_config_names_file_and_key(index_config, mutate, key):
         grid.expand(parse(raw, index_config))
     assert info.value.file == "configs/multiverse.yaml"
     assert key in (info.value.key, info.value.column)  # the schema layer names the dotted key as `key`
+
+
+def test_max_failure_share_is_required_and_read(index_config):
+    """The failure threshold is stated in the configuration (no default in code) and carried to the run."""
+    raw = copy.deepcopy(SMALL)
+    assert parse(raw, index_config).max_failure_share == 0.0
+    raw["max_failure_share"] = 1  # an int share (everything may fail) is accepted, as a float
+    assert parse(raw, index_config).max_failure_share == 1.0
+    del raw["max_failure_share"]
+    with pytest.raises(DataError, match="missing key.*max_failure_share"):
+        parse(raw, index_config)
+    assert grid.load_config(grid.MULTIVERSE_CONFIG, index_config).max_failure_share == 0.01
 
 
 def test_hashes_stable_and_unique(index_config):

@@ -10,8 +10,13 @@ data/processed/analysis_panel.parquet (controls) and configs/index.yaml; writes
 ``<figure-dir>/fig12_specification_curve.pdf`` / ``.png``. Cells are cached in ``<out-dir>/multiverse_cache/<hash>.json``;
 a rerun computes only changed cells (and starts no cluster when there are none).
 
-Scheduler: ``--scheduler tcp://HOST:8786`` or ``$DUALUSE_DASK_SCHEDULER``; otherwise an embedded LocalCluster with
-``--workers`` (default: ``workers`` in the configuration) single-threaded worker processes.
+Scheduler: ``--scheduler tcp://HOST:8786`` or ``$DUALUSE_DASK_SCHEDULER`` (your dask security settings apply; an
+address where no scheduler answers within 5 s exits 2 naming where it came from); otherwise an embedded LocalCluster
+with ``--workers`` (default: ``workers`` in the configuration) single-threaded worker processes, speaking TLS with
+credentials made for the run and serving no HTTP (:mod:`analysis.multiverse.runner`).
+
+Failures: cells the engine cannot estimate are recorded in the ``error`` column and never cached; above
+``max_failure_share`` of the configuration the run exits 2, naming how many failed and why, and writes nothing.
 """
 
 from __future__ import annotations
@@ -50,7 +55,9 @@ def _read(path: Path) -> pd.DataFrame:
 def run(config_path: Path, out_dir: Path, figure_dir: Path | None = paths.FIGURES,
         index_config_path: Path = paths.INDEX_CONFIG, scheduler: str | None = None, workers: int | None = None,
         use_cache: bool = True, progress: bool = True) -> tuple[pd.DataFrame, runner.RunStats]:
-    """The stage: load, expand, fit (cached), write results, summary and figure. Returns (results, stats)."""
+    """The stage: load, expand, fit (cached), write results, summary and figure. Returns (results, stats).
+    Raises DataError, before writing anything, when more than the configuration's ``max_failure_share`` of the
+    specifications failed (:func:`check_failures`)."""
     index_config = load_index_config(index_config_path)
     config = grid.load_config(config_path, index_config)
     cells = grid.expand(config)
@@ -78,12 +85,14 @@ def run(config_path: Path, out_dir: Path, figure_dir: Path | None = paths.FIGURE
             results, stats = runner.run_multiverse(cells, window, base, index_config, list(config.outcomes),
                                                    fingerprints, code, client, cache_dir, config.chunk_size,
                                                    progress)
+            check_failures(results, config.max_failure_share, config_path)
             if config.inference is not None:
                 inference = run_permutations(cells, window, base, index_config, config, client, results,
                                              runner.cell_keys(cells, fingerprints, code), code)
     else:  # everything cached: no cluster needed
         results, stats = runner.run_multiverse(cells, None, None, index_config, list(config.outcomes),
                                                fingerprints, code, None, cache_dir, config.chunk_size, progress)
+        check_failures(results, config.max_failure_share, config_path)
 
     write_parquet(results, out_dir / f"{RESULTS_NAME}.parquet")
     write_csv(results, out_dir / f"{RESULTS_NAME}.csv")
@@ -111,6 +120,18 @@ def run(config_path: Path, out_dir: Path, figure_dir: Path | None = paths.FIGURE
                 if cohort_specs is not None and cohort_specs.any() else "")
         plot_spec_curve(results, Path(figure_dir) / FIGURE_STEM, note=note, inference=inference)
     return results, stats
+
+
+def check_failures(results: pd.DataFrame, max_share: float, config_path: Path) -> None:
+    """Raise DataError (exit 2, nothing written) when the share of specifications the engine failed on exceeds
+    ``max_share`` (``max_failure_share`` of the configuration): how many failed, and the most frequent reasons."""
+    failed = results.loc[results["error"] != "", "error"]
+    share = len(failed) / len(results) if len(results) else 0.0
+    if share > max_share:
+        reasons = "; ".join(f"{count} x {message[:200]}" for message, count in failed.value_counts().head(3).items())
+        raise DataError(config_path, f"{len(failed)} of {len(results)} specifications failed ({share:.2%}, above "
+                                     f"max_failure_share = {max_share:g}); no results written. Most frequent "
+                                     f"reasons: {reasons}", column="max_failure_share")
 
 
 def run_permutations(cells, window, base, index_config, config, client, results, keys, code):

@@ -13,6 +13,13 @@ So a rerun computes only cells whose definition, data or code changed. The cache
 names are attached from the current grid, so renaming a sample or a control set recomputes nothing. Canonical JSON
 (sorted keys, no whitespace, floats by ``repr``) makes the key stable across runs, machines and Python hash seeds.
 Cache files are written by the driver (never by workers: tasks stay pure), atomically.
+
+Integrity: each file stores, beside the result, ``sha256`` = SHA-256 of the canonical JSON of ``{key, result}``
+(:func:`entry_digest`), and :func:`read_cached` recomputes it: a hand-edited number, a truncated file, or a file
+copied under another cell's name fails the check, counts as absent and is recomputed (the run logs one warning line
+listing such files). Failed cells (a non-empty ``error``) are never cached: a failure may be transient or fixed by
+the next code change, and a rerun retries it. The digest guards against accidents, not against someone who edits a
+file and recomputes its digest.
 """
 
 from __future__ import annotations
@@ -64,25 +71,71 @@ def cache_file(cache_dir: Path, key: str) -> Path:
     return Path(cache_dir) / f"{key}.json"
 
 
-def read_cached(cache_dir: Path | None, key: str) -> dict | None:
-    """The cached result for ``key``, or None (absent, unreadable or incomplete files count as absent)."""
-    if cache_dir is None:
-        return None
-    path = cache_file(cache_dir, key)
-    try:
-        result = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(result, dict) or any(field not in result for field in RESULT_FIELDS):
-        return None
-    return result
+#: Field of a cache file holding its digest (:func:`entry_digest`).
+DIGEST_FIELD = "sha256"
 
 
-def write_cached(cache_dir: Path, key: str, result: Mapping) -> None:
-    """Store one cell's result atomically (floats exact; NaN written as JSON NaN, which json reads back)."""
+def _record(result: Mapping) -> dict:
+    """The cached fields of a result, floats as floats (None and NaN as NaN, which JSON round-trips as NaN)."""
     record = {field: result[field] for field in RESULT_FIELDS}
     for field in ("estimate", "std_error", "ci_low", "ci_high", "p_value", "n_clusters"):
         value = record[field]
         record[field] = float(value) if value is not None and not (isinstance(value, float) and math.isnan(value)) \
             else float("nan")
-    write_text(canonical_json(record) + "\n", cache_file(cache_dir, key))
+    return record
+
+
+def entry_digest(key: str, record: Mapping) -> str:
+    """SHA-256 hex of the canonical JSON of ``{"key": key, "result": record}``: binds the numbers to the cell."""
+    return hashlib.sha256(canonical_json({"key": key, "result": dict(record)}).encode()).hexdigest()
+
+
+def read_cached(cache_dir: Path | None, key: str, problems: list[str] | None = None) -> dict | None:
+    """The cached result for ``key``, or None when there is none to trust.
+
+    Absent files count as absent silently. A file that exists but is unreadable, not a JSON object, lacks a result
+    field or the digest, fails its digest (:func:`entry_digest`: a hand edit, a partial write, another cell's file)
+    or holds a failure (written before failures stopped being cached) also counts as absent, and its problem
+    (``<file>: <what>``) is appended to ``problems`` when a list is given, so the caller can report it."""
+    if cache_dir is None:
+        return None
+    path = cache_file(cache_dir, key)
+
+    def bad(what: str) -> None:
+        if problems is not None:
+            problems.append(f"{paths.relative(path)}: {what}")
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        return bad(f"unreadable ({type(exc).__name__})")
+    try:
+        entry = json.loads(text)
+    except ValueError:
+        return bad("not valid JSON")
+    if not isinstance(entry, dict) or any(field not in entry for field in RESULT_FIELDS):
+        return bad(f"not a cache entry (needs the fields {list(RESULT_FIELDS)})")
+    stored = entry.get(DIGEST_FIELD)
+    record = {field: entry[field] for field in RESULT_FIELDS}
+    if stored is None:
+        return bad("no digest (written by an older version)")
+    try:
+        matches = stored == entry_digest(key, _record(record))
+    except (TypeError, ValueError):  # a field of the wrong type (e.g. a string where a number belongs)
+        matches = False
+    if not matches or set(entry) != set(RESULT_FIELDS) | {DIGEST_FIELD}:
+        return bad("digest does not match the contents (edited, truncated or another cell's file)")
+    if record["error"]:
+        return bad("holds a failed fit (failures are not cached)")
+    return record
+
+
+def write_cached(cache_dir: Path, key: str, result: Mapping) -> None:
+    """Store one cell's successful result atomically with its digest (floats exact; NaN as JSON NaN). Raises
+    ValueError for a failed result (non-empty ``error``): failures are not cached."""
+    if result["error"]:
+        raise ValueError(f"cell {key}: failed fits are not cached ({result['error'][:100]})")
+    record = _record(result)
+    write_text(canonical_json({**record, DIGEST_FIELD: entry_digest(key, record)}) + "\n", cache_file(cache_dir, key))

@@ -49,7 +49,8 @@ CHOICE_COLUMNS = [
     "treatment_kind", "treatment", "exposure", "event", "estimator", "controls", "sample",
 ]
 
-_TOP_KEYS = {"chunk_size", "workers", "seed", "index", "treatments", "estimators", "controls", "samples"}
+_TOP_KEYS = {"chunk_size", "workers", "seed", "max_failure_share", "index", "treatments", "estimators", "controls",
+             "samples"}
 _TOP_KEYS_OPTIONAL = {"inference"}
 _INFERENCE_KEYS = {"n_permutations", "seed", "block_size"}
 _INDEX_KEYS = {"outcomes", "normalisation", "weighting", "aggregation", "indicator_sets"}
@@ -137,6 +138,9 @@ class MultiverseConfig:
     samples: tuple[Sample, ...]
     source: str = "configs/multiverse.yaml"
     inference: InferenceSettings | None = None
+    #: Largest share of specifications (failed / all cells, in [0, 1]) the engine may fail to estimate before the
+    #: run stops with exit status 2 instead of writing results (configs/multiverse.yaml, ``max_failure_share``).
+    max_failure_share: float = 0.0
 
 
 @dataclass
@@ -212,6 +216,11 @@ def parse_config(raw: Mapping, index_config: IndexConfig, file: str | os.PathLik
     seed = raw["seed"]
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise DataError(file, f"seed: need a non-negative integer, got {seed!r}", column="seed")
+    max_failure_share = raw["max_failure_share"]
+    if isinstance(max_failure_share, bool) or not isinstance(max_failure_share, (int, float)) \
+            or not 0 <= max_failure_share <= 1:
+        raise DataError(file, f"max_failure_share: need a share between 0 and 1, got {max_failure_share!r}",
+                        column="max_failure_share")
 
     idx = raw["index"]
     _keys(file, "index", idx, _INDEX_KEYS)
@@ -283,7 +292,7 @@ def parse_config(raw: Mapping, index_config: IndexConfig, file: str | os.PathLik
     return MultiverseConfig(chunk_size=chunk_size, workers=workers, seed=seed, outcomes=outcomes,
                             index_choices=index_choices, treatments=treatments, estimators=estimators,
                             control_sets=control_sets, samples=tuple(samples), source=paths.relative(Path(file)),
-                            inference=inference)
+                            inference=inference, max_failure_share=float(max_failure_share))
 
 
 def _parse_treatments(file: str, raw: Any) -> tuple[Treatment, ...]:

@@ -1,11 +1,23 @@
 """Run the multiverse on dask.distributed: an embedded LocalCluster by default, or an existing scheduler.
 
 Scheduler choice (no code change between the two): ``--scheduler ADDRESS`` or the environment variable
-``DUALUSE_DASK_SCHEDULER`` (e.g. ``tcp://10.0.0.5:8786``) connects to a running ``dask scheduler``; otherwise a
+``DUALUSE_DASK_SCHEDULER`` (e.g. ``tls://10.0.0.5:8786``) connects to a running ``dask scheduler``; otherwise a
 ``LocalCluster(n_workers=N, threads_per_worker=1, processes=True)`` is started for the run and closed after it (one
 single-threaded process per core: the fits are small NumPy problems, so processes, not threads, give parallelism;
 dask's nanny also pins BLAS to one thread per worker). Workers on other machines must run the same code: before
 sending work, the driver compares each worker's :func:`analysis.multiverse.cache.code_version` with its own.
+
+Security. A dask scheduler runs whatever code a connected client sends, and any local user can connect to a TCP
+port on 127.0.0.1. The embedded LocalCluster therefore speaks TLS with mutual authentication: credentials made for
+the run by :meth:`distributed.security.Security.temporary` (a self-signed key and certificate held in memory,
+handed to the nannies and workers, never written to disk), ``require_encryption``; a client without that
+certificate — plain ``tcp://``, or TLS with any other certificate — is refused at the handshake. It serves no
+HTTP: the dashboard is off and the scheduler's and workers' HTTP route lists are empty
+(:data:`LOCAL_CLUSTER_CONFIG`), and their HTTP listeners, which dask opens regardless, are closed as soon as the
+cluster is up (:func:`close_http_servers`). An external scheduler keeps the user's own dask security settings
+(``distributed.comm.tls.*`` in the dask configuration, or a ``distributed.client.security-loader``); the driver
+only connects to it, giving up after :data:`CONNECT_TIMEOUT_S` seconds with a message naming the address's origin
+(``--scheduler`` or ``$DUALUSE_DASK_SCHEDULER``) instead of hanging.
 
 Task graph: the window panel, the base frame and the index configuration are scattered once (broadcast to every
 worker); one task per index choice builds that choice's analysis frame; the frames (a few kB each) are gathered;
@@ -31,10 +43,13 @@ import pandas as pd
 from tqdm import tqdm
 
 from analysis.index.config import IndexConfig
+from analysis.io import DataError
 from analysis.multiverse import cache, tasks
 from analysis.multiverse.grid import CHOICE_COLUMNS, Cell
 
 SCHEDULER_ENV = "DUALUSE_DASK_SCHEDULER"
+
+logger = logging.getLogger(__name__)
 
 RESULT_COLUMNS = (["spec_hash"] + CHOICE_COLUMNS + ["index_method", "term", "estimate", "std_error", "ci_low",
                                                     "ci_high", "p_value", "n_obs", "n_clusters", "error", "spec_id"])
@@ -71,24 +86,78 @@ LOCAL_CLUSTER_CONFIG = {
     "distributed.admin.system-monitor.interval": "5s",
     # Worker memory limits (spill/pause/restart); the data are a few MB; default every 100 ms.
     "distributed.worker.memory.monitor-interval": "1s",
+    # No HTTP routes (the defaults serve prometheus metrics, cluster info, JSON state and a proxy on the scheduler
+    # and metrics on each worker, unauthenticated, with the dashboard off too). dask still opens the listeners;
+    # close_http_servers closes them once the cluster is up.
+    "distributed.scheduler.http.routes": [],
+    "distributed.worker.http.routes": [],
 }
+
+#: Seconds to wait for an external scheduler before giving up (dask's default is 30 s, then a traceback).
+CONNECT_TIMEOUT_S = 5
+
+
+def _scheduler_origin(scheduler: str) -> str:
+    """Where an external scheduler address came from, for error messages."""
+    return f"${SCHEDULER_ENV}" if os.environ.get(SCHEDULER_ENV) == scheduler else "--scheduler"
+
+
+def connect(scheduler: str, timeout: float = CONNECT_TIMEOUT_S):
+    """A ``Client`` connected to the running scheduler at ``scheduler``, with the user's dask security settings.
+
+    Raises DataError naming the address's origin (``$DUALUSE_DASK_SCHEDULER`` or ``--scheduler``) when no scheduler
+    answers within ``timeout`` seconds or the address is malformed (the CLIs print it and exit 2)."""
+    from distributed import Client
+
+    try:
+        return Client(scheduler, timeout=timeout)
+    except (OSError, ValueError, TypeError) as exc:  # refused/timed out; bad address; TLS settings missing
+        origin = _scheduler_origin(scheduler)
+        raise DataError(origin, f"no dask scheduler answered at {scheduler!r} within {timeout:g} s "
+                                f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); start the "
+                                f"scheduler, fix the address, or unset {SCHEDULER_ENV} (and drop --scheduler) to "
+                                f"run on an embedded LocalCluster") from None
+
+
+def close_http_servers(client) -> None:
+    """Close the HTTP listeners of the scheduler and every worker of ``client``'s cluster (dask opens them even
+    with the dashboard off; with :data:`LOCAL_CLUSTER_CONFIG` they have no routes). Runs on each server's own event
+    loop. Stopping is idempotent, so the servers' own shutdown later is unaffected."""
+    client.run_on_scheduler(_stop_scheduler_http)
+    client.run(_stop_worker_http)
+
+
+def _stop_scheduler_http(dask_scheduler) -> None:
+    if getattr(dask_scheduler, "http_server", None) is not None:
+        dask_scheduler.http_server.stop()
+
+
+def _stop_worker_http(dask_worker) -> None:
+    if getattr(dask_worker, "http_server", None) is not None:
+        dask_worker.http_server.stop()
 
 
 @contextmanager
 def dask_client(scheduler: str | None = None, workers: int = 2) -> Iterator:
-    """A dask ``Client``: connected to ``scheduler`` if given (see :func:`scheduler_address`), else to a
-    LocalCluster of ``workers`` single-threaded processes (configured with :data:`LOCAL_CLUSTER_CONFIG`, which the
-    nannies pass on to the worker processes) that is shut down (processes joined) on exit."""
+    """A dask ``Client``: connected to ``scheduler`` if given (see :func:`scheduler_address` and :func:`connect`;
+    the user's dask security settings apply), else to a LocalCluster of ``workers`` single-threaded processes that
+    is shut down (processes joined) on exit. The LocalCluster is configured with :data:`LOCAL_CLUSTER_CONFIG`
+    (which the nannies pass on to the worker processes), speaks mutually authenticated TLS with credentials made
+    for this run (:meth:`distributed.security.Security.temporary`, in memory only) and serves no HTTP (see the
+    module docstring)."""
     import dask
     from distributed import Client, LocalCluster
+    from distributed.security import Security
 
     if scheduler:
-        with Client(scheduler) as client:
+        with connect(scheduler) as client:
             yield client
         return
     with dask.config.set(LOCAL_CLUSTER_CONFIG), \
             LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                         silence_logs=logging.WARNING) as cluster, Client(cluster) as client:
+                         protocol="tls://", security=Security.temporary(), silence_logs=logging.WARNING
+                         ) as cluster, Client(cluster) as client:
+        close_http_servers(client)
         yield client
 
 
@@ -114,10 +183,14 @@ def run_multiverse(cells: list[Cell], window: pd.DataFrame, base: pd.DataFrame, 
     be None only when every cell is cached."""
     keys = cell_keys(cells, inputs, code)
     results: dict[str, dict] = {}
+    problems: list[str] = []
     for key in dict.fromkeys(keys):
-        cached = cache.read_cached(cache_dir, key)
+        cached = cache.read_cached(cache_dir, key, problems)
         if cached is not None:
             results[key] = cached
+    if problems:
+        logger.warning("multiverse cache: %d file(s) failed the integrity check and are recomputed: %s%s",
+                       len(problems), "; ".join(problems[:3]), " …" if len(problems) > 3 else "")
     n_cached = len(results)
 
     # Distinct uncached cells, grouped by index choice (first appearance order).
@@ -164,7 +237,7 @@ def run_multiverse(cells: list[Cell], window: pd.DataFrame, base: pd.DataFrame, 
                 chunk_results = future.result()
                 for key, result in chunk_results:
                     results[key] = result
-                    if cache_dir is not None:
+                    if cache_dir is not None and not result["error"]:  # failures are retried, never cached
                         cache.write_cached(cache_dir, key, result)
                 bar.update(len(chunk_results))
                 future.release()
