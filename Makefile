@@ -15,6 +15,7 @@ endif
 #> JOBS=N                    parallel jobs (default: all cores; JOBS=1 for a serial run)
 #> VENV=path                 Python environment to use (default .venv; a conda env: VENV=$CONDA_PREFIX)
 #> PYTHON_BOOT=python3.11    interpreter that creates .venv when it is missing
+#> UPGRADE=1                 make lock: move every package to the newest version its bounds allow (default: keep)
 #> DUALUSE_DASK_SCHEDULER=tcp://host:8786   (environment) run the multiverse on an existing dask scheduler
 
 SHELL := /bin/bash
@@ -89,8 +90,11 @@ help: ## list targets and the variables a user may set
 	@printf '\nVariables (make VAR=value):\n'
 	@sed -n 's/^#> /  /p' $(MAKEFILE_LIST)
 
-# ---- environment (the only step that touches the network) -----------------------------------------------------
-env: $(ENV_STAMP) ## create .venv from requirements.txt (pinned) if missing
+# ---- environment (the only steps that touch the network) ------------------------------------------------------
+# pyproject.toml declares the direct dependencies with bounds ([project] dependencies; extras test, bench);
+# requirements.txt is the lock pip-compile makes from it (every package, exact pins), and environment.yml (conda)
+# is generated from the lock. `make env` installs the lock; `make lock` regenerates lock and conda file.
+env: $(ENV_STAMP) ## create .venv from the lock requirements.txt (exact pins) if missing
 
 $(ENV_STAMP): requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
@@ -98,6 +102,21 @@ $(ENV_STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	@touch $@
+
+# pip-compile keeps the versions already in requirements.txt (numbers must not move with a re-lock) and only adds or
+# drops what pyproject.toml changed; UPGRADE=1 moves every package to the newest version its bounds allow. pip-tools
+# runs from a throwaway venv, so it is not part of the analysis environment.
+PIP_TOOLS := pip-tools==7.6.2
+LOCK_FLAGS := --quiet --extra test --extra bench --strip-extras --annotation-style line \
+	--no-emit-index-url --no-emit-find-links --no-emit-trusted-host
+.PHONY: lock
+lock: ## regenerate the lock requirements.txt from pyproject.toml (pip-compile), then environment.yml from the lock
+	tools=$$(mktemp -d) && trap 'rm -rf "$$tools"' EXIT && \
+	$(PYTHON_BOOT) -m venv "$$tools" && \
+	"$$tools/bin/python" -m pip install --quiet --disable-pip-version-check $(PIP_TOOLS) && \
+	CUSTOM_COMPILE_COMMAND="make lock" "$$tools/bin/pip-compile" $(LOCK_FLAGS) $(if $(UPGRADE),--upgrade) \
+		-o requirements.txt pyproject.toml
+	$(PYTHON_BOOT) -m analysis.envfile --lock requirements.txt --out environment.yml
 
 # ---- 0. raw data: verify against the manifest ------------------------------------------------------------------
 $(P)/.raw_verified: analysis/manifest.py configs/data_sources.yaml $(RAW_FILES) $(PKG) | $(ENV_STAMP)
@@ -223,7 +242,7 @@ $(POWER_OUT) &: analysis/power.py configs/power.yaml analysis/models/tables.py c
 # ---- 7. figures (and the descriptive table) listed in configs/exhibits.yaml; one rule per set of inputs -------
 # The rules (outputs and exact inputs; exhibits with identical inputs share one) are generated from configs/exhibits.yaml.
 FIG_SRC := $(wildcard analysis/figures/*.py) $(PKG)
-ifeq ($(filter help clean clean-env env,$(MAKECMDGOALS)),)
+ifeq ($(filter help clean clean-env env lock,$(MAKECMDGOALS)),)
 -include $(P)/exhibits.mk
 endif
 
