@@ -89,6 +89,10 @@ class YearRange(Model):
     first_year: Year
     last_year: Year
 
+    def __init__(self, first_year: int, last_year: int, **data: Any):
+        # positional form, as the dataclasses it replaces: YearRange(2015, 2021)
+        super().__init__(first_year=first_year, last_year=last_year, **data)
+
     @model_validator(mode="after")
     def _ordered(self) -> "YearRange":
         if self.first_year > self.last_year:

@@ -253,3 +253,18 @@ def test_every_spec_resolves_to_a_fixed_point(path):
     schema.validate(config_models.SpecFile, bare, path)
     again = validate(copy.deepcopy(bare), path)
     assert again == bare
+
+
+def test_one_year_span_type():
+    """The index's Period and the shocks' YearRange are the one schema type (positional form kept)."""
+    from pydantic import ValidationError
+
+    from analysis.index.config import Period
+    from analysis.shocks.config import YearRange
+
+    assert Period is YearRange is schema.YearRange
+    assert Period(2015, 2017).years() == [2015, 2016, 2017]
+    assert Period(2015, 2017) == YearRange(first_year=2015, last_year=2017)
+    assert len({Period(2015, 2017), YearRange(2015, 2017)}) == 1  # hashable (frozen), as the dataclasses were
+    with pytest.raises(ValidationError):
+        Period(2017, 2015)

@@ -19,6 +19,7 @@ import yaml
 
 from analysis import paths
 from analysis.io import DataError
+from analysis.schema import YearRange as Period  # an inclusive span of calendar years (one type, analysis.schema)
 from analysis.schema import did_you_mean
 from analysis.provinces import PROVINCE_CODES, THEATER_COMMANDS
 from analysis.window import moved_key, study_window
@@ -55,17 +56,6 @@ CLAIM_RULES: dict[str, tuple[str, ...]] = {
     "theater_highest_max": ("theater", "year"),
 }
 CLAIM_KEYS = ("text", "source", "quote", "natural_metric", "readings")
-
-
-@dataclass(frozen=True)
-class Period:
-    """Inclusive span of calendar years."""
-
-    first_year: int
-    last_year: int
-
-    def years(self) -> list[int]:
-        return list(range(self.first_year, self.last_year + 1))
 
 
 @dataclass(frozen=True)

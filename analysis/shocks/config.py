@@ -15,6 +15,7 @@ import yaml
 
 from analysis import paths
 from analysis.io import DataError
+from analysis.schema import YearRange  # an inclusive span of calendar years (one type, analysis.schema)
 from analysis.shocks.events import first_treated_year
 from analysis.window import moved_key, study_window
 
@@ -23,15 +24,6 @@ RULE_STATUSES = ("complete", "partial", "missing")
 LOCATION_PROVINCES_EXTRA = ("Hong Kong",)
 EVENT_ROLES = ("main", "alternative")
 GEOCODE_FIELDS = ("address", "entity_name", "city")
-
-
-@dataclass(frozen=True)
-class YearRange:
-    first_year: int
-    last_year: int
-
-    def years(self) -> list[int]:
-        return list(range(self.first_year, self.last_year + 1))
 
 
 @dataclass(frozen=True)
