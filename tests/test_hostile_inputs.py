@@ -619,7 +619,7 @@ def test_lock_is_taken_released_and_not_waited_for_by_the_build_itself(tmp_path)
         assert inside.returncode == 0 and "another build" not in inside.stderr
         # a dry run and help write nothing and take no lock
         assert _make(tree, "help").returncode == 0
-        assert _make(tree, "-n", "data/processed/.raw_verified").returncode == 0
+        assert _make(tree, "-n", "-o", "data/processed/exhibits.mk", "data/processed/.raw_verified").returncode == 0
     finally:
         handle.close()
 
