@@ -18,7 +18,6 @@ import time
 import warnings
 
 import numpy as np
-import pandas as pd
 
 from analysis import paths
 from analysis.models import registry
