@@ -468,7 +468,7 @@ UNIDENTIFIED = {
     "panel_fe_unit_level": ({"estimator": "panel_fe", "treatment": "unit_level"}, "treatment",
                             "no variation left after absorbing the fixed effects ['unit', 'year']"),
     "first_diff_unit_level": ({"estimator": "first_diff", "treatment": "unit_level", "fixed_effects": ["year"]},
-                              "treatment", "constant within each level of 'unit'"),
+                              "treatment", "'unit', so its coefficient is not identified; first differences remove"),
     "cont_did_constant_exposure": ({"estimator": "cont_did", "treatment": "d", "exposure": "const"}, "exposure",
                                    "the same (3) for every unit"),
     "cohort_never_treated": ({"estimator": "att_gt", "treatment": None, "cohort": "zero_cohort"}, "cohort",

@@ -162,10 +162,12 @@ def check_identified(df: pd.DataFrame, spec: dict) -> None:
             raise DataError(file, f"treatment {what!r} is constant ({x[0]:g}) in the sample: its effect is not "
                             "identified; choose a treatment that varies, or widen `sample`", key=key)
         if share <= ABSORBED_SHARE:
+            fix = ("first differences remove whatever is constant within a unit; choose a treatment that changes "
+                   "over time" if estimator == "first_diff" and residual_share(x, rows, [spec["unit"]]) <= ABSORBED_SHARE
+                   else "drop that effect from `fixed_effects` or choose a treatment that varies within it")
             raise DataError(file, f"treatment {what!r} has no variation left after absorbing the fixed effects "
                             f"{fixed_effects} (residual share {share:.1e} of its variance): "
-                            f"{_which_absorbs(x, rows, fixed_effects)}, so its coefficient is not identified; "
-                            "drop that effect from `fixed_effects` or choose a treatment that varies within it",
+                            f"{_which_absorbs(x, rows, fixed_effects)}, so its coefficient is not identified; {fix}",
                             key=key)
         if residual_share(y, rows, fixed_effects) <= ABSORBED_SHARE:
             raise DataError(file, f"outcome {outcome!r} has no variation left after absorbing the fixed effects "
