@@ -268,3 +268,17 @@ def test_one_year_span_type():
     assert len({Period(2015, 2017), YearRange(2015, 2017)}) == 1  # hashable (frozen), as the dataclasses were
     with pytest.raises(ValidationError):
         Period(2017, 2015)
+
+
+def test_defaults_live_in_the_spec_module(tmp_path):
+    """The estimators' default alpha is the spec's (one constant), and a multiplier bootstrap without ``reps`` is
+    resolved to the default count in the spec itself (the estimator no longer fills it)."""
+    from analysis.models import honest_did, spec, staggered_panel
+
+    assert staggered_panel.DEFAULT_ALPHA is spec.DEFAULT_ALPHA is honest_did.DEFAULT_ALPHA
+    assert spec.INFERENCE_DEFAULTS["att_gt"]["alpha"] == spec.DEFAULT_ALPHA
+    path = tmp_path / "boot.yaml"
+    path.write_text("estimator: att_gt\noutcome: y\ncohort: g\ninference: {bootstrap: {}}\n", encoding="utf-8")
+    resolved = spec.resolve(path)
+    assert resolved["inference"]["bootstrap"] == {"reps": spec.DEFAULT_MULTIPLIER_BOOTSTRAP_REPS}
+    assert resolved["seed"] == spec.DEFAULT_SEED

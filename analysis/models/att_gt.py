@@ -23,6 +23,7 @@ from tqdm import tqdm
 from analysis.io import DataError
 from analysis.models.distributions import norm_ppf, norm_sf
 from analysis.models.honest_did import honest_rows
+from analysis.models.spec import DEFAULT_MULTIPLIER_BOOTSTRAP_REPS
 from analysis.models.staggered_panel import (alpha_level, cluster_sums, dropped_always_columns, event_window_bounds,
                                              prepare_panel, result_frame, spec_file, t_row)
 
@@ -35,7 +36,7 @@ def _bootstrap_reps(spec: dict) -> int:
     """Number of multiplier-bootstrap draws requested: ``inference: {bootstrap: {reps: 999}}`` (the one form the
     spec schema accepts); 0 = analytical standard errors only."""
     boot = (spec.get("inference") or {}).get("bootstrap")
-    return 0 if boot is None else int(boot.get("reps", 999))
+    return 0 if boot is None else int(boot.get("reps", DEFAULT_MULTIPLIER_BOOTSTRAP_REPS))
 
 
 def _normal_row(term: str, estimate: float, se: float, alpha: float, n_obs: int, method: str, **extra) -> dict:

@@ -42,6 +42,13 @@ TREND_ESTIMATORS = ("feols", "cont_did", "event_study")
 
 # Default seed when a spec gives none: fixed (never from the clock) so reruns agree.
 DEFAULT_SEED = 20240517
+#: Default size of the tests and 1 - confidence level of the intervals (``inference.alpha``); estimators that read
+#: a spec without it (hand-built specs in tests) import this constant rather than restating 0.05.
+DEFAULT_ALPHA = 0.05
+#: Default resampling counts where a spec names the method but not ``reps``.
+DEFAULT_WILD_BOOTSTRAP_REPS = 9999
+DEFAULT_RI_REPS = 999
+DEFAULT_MULTIPLIER_BOOTSTRAP_REPS = 999
 
 _COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _LOG_COLUMN = re.compile(r"^log\(([A-Za-z_][A-Za-z0-9_]*)\)$")
@@ -104,7 +111,7 @@ _HONEST = {
     "honest": None,           # Rambachan–Roth sensitivity {M: [...], Mbar: [...], target: 0 | average}
 }
 _STAGGERED_INFERENCE = {
-    "alpha": 0.05,            # 1 - confidence level
+    "alpha": DEFAULT_ALPHA,   # 1 - confidence level
     "bootstrap": None,        # None = analytical; {reps: int} = multiplier bootstrap (att_gt)
 }
 INFERENCE_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -400,7 +407,7 @@ def _validate_inference(inference, estimator: str, file) -> dict:
         for key in wild:
             if key not in ("reps", "weights"):
                 _fail(file, f"inference.wild_bootstrap.{key}", "unknown key; allowed keys here: reps, weights")
-        wild.setdefault("reps", 9999)
+        wild.setdefault("reps", DEFAULT_WILD_BOOTSTRAP_REPS)
         wild.setdefault("weights", "webb")  # Webb's six-point weights: better than Rademacher with few clusters
         if not (_is_int(wild["reps"]) and wild["reps"] > 0):
             _fail(file, "inference.wild_bootstrap.reps", f"must be a positive integer, got {wild['reps']!r}")
@@ -414,16 +421,18 @@ def _validate_inference(inference, estimator: str, file) -> dict:
         for key in ri:
             if key != "reps":
                 _fail(file, f"inference.ri.{key}", "unknown key; allowed keys here: reps")
-        ri.setdefault("reps", 999)
+        ri.setdefault("reps", DEFAULT_RI_REPS)
         if not (_is_int(ri["reps"]) and ri["reps"] > 0):
             _fail(file, "inference.ri.reps", f"must be a positive integer, got {ri['reps']!r}")
     if "alpha" in inference and not (isinstance(inference["alpha"], float) and 0 < inference["alpha"] < 1):
         _fail(file, "inference.alpha", f"must be a number strictly between 0 and 1, got {inference['alpha']!r}")
     boot = inference.get("bootstrap")
     if boot is not None:
-        if not (isinstance(boot, dict) and set(boot) <= {"reps"} and _is_int(boot.get("reps", 999))
-                and boot.get("reps", 999) > 0):
+        if not (isinstance(boot, dict) and set(boot) <= {"reps"}
+                and _is_int(boot.get("reps", DEFAULT_MULTIPLIER_BOOTSTRAP_REPS))
+                and boot.get("reps", DEFAULT_MULTIPLIER_BOOTSTRAP_REPS) > 0):
             _fail(file, "inference.bootstrap", f"must be a mapping {{reps: positive integer}}, got {boot!r}")
+        boot.setdefault("reps", DEFAULT_MULTIPLIER_BOOTSTRAP_REPS)  # filled here, so the estimator reads it
     if inference.get("honest") is not None:
         _validate_honest(inference["honest"], file)
     if "placebo" in inference and not isinstance(inference["placebo"], bool):
