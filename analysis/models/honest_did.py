@@ -12,8 +12,8 @@ post-treatment violation of parallel trends delta, each with the confidence set 
   theta (RR Section 3.2; HonestDiD ``computeConditionalCS_DeltaRM`` with ``hybrid_flag = "LF"``), see
   :func:`_rm_confidence_set`.
 
-Why written here rather than called from a library: the Python ports in this environment either need cvxpy,
-which is not installed (``moderndid.didhonest``), or do not implement the ARP sets for Delta^RM
+Why written here rather than called from a library: the Python ports either need cvxpy (``moderndid.didhonest``;
+neither is in this environment), or do not implement the ARP sets for Delta^RM
 (``diff_diff.HonestDiD`` 3.13 reports a plug-in interval for it). tests/test_models_staggered_honest.py checks
 both sets against HonestDiD's own published Medicaid-expansion results and the SD sets against diff-diff's FLCI.
 """
