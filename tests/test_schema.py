@@ -282,3 +282,16 @@ def test_defaults_live_in_the_spec_module(tmp_path):
     resolved = spec.resolve(path)
     assert resolved["inference"]["bootstrap"] == {"reps": spec.DEFAULT_MULTIPLIER_BOOTSTRAP_REPS}
     assert resolved["seed"] == spec.DEFAULT_SEED
+
+
+def test_one_estimator_registry(tmp_path):
+    """The estimator names are the registry's keys; every name has its required keys and inference settings, and a
+    near-miss estimator name is answered with the intended one."""
+    from analysis.models import registry, spec
+
+    assert spec.ESTIMATORS == tuple(registry.ESTIMATOR_FUNCTIONS)
+    assert set(spec.NEEDS) == set(spec.INFERENCE_DEFAULTS) == set(spec.ESTIMATORS)
+    path = tmp_path / "typo.yaml"
+    path.write_text("estimator: att_gtt\noutcome: y\ncohort: g\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"key 'estimator': unknown estimator 'att_gtt'.*did you mean 'att_gt'"):
+        spec.resolve(path)

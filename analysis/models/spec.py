@@ -25,13 +25,12 @@ import yaml
 
 from analysis import paths
 from analysis.io import DataError
+from analysis.models.registry import ESTIMATOR_FUNCTIONS
 from analysis.window import study_window
 
-# Estimator names; the registry (analysis.models.registry) maps each to its fit function.
-ESTIMATORS: tuple[str, ...] = (
-    "feols", "panel_fe", "panel_re", "first_diff", "hausman", "event_study", "cont_did",
-    "att_gt", "sunab", "did_imputation", "bacon", "synth", "sdid",
-)
+# Estimator names: the keys of the one registry (analysis.models.registry.ESTIMATOR_FUNCTIONS, name -> fit
+# function); NEEDS and INFERENCE_DEFAULTS below give each name's required keys and inference settings.
+ESTIMATORS: tuple[str, ...] = tuple(ESTIMATOR_FUNCTIONS)
 VCOV_TYPES = ("CRV1", "hetero", "iid", "driscoll_kraay")
 BOOTSTRAP_WEIGHTS = ("rademacher", "webb")
 CONTROL_GROUPS = ("nevertreated", "notyettreated")
@@ -250,7 +249,10 @@ def validate(spec: dict, file: str | os.PathLike) -> dict:
         if out[key] is None:
             _fail(file, key, "required key is missing")
     if out["estimator"] not in ESTIMATORS:
-        _fail(file, "estimator", f"unknown estimator {out['estimator']!r}; choose one of {', '.join(ESTIMATORS)}")
+        from analysis.schema import did_you_mean
+
+        _fail(file, "estimator", f"unknown estimator {out['estimator']!r}; choose one of {', '.join(ESTIMATORS)}"
+                                 f"{did_you_mean(out['estimator'], ESTIMATORS)}")
     for key in ("outcome", "treatment", "exposure", "heterogeneity", "unit", "time", "cohort", "cluster"):
         _column(file, key, out[key], allow_none=key not in ("outcome", "unit", "time"))
     for key in NEEDS[out["estimator"]]:
