@@ -16,6 +16,7 @@ from analysis import paths
 from analysis.figures import exhibits as ex
 from analysis.figures.__main__ import main as figures_main
 from analysis.io import DataError
+from analysis.window import study_window
 
 REAL_INPUTS = ["indices.parquet", "index_sensitivity.csv", "claims_check.csv", "panel.parquet", "codebook.csv",
                "provinces.csv"]
@@ -36,8 +37,9 @@ def _event_estimates(ks, slope, honest=False, prefix="") -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def fixture_locations(tmp_path_factory):
-    """Real processed index outputs + a fixture analysis panel and estimate files (the model stage may not have run).
+def fixture_locations(tmp_path_factory, stage_tree):
+    """Index outputs of the real data stages, run into a temporary folder (conftest ``stage_tree``; data/processed is
+    not read) + a fixture analysis panel and estimate files (the model stage may not have run).
 
     Synthetic-control estimate files and their companion tables are produced by the real estimator on the fixture
     panel, so the figure's consistency check (ATT of the stored paths = ATT in the file) is exercised for real.
@@ -50,9 +52,9 @@ def fixture_locations(tmp_path_factory):
     processed, estimates = root / "processed", root / "processed" / "estimates"
     estimates.mkdir(parents=True)
     for name in REAL_INPUTS:
-        shutil.copy(paths.PROCESSED / name, processed / name)
+        shutil.copy(stage_tree / name, processed / name)
     default = ex.index_settings(paths.INDEX_CONFIG)["default_method"]
-    indices = pd.read_parquet(paths.PROCESSED / "indices.parquet")
+    indices = pd.read_parquet(stage_tree / "indices.parquet")
     panel = indices[indices["method"] == default].drop(columns="method").copy()
     cases = yaml.safe_load((paths.CONFIGS / "analysis_panel.yaml").read_text())["case_studies"]
     for column, case in cases.items():
@@ -121,10 +123,10 @@ def test_every_exhibit_is_produced_as_a_sensible_image_or_table(built):
             assert exhibit.caption in md
 
 
-def test_descriptive_table_numbers_match_the_data(built):
+def test_descriptive_table_numbers_match_the_data(built, fixture_locations):
     md = (built / "tab06_descriptives_by_theater.md").read_text()
-    panel = pd.read_parquet(paths.PROCESSED / "panel.parquet")
-    window = panel[panel["year"].between(2015, 2021)]
+    panel = pd.read_parquet(fixture_locations.processed / "panel.parquet")
+    window = panel[panel["year"].between(*study_window())]
     western = window.loc[window["theater_command"] == "Western", "population"]
     # computed independently with numpy; documented display rule: >= 1000 with separators and no decimals,
     # >= 10 with one decimal, below that three

@@ -33,21 +33,20 @@ def test_first_listing_years_are_called_upper_bounds():
     assert uses_entity_list({"outcome": "y", "cohort": "first_listing_year_earliest_plausible"})
 
 
-def test_staggered_table_says_always_treated_are_not_identified(tmp_path):
+def test_staggered_table_says_always_treated_are_not_identified(tmp_path, stage_tree):
     tab03 = next(t for t in TABLES if t.name == "tab03_staggered")
     for spec_id in tab03.specs:
         pd.DataFrame({"term": ["ATT"], "estimate": [0.0]}).to_parquet(tmp_path / f"{spec_id}.parquet")
         (tmp_path / f"{spec_id}.json").write_text(json.dumps({"spec": {"cohort": "first_listing_year"}}))
     notes = table_notes(tab03, tmp_path)
     assert "Always-treated" in notes and "not identified" in notes and ENTITY_LIST_NOTE in notes
-    # The provinces named are those the shocks stage makes cohort 2015 (when its output is there to check).
-    shocks = paths.PROCESSED / "shocks.parquet"
-    if shocks.exists():
-        one = pd.read_parquet(shocks).drop_duplicates("province_code")
-        if "first_listing_year_tech" in one:   # a shocks file built with the post rule on listing dates
-            names = {110000: "Beijing", 120000: "Tianjin", 430000: "Hunan", 440000: "Guangdong"}
-            always = set(one.loc[one["first_listing_year"] == 2015, "province_code"])
-            assert {names[c] for c in always} == {"Guangdong", "Tianjin", "Hunan"}
+    # The provinces named are those the shocks stage (run on the real raw files, conftest ``stage_tree``) makes
+    # cohort 2015.
+    one = pd.read_parquet(stage_tree / "shocks.parquet").drop_duplicates("province_code")
+    names = {110000: "Beijing", 120000: "Tianjin", 430000: "Hunan", 440000: "Guangdong"}
+    always = set(one.loc[one["first_listing_year"] == 2015, "province_code"])
+    assert {names.get(c, c) for c in always} == {"Guangdong", "Tianjin", "Hunan"}
+    assert all(name in notes for name in ("Guangdong", "Tianjin", "Hunan"))
     others = [t for t in TABLES if t.name != "tab03_staggered"]
     assert all("Always-treated" not in t.note for t in others)
 
@@ -90,10 +89,9 @@ def _row(term, estimate=0.01, se=0.02, p=0.6, n=217, **extra):
 HEADLINE = "exposure_foreign_tech_z:post_huawei_2019"
 
 
+@pytest.mark.build("data/processed/estimates/.up-to-date")
 def test_every_real_table_is_labelled_in_both_formats(tmp_path):
     """Every regression table built from the real estimate files: no raw column name in any cell (.md and .tex)."""
-    if not (paths.ESTIMATES / "cont_did_capability_index.parquet").exists():
-        pytest.skip("the estimation stage has not run")
     assert tables_main(["--out-dir", str(tmp_path)]) == 0
     for t in TABLES:
         for suffix in (".md", ".tex"):

@@ -166,13 +166,15 @@ def test_pvalues_uniform_under_the_null_and_small_under_a_true_effect():
 # (b) batched = engine, on the real data
 
 @pytest.fixture(scope="module")
-def real(index_config):
+def real(index_config, stage_tree):
+    """The real data, as the stage CLIs build it into a temporary folder (conftest ``stage_tree``)."""
     config = grid.load_config(grid.MULTIVERSE_CONFIG, index_config)
     cells = grid.expand(config)
     choices = [config.index_choices[0], config.index_choices[-1]]
     cells = [c for c in cells if c.index in choices]
-    window, base = tasks.prepare_inputs(pd.read_parquet(paths.PANEL), pd.read_parquet(paths.ANALYSIS_PANEL),
-                                        pd.read_parquet(paths.SHOCKS), index_config, choices,
+    window, base = tasks.prepare_inputs(pd.read_parquet(stage_tree / paths.PANEL.name),
+                                        pd.read_parquet(stage_tree / paths.ANALYSIS_PANEL.name),
+                                        pd.read_parquet(stage_tree / paths.SHOCKS.name), index_config, choices,
                                         columns=grid.needed_columns(cells))
     frames = {c.name: tasks.analysis_frame(window, base, index_config, c, list(config.outcomes)) for c in choices}
     return config, cells, frames

@@ -11,6 +11,7 @@ import nbformat
 import pytest
 
 from analysis import paths
+from analysis.notebooks import PROCESSED_ENV
 from analysis.notebooks import main as notebooks_main
 
 SOURCES = sorted((paths.ROOT / "notebooks").glob("[0-9][0-9]_*.py"))
@@ -21,16 +22,21 @@ PLOTTING_CALL = re.compile(r"\b(plot_\w+|new_figure)\(")
 
 
 @pytest.fixture(scope="module")
-def executed(tmp_path_factory):
-    """Each notebook of EXECUTED_IN_TESTS executed once: name -> (.ipynb path, .html path)."""
+def executed(tmp_path_factory, stage_tree):
+    """Each notebook of EXECUTED_IN_TESTS executed once: name -> (.ipynb path, .html path). The notebooks read the
+    outputs of the data stages run into a temporary folder (conftest ``stage_tree``, through ``PROCESSED_ENV``), so
+    no pipeline output is needed; the variable stays set for this module's tests."""
     folder = tmp_path_factory.mktemp("notebooks")
+    env = pytest.MonkeyPatch()
+    env.setenv(PROCESSED_ENV, str(stage_tree))
     out = {}
     for name in EXECUTED_IN_TESTS:
         ipynb, html = folder / f"{name}.ipynb", folder / f"{name}.html"
         assert notebooks_main(["--in", str(paths.ROOT / "notebooks" / f"{name}.py"), "--out", str(ipynb),
                                "--html", str(html)]) == 0
         out[name] = (ipynb, html)
-    return out
+    yield out
+    env.undo()
 
 
 def test_notebook_sources_are_py_percent_and_compile():

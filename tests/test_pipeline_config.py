@@ -170,16 +170,14 @@ def test_figure_of_a_deleted_spec_is_refused(tmp_path):
 
 
 # --- the analysis-panel codebook ------------------------------------------------------------------------------------
-def _codebook_inputs():
-    P = paths.PROCESSED
-    need = [P / "analysis_panel.parquet", paths.CODEBOOK, P / "shocks_codebook.csv"]
-    if not all(f.exists() for f in need):
-        pytest.skip("processed data not built")
-    return pd.read_parquet(need[0]), pd.read_csv(need[1]), pd.read_csv(need[2])
+def _codebook_inputs(tree):
+    """The analysis panel and the two codebooks, as the stage CLIs write them (conftest ``stage_tree``)."""
+    return (pd.read_parquet(tree / "analysis_panel.parquet"), pd.read_csv(tree / paths.CODEBOOK.name),
+            pd.read_csv(tree / "shocks_codebook.csv"))
 
 
-def test_codebook_documents_every_analysis_panel_column():
-    panel, book, shocks_book = _codebook_inputs()
+def test_codebook_documents_every_analysis_panel_column(stage_tree):
+    panel, book, shocks_book = _codebook_inputs(stage_tree)
     index_config = load_index_config()
     out = analysis_panel.codebook(panel, book, shocks_book, index_config, analysis_panel.load_config())
     assert list(out["column"]) == list(panel.columns)
@@ -190,8 +188,8 @@ def test_codebook_documents_every_analysis_panel_column():
     assert index_config.default_method in out.set_index("column").loc["capability_index", "source"]
 
 
-def test_codebook_refuses_an_undocumented_column():
-    panel, book, shocks_book = _codebook_inputs()
+def test_codebook_refuses_an_undocumented_column(stage_tree):
+    panel, book, shocks_book = _codebook_inputs(stage_tree)
     with pytest.raises(ValueError, match="mystery_column"):
         analysis_panel.codebook(panel.assign(mystery_column=1.0), book, shocks_book, load_index_config(),
                                 analysis_panel.load_config())

@@ -290,11 +290,11 @@ def test_shipped_config_names_shipped_specs():
         yaml.safe_load((paths.SPECS / f"{s}.yaml").read_text(encoding="utf-8")).get("outcome") for s in cfg["specs"]}
 
 
+@pytest.mark.build("data/processed/analysis_panel.parquet", "data/processed/estimates/.up-to-date")
 def test_real_estimates():
     cfg = power.load_config()
     missing = [s for s in cfg["specs"] if not (paths.ESTIMATES / f"{s}.parquet").exists()]
-    if missing or not paths.ANALYSIS_PANEL.exists():
-        pytest.skip(f"estimates not built: {', '.join(missing) or paths.relative(paths.ANALYSIS_PANEL)}")
+    assert not missing, f"estimate files missing: {missing} (run make all first)"
     frame = power.power_rows(paths.ESTIMATES, pd.read_parquet(paths.ANALYSIS_PANEL), cfg)
     assert len(frame) == sum(len(t) for t in cfg["specs"].values())
     with_se = frame[frame["reference_distribution"] != "placebo rank"]
