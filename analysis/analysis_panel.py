@@ -20,6 +20,7 @@ from analysis import paths
 from analysis.cli import guard, report
 from analysis.io import DataError, write_csv, write_parquet
 from analysis.provinces import PROVINCE_CODES
+from analysis.schema import did_you_mean
 from analysis.window import moved_key, study_window
 
 CONFIG = paths.CONFIGS / "analysis_panel.yaml"
@@ -35,37 +36,30 @@ def load_config(path: Path = CONFIG, window: tuple[int, int] | None = None) -> d
     cfg = schema.read_yaml(path)
     if isinstance(cfg, dict) and "window" in cfg:
         raise moved_key(path, "window")
+    # keys, types and year pairs: the model; what needs the identity table, the functions or the window: here
     schema.validate(config_models.AnalysisPanelFile, cfg, path)
-    allowed = {"case_studies", "derived", "other_index_methods", "base_period_splits", "base_period_interactions"}
-    if set(cfg) - allowed:
-        raise DataError(path, f"unknown key(s) {sorted(set(cfg) - allowed)}")
     first, last = study_window() if window is None else window
     cfg["window"] = {"first_year": int(first), "last_year": int(last)}
     for name, cs in cfg.get("case_studies", {}).items():
-        if set(cs) != {"province_code", "first_year"} or cs["province_code"] not in PROVINCE_CODES:
-            raise DataError(path, f"case study {name}: needs a known province_code and first_year", column=name)
+        if cs["province_code"] not in PROVINCE_CODES:
+            raise DataError(path, f"unknown province code {cs['province_code']!r}",
+                            key=f"case_studies.{name}.province_code")
     for name, (fn, _) in cfg.get("derived", {}).items():
         if fn not in _FUNCTIONS:
-            raise DataError(path, f"derived {name}: unknown function {fn!r} (allowed: {sorted(_FUNCTIONS)})", column=name)
-    for name, split in cfg.get("base_period_splits", {}).items():
-        if set(split) != {"column", "years"} or len(split["years"]) != 2:
-            raise DataError(path, f"base_period_splits.{name}: needs `column` and `years: [first, last]`",
-                            column=f"base_period_splits.{name}")
+            raise DataError(path, f"unknown function {fn!r} (allowed: {', '.join(sorted(_FUNCTIONS))})"
+                                  f"{did_you_mean(fn, _FUNCTIONS)}", key=f"derived.{name}[0]")
     first, last = cfg["window"]["first_year"], cfg["window"]["last_year"]
     for name, spec in cfg.get("base_period_interactions", {}).items():
         where = f"base_period_interactions.{name}"
-        keys = set(spec) if isinstance(spec, dict) else set()
-        if not ({"column", "years"} <= keys <= {"column", "years", "transform", "times", "from_year"}
-                and len(keys & {"times", "from_year"}) == 1):
-            raise DataError(path, f"{where}: needs `column`, `years: [first, last]`, optional `transform` and "
-                                  "exactly one of `times` (an indicator column) or `from_year`", column=where)
-        years = spec["years"]
-        if not (isinstance(years, list) and len(years) == 2 and first <= years[0] <= years[1] <= last):
-            raise DataError(path, f"{where}: years must be [first, last] inside the window {first}–{last}, "
-                                  f"got {years!r}", column=where)
+        if len(set(spec) & {"times", "from_year"}) != 1:
+            raise DataError(path, "give exactly one of `times` (an indicator column) or `from_year`", key=where)
+        years = spec["years"]   # [first, last], first <= last (the model)
+        if not first <= years[0] <= years[1] <= last:
+            raise DataError(path, f"must lie inside the window {first}–{last}, got {years!r}", key=f"{where}.years")
         if spec.get("transform", "none") not in {"none", *_FUNCTIONS}:
-            raise DataError(path, f"{where}: unknown transform {spec['transform']!r} (allowed: none, "
-                                  f"{', '.join(sorted(_FUNCTIONS))})", column=where)
+            raise DataError(path, f"unknown transform {spec['transform']!r} (allowed: none, "
+                                  f"{', '.join(sorted(_FUNCTIONS))}){did_you_mean(spec['transform'], _FUNCTIONS)}",
+                            key=f"{where}.transform")
     return cfg
 
 

@@ -360,7 +360,7 @@ class BasePeriodSplit(Model):
 class BasePeriodInteraction(Model):
     column: Column
     years: YearPair
-    transform: Literal["none", "log"] = "none"
+    transform: StrictStr = "none"   # none or a function of analysis.analysis_panel (checked there)
     times: Optional[Column] = None
     from_year: Optional[Year] = None
 
@@ -531,8 +531,14 @@ class Doubling(Model):
     pre_year: Year
 
 
+def _power_rules():
+    from analysis.power import RULES
+
+    return RULES
+
+
 class SmallestEffect(Model):
-    bound: Literal["within_province_sd", "doubling"]
+    bound: _choice(_power_rules())
     doubling: Doubling
     log_change_outcomes: list[Column]
     exposure_contrast_sd: Annotated[float, Field(strict=True, gt=0)]

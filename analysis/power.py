@@ -158,46 +158,15 @@ def exposure_sd(panel: pd.DataFrame, exposure: str, unit: str = "province_code",
 # ---- config -------------------------------------------------------------------------------------------------------
 
 def load_config(path: Path = CONFIG) -> dict:
-    """Read and validate configs/power.yaml; an unknown key or bad value is a DataError naming it."""
+    """Read and validate configs/power.yaml through :class:`analysis.config_models.PowerFile` (an unknown key, a
+    missing key or a bad value is a DataError naming the file and the dotted key); returns the parsed mapping."""
+    from analysis import config_models, schema
+
     try:
         cfg = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise DataError(path, f"cannot read the power config: {exc}") from None
-    from analysis import config_models, schema
-
     schema.validate(config_models.PowerFile, cfg, path)
-
-    def check_keys(obj, allowed: set, where: str):
-        if not isinstance(obj, dict):
-            raise DataError(path, f"{where or 'top level'}: expected a mapping")
-        for key in obj:
-            if key not in allowed:
-                raise DataError(path, f"unknown key {where + '.' if where else ''}{key}; allowed: "
-                                f"{', '.join(sorted(allowed))}", column=str(key))
-        for key in allowed:
-            if key not in obj:
-                raise DataError(path, f"missing key {where + '.' if where else ''}{key}", column=key)
-
-    check_keys(cfg, {"alpha", "power", "specs", "smallest_effect"}, "")
-    for key in ("alpha", "power"):
-        if not isinstance(cfg[key], (int, float)) or not 0 < cfg[key] < 1:
-            raise DataError(path, f"{key} must be a number strictly between 0 and 1, got {cfg[key]!r}", column=key)
-    if not isinstance(cfg["specs"], dict) or not cfg["specs"]:
-        raise DataError(path, "specs: expected a non-empty mapping spec id -> list of terms", column="specs")
-    for spec_id, terms in cfg["specs"].items():
-        if not isinstance(terms, list) or not terms or not all(isinstance(t, str) for t in terms):
-            raise DataError(path, f"specs.{spec_id}: expected a non-empty list of term names", column=spec_id)
-    se = cfg["smallest_effect"]
-    check_keys(se, {"bound", "doubling", "log_change_outcomes", "exposure_contrast_sd"}, "smallest_effect")
-    if se["bound"] not in RULES:
-        raise DataError(path, f"smallest_effect.bound must be one of {', '.join(RULES)}, got {se['bound']!r}",
-                        column="bound")
-    check_keys(se["doubling"], {"province_code", "pre_year"}, "smallest_effect.doubling")
-    if not isinstance(se["log_change_outcomes"], list):
-        raise DataError(path, "smallest_effect.log_change_outcomes: expected a list", column="log_change_outcomes")
-    if not isinstance(se["exposure_contrast_sd"], (int, float)) or se["exposure_contrast_sd"] <= 0:
-        raise DataError(path, "smallest_effect.exposure_contrast_sd must be a positive number",
-                        column="exposure_contrast_sd")
     return cfg
 
 

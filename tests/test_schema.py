@@ -295,3 +295,26 @@ def test_one_estimator_registry(tmp_path):
     path.write_text("estimator: att_gtt\noutcome: y\ncohort: g\n", encoding="utf-8")
     with pytest.raises(DataError, match=r"key 'estimator': unknown estimator 'att_gtt'.*did you mean 'att_gt'"):
         spec.resolve(path)
+
+
+@pytest.mark.parametrize("name, mutate, key, fragment", [
+    ("power.yaml", lambda c: c.update(alpha=1.5), "alpha", "less than 1"),
+    ("power.yaml", lambda c: c["smallest_effect"].update(bound="doubled"), "smallest_effect.bound",
+     "did you mean 'doubling'"),
+    ("analysis_panel.yaml", lambda c: c["case_studies"]["treated_shaanxi_2020"].update(province_code=999999),
+     "case_studies.treated_shaanxi_2020.province_code", "unknown province code"),
+    ("analysis_panel.yaml", lambda c: c["derived"].update(log_x=["logg", "gdp"]), "derived.log_x[0]",
+     "did you mean 'log'"),
+    ("analysis_panel.yaml", lambda c: c["base_period_interactions"]["exposure_defence_z_x_post_2017"].update(
+        times="post_huawei_2019"), "base_period_interactions.exposure_defence_z_x_post_2017", "exactly one of"),
+    ("analysis_panel.yaml", lambda c: c["base_period_splits"]["defence_oriented"].update(years=[2017, 2015]),
+     "base_period_splits.defence_oriented.years", "first <= last"),
+])
+def test_loader_value_errors_name_the_dotted_key(tmp_path, name, mutate, key, fragment):
+    """Values the model checks and values only the loader can check (identity table, functions) give the same
+    error style: file, dotted key, what is wrong."""
+    raw = yaml.safe_load((CONFIGS / name).read_text(encoding="utf-8"))
+    mutate(raw)
+    with pytest.raises(DataError, match=fragment) as err:
+        LOADERS[name][0](_write(tmp_path, name, raw))
+    assert err.value.key == key and name in str(err.value)
