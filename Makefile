@@ -299,7 +299,9 @@ update-results: data estimates tables figures multiverse results ## refresh resu
 
 # ---- tests and benchmarks -------------------------------------------------------------------------------------
 test: data estimates tables figures ## run the test suite (after building the environment and the pipeline's outputs)
-	$(PY) -m pytest -q
+	# every test, those of the real build (marker `build`, deselected by a plain `python -m pytest`) included;
+	# a build test whose input is missing fails (tests/conftest.py), it is never skipped
+	$(PY) -m pytest -q -m "build or not build"
 
 bench: data ## speed benchmarks (not part of test); writes benchmarks/results.md
 	$(PY) -m benchmarks
