@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from analysis.shocks.config import load_config
+from analysis.provinces import PROVINCE_CODES
+from analysis.shocks.config import _province_lookup, load_config
 from analysis.shocks.geocode import HK, geocode_entity, load_gazetteer
 
 SHANXI, SHAANXI, JIANGSU, ANHUI, BEIJING, TIANJIN = 140000, 610000, 320000, 340000, 110000, 120000
@@ -54,7 +55,10 @@ def test_hong_kong_is_a_flag_not_a_province(gaz):
     assert (r["geo_status"], r["geo_basis"]) == ("hong_kong", "country")
     # A mainland place with an HK country code is a conflict, listed for the user.
     assert geo(gaz, name="Shenzhen Example Ltd.", country="HK")["geo_status"] == "conflict"
-    assert HK == "HK"
+    # The Hong Kong code of the geocoder (HK) is the one the location table's province names map to (config), it
+    # is no mainland province's code, and a Hong Kong row gets the flag, never HK as a province code.
+    assert _province_lookup()["Hong Kong"] == HK and HK not in PROVINCE_CODES
+    assert geo(gaz, name="Example Ltd.", country="HK")["geo_province_code"] is None
 
 
 def test_chinese_character_address(gaz):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -10,6 +11,7 @@ import yaml
 
 from analysis import paths
 from analysis.io import DataError
+from analysis.models.tables import ENTITY_LIST_NOTE
 from analysis.provinces import identity_table
 from analysis.shocks.config import load_config, load_locations, name_key
 from analysis.shocks.entity_list import (check_locations, geocode_table, read_entity_sources, transcriber_agreement,
@@ -154,3 +156,12 @@ def test_stage_outputs_before_after(geocoded):
     basis = geocoded["geo_basis"].value_counts()
     assert (basis["name_table"], basis["transcription"]) == (38, 3)
     assert transcriber_agreement(geocoded)["agreement"].value_counts().get("disagree", 0) == 0
+
+
+def test_table_note_states_the_number_of_unplaced_rows_the_data_give(geocoded, cfg):
+    """The tables' Entity List note counts the rows no province holds; the count must be the data's (the note once
+    said 55 while the data gave 58), so it is read from the note and recomputed here."""
+    stated = re.search(r"(\d+) rows not placed in a province", ENTITY_LIST_NOTE)
+    assert stated, ENTITY_LIST_NOTE
+    placed = geocoded["geo_status"].isin(["province", "hong_kong"])
+    assert int(stated.group(1)) == int((~placed).sum()) == len(unresolved_rows(geocoded, cfg.not_placed))
