@@ -269,78 +269,48 @@ def parse_config(raw: Mapping, file: str | os.PathLike = "configs/index.yaml",
         raise moved_key(file, "window")
     from analysis import config_models, schema
 
-    schema.validate(config_models.IndexFile, raw, file)
-    top_required = {"base_period", "comprehensive_weights", "directional", "capability_index",
-                    "default_method", "indicators", "indicator_sets", "methods", "sensitivity", "national", "claims",
-                    "claim_metrics", "claims_window", "deflation"}
-    _check_keys(file, "top level", raw, top_required)
+    # keys, types and allowed values: the model (one error style); below, what relates parts of the file
+    cfg = schema.validate(config_models.IndexFile, raw, file)
     window = Period(*(study_window() if window is None else window))
-    base = _period(file, "base_period", raw["base_period"])
+    base = cfg.base_period
 
-    cw = raw["comprehensive_weights"]
-    _check_keys(file, "comprehensive_weights", cw, {"military", "civil"})
-    if abs(cw["military"] + cw["civil"] - 1) > 1e-9 or min(cw["military"], cw["civil"]) < 0:
-        raise DataError(file, "comprehensive_weights: military + civil must be 1, both >= 0", column="comprehensive_weights")
-    defl = raw["deflation"]
-    _check_keys(file, "deflation", defl, {"column", "missing"})
-    _choice(file, "deflation.missing", defl["missing"], DEFLATOR_MISSING)
-    _check_keys(file, "directional", raw["directional"], {"source_weight"})
-    sw = raw["directional"]["source_weight"]
-    if not isinstance(sw, (int, float)) or not 0.5 < sw <= 1:
-        raise DataError(file, f"directional.source_weight: need 0.5 < s <= 1, got {sw!r}", column="directional.source_weight")
+    cw = cfg.comprehensive_weights
+    if abs(cw.military + cw.civil - 1) > 1e-9:
+        raise DataError(file, "military + civil must be 1, both >= 0", key="comprehensive_weights")
+    sw = cfg.directional.source_weight
 
-    indicators: dict[str, Indicator] = {}
-    for name, spec in raw["indicators"].items():
-        where = f"indicators.{name}"
-        _check_keys(file, where, spec, {"subsystem", "direction"}, {"deflate", "unit_factor", "label"})
-        _choice(file, f"{where}.subsystem", spec["subsystem"], SUBSYSTEMS)
-        _choice(file, f"{where}.direction", spec["direction"], DIRECTIONS)
-        uf = spec.get("unit_factor", 1)
-        if not isinstance(uf, (int, float)) or uf <= 0:
-            raise DataError(file, f"{where}.unit_factor must be a positive number", column=f"{where}.unit_factor")
-        indicators[name] = Indicator(name, spec["subsystem"], spec["direction"], bool(spec.get("deflate", False)),
-                                     float(uf), spec.get("label", ""))
+    indicators: dict[str, Indicator] = {
+        name: Indicator(name, spec.subsystem, spec.direction, spec.deflate, float(spec.unit_factor), spec.label)
+        for name, spec in cfg.indicators.items()}
 
     sets: dict[str, IndicatorSet] = {}
-    for name, spec in raw["indicator_sets"].items():
+    for name, spec in cfg.indicator_sets.items():
         where = f"indicator_sets.{name}"
-        _check_keys(file, where, spec, {"indicators", "scale", "log1p"}, {"description"})
-        unknown = [i for i in spec["indicators"] if i not in indicators]
+        unknown = [i for i in spec.indicators if i not in indicators]
         if unknown:
             raise DataError(file, f"{where}.indicators: not declared under `indicators`: {unknown}"
                                   f"{did_you_mean(unknown[0], indicators)}", column=where)
-        if len(set(spec["indicators"])) != len(spec["indicators"]):
+        if len(set(spec.indicators)) != len(spec.indicators):
             raise DataError(file, f"{where}.indicators: duplicates", column=where)
         for sub in SUBSYSTEMS:
-            if not any(indicators[i].subsystem == sub for i in spec["indicators"]):
+            if not any(indicators[i].subsystem == sub for i in spec.indicators):
                 raise DataError(file, f"{where}: no {sub} indicator", column=where)
-        _choice(file, f"{where}.scale", spec["scale"], SCALES)
-        sets[name] = IndicatorSet(name, tuple(spec["indicators"]), spec["scale"], bool(spec["log1p"]),
-                                  spec.get("description", ""))
+        sets[name] = IndicatorSet(name, tuple(spec.indicators), spec.scale, spec.log1p, spec.description)
 
     methods: dict[str, Method] = {}
-    for name, spec in raw["methods"].items():
-        m = method_from_dict(name, spec, file)
+    for name, spec in cfg.methods.items():
+        m = Method(name, spec.normalisation, spec.weighting, spec.aggregation, spec.indicator_set, spec.base_period)
         _validate_method(m, sets, file)
         methods[name] = m
-    if raw["default_method"] not in methods:
-        raise DataError(file, f"default_method {raw['default_method']!r} is not a method"
-                              f"{did_you_mean(raw['default_method'], methods)}", column="default_method")
-    _choice(file, "capability_index", raw["capability_index"], BOUNDED_CAPABILITY_COLUMNS)
-
-    sens = raw["sensitivity"]
-    _check_keys(file, "sensitivity", sens, {"comparison_year", "rank_shift_threshold"})
-    _choice(file, "national", raw["national"], NATIONAL_AGGREGATES)
+    if cfg.default_method not in methods:
+        raise DataError(file, f"default_method {cfg.default_method!r} is not a method"
+                              f"{did_you_mean(cfg.default_method, methods)}", column="default_method")
 
     metrics = raw["claim_metrics"]
-    if not isinstance(metrics, list) or not metrics or len(set(metrics)) != len(metrics):
+    if len(set(metrics)) != len(metrics):
         raise DataError(file, f"claim_metrics: need a non-empty list without duplicates, got {metrics!r}",
                         column="claim_metrics")
-    for m in metrics:
-        _choice(file, "claim_metrics", m, INDEX_COLUMNS)
-    cw_raw = raw["claims_window"]
-    _check_keys(file, "claims_window", cw_raw, {"first_year"})
-    claims_window = _period(file, "claims_window", {"first_year": cw_raw["first_year"], "last_year": window.last_year})
+    claims_window = Period(cfg.claims_window.first_year, window.last_year)
     if claims_window.first_year > window.first_year:
         raise DataError(file, f"claims_window: first_year {claims_window.first_year} is after the study window's "
                         f"first year {window.first_year} (it must contain the window)", column="claims_window")
@@ -348,11 +318,12 @@ def parse_config(raw: Mapping, file: str | os.PathLike = "configs/index.yaml",
 
     return IndexConfig(
         window=window, base_period=base,
-        comprehensive_weights=(float(cw["military"]), float(cw["civil"])), source_weight=float(sw),
-        capability_index=raw["capability_index"], default_method=raw["default_method"],
+        comprehensive_weights=(float(cw.military), float(cw.civil)), source_weight=float(sw),
+        capability_index=cfg.capability_index, default_method=cfg.default_method,
         indicators=indicators, indicator_sets=sets, methods=methods,
-        sensitivity_year=int(sens["comparison_year"]), rank_shift_threshold=int(sens["rank_shift_threshold"]),
-        national=raw["national"], deflator_column=str(defl["column"]), deflator_missing=defl["missing"],
+        sensitivity_year=int(cfg.sensitivity.comparison_year),
+        rank_shift_threshold=int(cfg.sensitivity.rank_shift_threshold),
+        national=cfg.national, deflator_column=str(cfg.deflation.column), deflator_missing=cfg.deflation.missing,
         claims=claims, claim_metrics=tuple(metrics), claims_window=claims_window, source=paths.relative(Path(file)),
     )
 
