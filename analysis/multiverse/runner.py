@@ -24,9 +24,10 @@ worker); one task per index choice builds that choice's analysis frame; the fram
 cells are batched into chunks of ``chunk_size`` cells of one index choice, one task each carrying its frame, so
 per-task work (tens of fits) dwarfs the scheduler's per-task overhead (about a millisecond), any worker can take
 any chunk, and the scheduler hands chunks out as workers become free. Results are collected as they complete,
-cached by the driver, and finally ordered by spec id (:func:`analysis.multiverse.cache.spec_id`: the definition's
-content hash, without the inputs and the code version that the cache key ``spec_hash`` adds) — so the output does
-not depend on which worker finished first, and an edit of the engine's code does not reorder it.
+cached by the driver (successful fits only, each with its digest: :mod:`analysis.multiverse.cache`), and finally
+ordered by spec id (:func:`analysis.multiverse.cache.spec_id`: the definition's content hash, without the inputs
+and the code version that the cache key ``spec_hash`` adds) — so the output does not depend on which worker
+finished first, and an edit of the engine's code does not reorder it.
 """
 
 from __future__ import annotations
