@@ -21,6 +21,9 @@ FILES = {
                   ["year", "countyreal", "lpop", "lemp", "first.treat", "treat"]),
     "ehec.csv": ("9c753f63abd4398e62ae5363ae5965902aa49516a229ac3da0c8ac83a4f59bf8", 552,
                  ["stfips", "year", "dins", "yexp2", "W"]),
+    # written by tests/reference/make_reference_values.py from synthdid-py 0.1.0
+    "california_prop99.csv": ("983badace8dab53b5362dfbdcc84e31e03a3d537734ebd1e4625d466019bc17a", 1209,
+                              ["State", "Year", "PacksPerCapita", "treated"]),
 }
 
 
@@ -47,3 +50,17 @@ def load_ehec() -> pd.DataFrame:
     """HonestDiD's ``ehec_data`` (Rambachan and Roth 2023): 46 states x 2008-2019, insured share ``dins``
     (a fraction), expansion year ``yexp2`` (NaN = never expanded)."""
     return load("ehec.csv")
+
+
+def load_prop99() -> pd.DataFrame:
+    """The Proposition 99 panel of R ``synthdid`` (``california_prop99``, as synthdid-py 0.1.0 ships it): 39 states
+    x 1970-2000, ``PacksPerCapita`` (packs per capita), ``treated`` = California from 1989."""
+    return load("california_prop99.csv")
+
+
+def reference_values() -> dict:
+    """``tests/data/reference_values.json``: numbers of the reference packages, frozen with their provenance (the
+    script tests/reference/make_reference_values.py, package versions) so the comparisons run without them."""
+    import json
+
+    return json.loads((DATA / "reference_values.json").read_text(encoding="utf-8"))

@@ -14,7 +14,7 @@ import yaml
 
 from analysis import paths
 from analysis.io import DataError
-from analysis.models import registry
+from analysis.models import inference, registry
 from analysis.models.sample import load_data, select_sample
 from analysis.models.spec import ESTIMATORS, SpecError, resolve
 from analysis.window import study_window
@@ -211,7 +211,6 @@ def test_wild_bootstrap_wiring_passes_fwl_design(monkeypatch):
 
 
 def test_resampling_with_the_inference_module():
-    inference = pytest.importorskip("analysis.models.inference", reason="written by another helper")
     df = simulate_panel(8)
     df["y_null"] = np.random.default_rng(3).normal(size=len(df))
     common = dict(estimator="cont_did", exposure="exposure", treatment="post", controls=["x1"], seed=5,
