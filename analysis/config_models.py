@@ -67,7 +67,7 @@ class NbsVariable(Model):
     en: Optional[StrictStr] = None
     cn: Optional[StrictStr] = None
     first_published: Optional[Year] = None
-    year_offset: Annotated[StrictInt, Field(ge=-1, le=1)] = 0
+    year_offset: Literal[-1, 0, 1] = 0   # see configs/panel.yaml: the merged panel files real growth one year late
 
 
 class CrossCheck(Model):

@@ -28,28 +28,24 @@ from analysis import paths
 from analysis.io import DataError, sha256, write_text
 from analysis.cli import guard, report
 
-_REQUIRED = ("path", "sha256", "origin", "licence")
 #: Environment variables ``make register FILE=… ORIGIN=… LICENCE=…`` sets (values never pass through a shell).
 REGISTER_ENV = {"file": "DUALUSE_REGISTER_FILE", "origin": "DUALUSE_REGISTER_ORIGIN",
                 "licence": "DUALUSE_REGISTER_LICENCE"}
 
 
 def load_manifest(manifest: Path = paths.DATA_SOURCES) -> list[dict]:
-    """Read and validate the manifest: a list of file entries with path, sha256, origin, licence."""
+    """Read and validate the manifest (:class:`analysis.config_models.DataSourcesFile`: a list of file entries with a
+    non-empty path, origin and licence and a SHA-256 of 64 hex digits); a path listed twice is an error too."""
     from analysis import config_models, schema
 
     doc = schema.read_yaml(manifest)
     schema.validate(config_models.DataSourcesFile, doc, manifest)
-    if not isinstance(doc, dict) or not isinstance(doc.get("files"), list):
-        raise DataError(manifest, "expected a mapping with a 'files' list")
-    seen = set()
-    for i, entry in enumerate(doc["files"], start=1):
-        for key in _REQUIRED:
-            if not entry.get(key):
-                raise DataError(manifest, f"entry {i} ({entry.get('path', '?')}) lacks {key!r}", column=key)
+    seen: dict[str, int] = {}
+    for i, entry in enumerate(doc["files"]):
         if entry["path"] in seen:
-            raise DataError(manifest, f"entry {i}: {entry['path']} listed twice", column="path")
-        seen.add(entry["path"])
+            raise DataError(manifest, f"{entry['path']} is listed twice (first as files[{seen[entry['path']]}])",
+                            key=f"files[{i}].path")
+        seen[entry["path"]] = i
     return doc["files"]
 
 

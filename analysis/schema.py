@@ -89,9 +89,10 @@ class YearRange(Model):
     first_year: Year
     last_year: Year
 
-    def __init__(self, first_year: int, last_year: int, **data: Any):
-        # positional form, as the dataclasses it replaces: YearRange(2015, 2021)
-        super().__init__(first_year=first_year, last_year=last_year, **data)
+    def __init__(self, *span: int, **data: Any):
+        # positional form, as the dataclasses it replaces: YearRange(2015, 2021); pydantic calls a custom __init__
+        # with the keys when it validates a mapping, so keywords pass through unchanged
+        super().__init__(**dict(zip(("first_year", "last_year"), span)), **data)
 
     @model_validator(mode="after")
     def _ordered(self) -> "YearRange":
@@ -147,7 +148,10 @@ def dotted(loc: Iterable[Any], data: Any = None) -> str:
 
 
 def _expected(ctx: dict) -> list[str]:
-    return re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
+    """The allowed values of a literal_error (pydantic writes ``'a', 'b' or 'c'`` and ``-1, 0 or 1``)."""
+    text = str(ctx.get("expected", ""))
+    quoted = re.findall(r"'([^']*)'", text)
+    return quoted if quoted else [v.strip() for v in re.split(r",| or ", text) if v.strip()]
 
 
 def message(error: dict, data: Any = None) -> tuple[str, str]:
@@ -210,22 +214,25 @@ def _most_specific(errors: list[dict], data: Any) -> dict:
     return max((e for e in errors if related(dotted(e.get("loc", ()), data), first)), key=depth)
 
 
-def data_error(exc: ValidationError, file: str | os.PathLike, data: Any = None) -> DataError:
-    """The most specific error of ``exc`` as a :class:`DataError` naming ``file`` and the dotted key (the number of
-    further problems is appended, so fixing one at a time is not a surprise)."""
+def data_error(exc: ValidationError, file: str | os.PathLike, data: Any = None, at: str = "") -> DataError:
+    """The most specific error of ``exc`` as a :class:`DataError` naming ``file`` and the dotted key (prefixed by
+    ``at``, the key of ``data`` in its file; the number of further problems is appended, so fixing one at a time is
+    not a surprise)."""
     errors = exc.errors()
     key, text = message(_most_specific(errors, data), data)
+    key = ".".join(filter(None, [at, key]))
     if len(errors) > 1:
         text += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''} in this file)"
     return DataError(file, text, key=key or None)
 
 
-def validate(model: type[M], raw: Any, file: str | os.PathLike, context: dict | None = None) -> M:
-    """``raw`` (a parsed YAML mapping) validated by ``model``; a problem is a :class:`DataError` naming ``file``."""
+def validate(model: type[M], raw: Any, file: str | os.PathLike, context: dict | None = None, at: str = "") -> M:
+    """``raw`` (a parsed YAML mapping, or the part of one under the dotted key ``at``) validated by ``model``; a
+    problem is a :class:`DataError` naming ``file`` and the dotted key."""
     try:
         return model.model_validate(raw, context=context)
     except ValidationError as exc:
-        raise data_error(exc, file, raw) from None
+        raise data_error(exc, file, raw, at) from None
 
 
 def read_yaml(path: str | os.PathLike) -> Any:

@@ -49,14 +49,12 @@ def _window_of(path: str, mtime_ns: int) -> tuple[int, int]:
             raw = yaml.safe_load(fh)
         except yaml.YAMLError as err:
             raise DataError(path, f"not valid YAML: {err}") from err
-    w = raw.get(KEY) if isinstance(raw, dict) else None
-    if not isinstance(w, dict) or set(w) != {"first_year", "last_year"}:
-        raise DataError(path, "window: need {first_year: <year>, last_year: <year>} (the study window)", column=KEY)
-    first, last = w["first_year"], w["last_year"]
-    if not (isinstance(first, int) and isinstance(last, int) and not isinstance(first, bool)
-            and not isinstance(last, bool) and first <= last):
-        raise DataError(path, f"window: need integer first_year <= last_year, got {first!r}, {last!r}", column=KEY)
-    return int(first), int(last)
+    if not isinstance(raw, dict) or KEY not in raw:
+        raise DataError(path, "need {first_year: <year>, last_year: <year>} (the study window)", key=KEY)
+    from analysis.schema import YearRange, validate
+
+    span = validate(YearRange, raw[KEY], path, at=KEY)
+    return span.first_year, span.last_year
 
 
 def moved_key(file: str | os.PathLike, key: str) -> DataError:

@@ -70,7 +70,7 @@ def test_year_offset_is_validated(tmp_path):
     text = paths.PANEL_CONFIG.read_text(encoding="utf-8").replace("year_offset: -1", "year_offset: 2")
     bad = tmp_path / "panel.yaml"
     bad.write_text(text, encoding="utf-8")
-    with pytest.raises(DataError, match=r"year_offset of 'gdp_index_prev100' must be -1, 0 or 1"):
+    with pytest.raises(DataError, match=r"key 'nbs.integrated\[\d+\].year_offset': must be one of -1, 0, 1, got 2"):
         load_config(bad)
 
 

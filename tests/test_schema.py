@@ -318,3 +318,32 @@ def test_loader_value_errors_name_the_dotted_key(tmp_path, name, mutate, key, fr
     with pytest.raises(DataError, match=fragment) as err:
         LOADERS[name][0](_write(tmp_path, name, raw))
     assert err.value.key == key and name in str(err.value)
+
+
+def test_manifest_entry_problems_name_the_entry(tmp_path):
+    from analysis.manifest import load_manifest
+
+    raw = yaml.safe_load((CONFIGS / "data_sources.yaml").read_text(encoding="utf-8"))
+    raw["files"].append(copy.deepcopy(raw["files"][0]))
+    with pytest.raises(DataError, match=r"is listed twice \(first as files\[0\]\)") as err:
+        load_manifest(_write(tmp_path, "data_sources.yaml", raw))
+    assert err.value.key == f"files[{len(raw['files']) - 1}].path"
+    raw["files"].pop()
+    raw["files"][1]["sha256"] = "abc"
+    with pytest.raises(DataError, match="should match pattern") as err:
+        load_manifest(_write(tmp_path, "data_sources.yaml", raw))
+    assert err.value.key == "files[1].sha256"
+
+
+def test_study_window_errors_name_the_window_key(tmp_path):
+    from analysis.window import study_window
+
+    path = tmp_path / "panel.yaml"
+    path.write_text("window: {first_year: 2021, last_year: 2015}\n", encoding="utf-8")
+    with pytest.raises(DataError, match="first_year 2021 is after last_year 2015") as err:
+        study_window(path)
+    assert err.value.key == "window"
+    path.write_text("window: {first_year: 2015, last_yeer: 2021}\n", encoding="utf-8")
+    with pytest.raises(DataError, match="did you mean 'last_year'") as err:
+        study_window(path)
+    assert err.value.key == "window.last_yeer"

@@ -49,33 +49,17 @@ DERIVED = [
 
 
 def load_config(path: Path = paths.PANEL_CONFIG) -> dict:
-    """Read ``configs/panel.yaml`` and check its top-level keys."""
+    """Read and validate ``configs/panel.yaml``: keys, types, year spans and ``year_offset`` through
+    :class:`analysis.config_models.PanelFile`; here, what relates parts of the file (column names used once, the
+    plausibility rules' columns, the defence-firm block)."""
     from analysis import config_models, schema
 
     cfg = schema.read_yaml(path)
     schema.validate(config_models.PanelFile, cfg, path)
-    allowed = {"window", "keep_years", "yearbook", "cross_checks", "nbs", "defence_firms", "plausibility"}
-    unknown = set(cfg) - allowed
-    if unknown:
-        raise DataError(path, f"unknown key(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
-    for key in ("window", "keep_years"):
-        if not cfg[key]["first_year"] <= cfg[key]["last_year"]:
-            raise DataError(path, f"{key}: first_year after last_year", column=key)
     if "defence_firms" in cfg:
         check_defence_config(cfg["defence_firms"], path)
     names = [v["name"] for vs in cfg["yearbook"].values() for v in vs] + [
         v["name"] for vs in cfg["nbs"].values() for v in vs] + defence_columns(cfg)
-    for i, entry in enumerate(cfg["nbs"].get("integrated", [])):
-        offset = entry.get("year_offset", 0)
-        if not isinstance(offset, int) or isinstance(offset, bool) or abs(offset) > 1:
-            raise DataError(path, f"year_offset of {entry.get('name')!r} must be -1, 0 or 1, got {offset!r}",
-                            column=f"nbs.integrated[{i}].year_offset")
-    for group, entries in cfg["nbs"].items():
-        for i, entry in enumerate(entries):
-            first = entry.get("first_published")
-            if first is not None and (not isinstance(first, int) or isinstance(first, bool)):
-                raise DataError(path, f"first_published of {entry.get('name')!r} must be a year, got {first!r}",
-                                column=f"nbs.{group}[{i}].first_published")
     dup = {n for n in names if names.count(n) > 1}
     if dup:
         raise DataError(path, f"panel column name(s) used twice: {sorted(dup)}")
