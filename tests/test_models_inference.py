@@ -16,6 +16,7 @@ from analysis.models.inference import (
     ri_pvalue,
     wild_bootstrap_pvalue,
 )
+from reference_data import reference_values   # tests/ is on sys.path
 
 
 def clustered_data(seed: int = 3, G: int = 31, T: int = 7, beta: float = 0.15):
@@ -79,10 +80,24 @@ def test_t_stat_is_crv1_with_fixest_small_sample_factor():
 
 
 @pytest.mark.parametrize("impose_null, weights", [(True, "rademacher"), (True, "webb"), (False, "rademacher")])
+def test_wild_bootstrap_agrees_with_frozen_wildboottest(impose_null, weights):
+    """The same comparison against wildboottest 0.3.2's numbers frozen in tests/data/reference_values.json (made by
+    tests/reference/make_reference_values.py), so it runs without the package."""
+    frozen = reference_values()["wild_bootstrap"]["oneway"]["results"][f"{weights}-impose_null={impose_null}"]
+    y, X, clusters = clustered_data(seed=12, beta=0.35)
+    reps = 9999
+    ours = wild_bootstrap_pvalue(y, X, clusters, 1, reps=reps, weights=weights, seed=5, impose_null=impose_null)
+    assert ours["t_stat"] == pytest.approx(frozen["statistic"], rel=1e-8)
+    mc_sd = np.sqrt(2 * frozen["p_value"] * (1 - frozen["p_value"]) / reps)
+    assert abs(ours["p_value"] - frozen["p_value"]) < 4 * mc_sd + 1e-3
+
+
+@pytest.mark.parametrize("impose_null, weights", [(True, "rademacher"), (True, "webb"), (False, "rademacher")])
 def test_wild_bootstrap_agrees_with_wildboottest(impose_null, weights):
     import statsmodels.api as sm
 
-    wildboottest = pytest.importorskip("wildboottest.wildboottest", reason="wildboottest is the reference here")
+    wildboottest = pytest.importorskip("wildboottest.wildboottest",
+                                       reason="wildboottest not installed: the frozen values were checked")
     y, X, clusters = clustered_data(seed=12, beta=0.35)
     reps = 9999
     ours = wild_bootstrap_pvalue(y, X, clusters, 1, reps=reps, weights=weights, seed=5, impose_null=impose_null)
@@ -96,6 +111,9 @@ def test_wild_bootstrap_agrees_with_wildboottest(impose_null, weights):
     # Independent draws: the two p-values differ by Monte Carlo error, sd sqrt(2 p (1 - p) / B).
     mc_sd = np.sqrt(2 * p_ref * (1 - p_ref) / reps)
     assert abs(ours["p_value"] - p_ref) < 4 * mc_sd + 1e-3
+    frozen = reference_values()["wild_bootstrap"]["oneway"]["results"][f"{weights}-impose_null={impose_null}"]
+    assert (float(reference["statistic"].iloc[0]), p_ref) == pytest.approx((frozen["statistic"], frozen["p_value"]),
+                                                                           rel=1e-12)
 
 
 def test_wild_bootstrap_ci_inverts_the_test():

@@ -11,6 +11,7 @@ from analysis.io import DataError
 from analysis.models.sdid import sdid, sdid_estimate
 from analysis.models.simplex import simplex_least_squares
 from analysis.models.single_treated import single_treated_panel
+from reference_data import reference_values   # tests/ is on sys.path
 from analysis.models.synth import synth, synth_fit
 
 SPEC = {"outcome": "y", "unit": "unit", "time": "year", "treatment": "d", "controls": [], "inference": {},
@@ -147,8 +148,27 @@ def test_synth_paths_cover_treated_and_every_placebo():
     assert fit.weights["weight"].sum() == pytest.approx(1.0)
 
 
+def _custom_v_design():
+    rng = np.random.default_rng(5)
+    pre = rng.normal(size=(24, 8)).cumsum(axis=0) + 50  # 24 pre periods, 8 donors: unique weights
+    treated = pre @ np.array([0.4, 0.0, 0.3, 0.0, 0.0, 0.2, 0.1, 0.0]) + rng.normal(0, 0.3, 24)
+    return pre, treated
+
+
+def test_synth_agrees_with_frozen_pysyncon_custom_v():
+    """The check below against pysyncon 1.7.0's weights frozen in tests/data/reference_values.json
+    (tests/reference/make_reference_values.py), without the package."""
+    frozen = np.asarray(reference_values()["synth"]["synth_custom_v"]["W"])
+    pre, treated = _custom_v_design()
+    sd = np.column_stack([pre, treated]).std(axis=1, ddof=1)
+    w = simplex_least_squares(pre, treated, v=1 / sd**2)
+    np.testing.assert_allclose(w, frozen, atol=2e-4)
+    loss = lambda x: (((treated - pre @ x) / sd) ** 2).sum()  # noqa: E731
+    assert loss(w) <= loss(frozen) + 1e-12
+
+
 def test_synth_agrees_with_pysyncon_custom_v():
-    pysyncon = pytest.importorskip("pysyncon", reason="pysyncon is the reference implementation for this check")
+    pysyncon = pytest.importorskip("pysyncon", reason="pysyncon not installed: the frozen weights were checked")
     rng = np.random.default_rng(5)
     pre = rng.normal(size=(24, 8)).cumsum(axis=0) + 50  # 24 pre periods, 8 donors: unique weights
     treated = pre @ np.array([0.4, 0.0, 0.3, 0.0, 0.0, 0.2, 0.1, 0.0]) + rng.normal(0, 0.3, 24)
@@ -162,6 +182,7 @@ def test_synth_agrees_with_pysyncon_custom_v():
     np.testing.assert_allclose(w, reference.W, atol=2e-4)
     loss = lambda x: (((treated - pre @ x) / sd) ** 2).sum()  # noqa: E731
     assert loss(w) <= loss(np.asarray(reference.W)) + 1e-12  # ours is at least as good an optimum
+    np.testing.assert_allclose(reference.W, reference_values()["synth"]["synth_custom_v"]["W"], rtol=0, atol=1e-12)
 
 
 def test_synth_option_inverse_variance_matches_direct_solve():

@@ -16,6 +16,7 @@ import yaml
 from analysis import paths
 from analysis.models.simplex import fit_weights, penalized_limit_weights, penalized_weights, simplex_least_squares
 from analysis.models.synth import synth_fit
+from reference_data import reference_values   # tests/ is on sys.path
 
 SPEC = {"outcome": "y", "unit": "unit", "time": "year", "treatment": "d", "controls": [], "inference": {},
         "seed": 7}
@@ -140,8 +141,22 @@ def test_penalised_quadratic_programme_converges_to_the_lambda_zero_plus_rule():
         np.testing.assert_allclose(penalized_weights(A, b, lam), limit, atol=10 * lam)
 
 
+def test_penalised_weights_agree_with_frozen_pysyncon():
+    """The check below against pysyncon 1.7.0's PenalizedSynth weights frozen in tests/data/reference_values.json
+    (tests/reference/make_reference_values.py), without the package."""
+    frozen = reference_values()["synth"]["penalized_lambda_0.1"]
+    A, b, _, _ = matrices(factor_panel(n_donors=10, n_pre=6, n_post=2, noise=0.4, seed=6), 6)
+    sd = np.column_stack([A, b]).std(axis=1, ddof=1)
+    ours = penalized_weights(A, b, 0.1, v=1 / sd**2)
+    np.testing.assert_allclose(ours, frozen["W"], atol=1e-3)
+    At, bt = A / sd[:, None], b / sd
+    loss = lambda w: ((bt - At @ w) ** 2).sum() + 0.1 * w @ ((bt[:, None] - At) ** 2).sum(axis=0)  # noqa: E731
+    assert loss(ours) <= loss(np.asarray(frozen["W"])) + 1e-12
+    np.testing.assert_allclose(ours, frozen["W_tight"], atol=1e-5)
+
+
 def test_penalised_weights_agree_with_pysyncon():
-    pysyncon = pytest.importorskip("pysyncon", reason="pysyncon.PenalizedSynth is the reference implementation")
+    pysyncon = pytest.importorskip("pysyncon", reason="pysyncon not installed: the frozen weights were checked")
     df = factor_panel(n_donors=10, n_pre=6, n_post=2, noise=0.4, seed=6)
     A, b, _, _ = matrices(df, 6)
     X0 = pd.DataFrame(A, columns=[f"u{i}" for i in range(10)])

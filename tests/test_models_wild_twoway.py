@@ -21,6 +21,7 @@ from analysis.models.sample import select_sample
 from analysis.models.inference import _draw_weights, wild_bootstrap_pvalue
 from analysis.models.ols import fe_dummies, residualise
 from models_engine_sim import base_spec, simulate_panel
+from reference_data import reference_values
 
 
 def twoway_panel(seed: int = 1, G: int = 31, T: int = 7, n_missing: int = 9, spread: float = 3.0,
@@ -137,6 +138,28 @@ def test_intercept_as_a_fixed_effect_equals_intercept_regressor():
     assert as_fe["p_value"] == as_column["p_value"]
 
 
+def test_twoway_bootstrap_agrees_with_frozen_wildboottest():
+    """The comparison below against pyfixest/wildboottest's numbers frozen in tests/data/reference_values.json
+    (tests/reference/make_reference_values.py; the first 200 of its 9,999 bootstrap t's), without the packages."""
+    frozen = reference_values()["wild_bootstrap"]["twoway"]
+    y, X, unit, year = twoway_panel(seed=1)
+    reps = 9999
+
+    def ours(seed: int, **options):
+        return wild_bootstrap_pvalue(y, X, unit, 0, reps=reps, weights="webb", seed=seed, n_absorbed=7,
+                                     fixed_effects=[unit, year], **options)
+
+    independent = ours(11)
+    mc_sd = np.sqrt(2 * frozen["p_value"] * (1 - frozen["p_value"]) / reps)
+    assert abs(independent["p_value"] - frozen["p_value"]) < 4 * mc_sd + 1e-3
+    assert independent["estimate"] == pytest.approx(frozen["coef_d"], rel=1e-10)
+    same = ours(12, return_draws=True)
+    assert same["p_value"] == frozen["p_value"]
+    kept = len(frozen["t_star_first"])
+    ratio = same["t_star"][:kept] / np.asarray(frozen["t_star_first"])
+    np.testing.assert_allclose(ratio, same["t_stat"] / frozen["t_value"], rtol=1e-8)
+
+
 def test_twoway_bootstrap_agrees_with_wildboottest():
     """pyfixest's ``wildboottest()`` bootstraps the one-hot (dummy-variable) design with wildboottest 0.3.2.
 
@@ -147,8 +170,9 @@ def test_twoway_bootstrap_agrees_with_wildboottest():
     sorted clusters), so the bootstrap t's agree up to the ratio of the two small-sample factors (wildboottest
     counts the unit dummies in k) and the p-values are identical.
     """
-    pf = pytest.importorskip("pyfixest")
-    pytest.importorskip("wildboottest", reason="wildboottest is the reference here")
+    import pyfixest as pf
+
+    pytest.importorskip("wildboottest", reason="wildboottest not installed: the frozen values were checked")
     y, X, unit, year = twoway_panel(seed=1)
     frame = pd.DataFrame({"y": y, "d": X[:, 0], "z": X[:, 1], "unit": unit, "year": year})
     fit = pf.feols("y ~ d + z | unit + year", frame, vcov={"CRV1": "unit"})

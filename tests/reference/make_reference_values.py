@@ -13,8 +13,9 @@ It writes
 * ``tests/data/reference_values.json``: each reference number with the call that produced it, and a ``_provenance``
   block (this script, the package versions, Python, the data file's SHA-256).
 
-The numbers are outputs of the reference packages only (nothing of ``analysis`` is imported here), so a change of
-our estimators can never move them. Rerun after upgrading a reference package and review the diff.
+The numbers are outputs of the reference packages only, on the data the tests generate (their seeded data
+functions are imported from the test modules; no estimator of ours is called), so a change of our estimators can
+never move them. Rerun after upgrading a reference package (or a test's data function) and review the diff.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ TESTS = Path(__file__).resolve().parents[1]
 DATA = TESTS / "data"
 PROP99_CSV = DATA / "california_prop99.csv"
 VALUES = DATA / "reference_values.json"
-PACKAGES = ["synthdid-py", "diff-diff", "numpy", "pandas"]
+PACKAGES = ["synthdid-py", "diff-diff", "wildboottest", "pyfixest", "pysyncon", "statsmodels", "numpy", "pandas"]
+N_DRAWS_KEPT = 200   # bootstrap t draws kept of the 9,999 (the ratio check needs only a sample)
 
 PROP99_HEADER = """\
 # California Proposition 99 panel (Abadie, Diamond and Hainmueller 2010, JASA 105(490); the california_prop99 data
@@ -78,6 +80,84 @@ def prop99_values(df) -> dict:
     }
 
 
+def wild_values() -> dict:
+    """wildboottest on the one-way designs of tests/test_models_inference.py and pyfixest's wildboottest() on the
+    two-way design of tests/test_models_wild_twoway.py."""
+    import warnings
+
+    import pandas as pd
+    import pyfixest as pf
+    import statsmodels.api as sm
+    from wildboottest.wildboottest import wildboottest
+
+    sys.path.insert(0, str(TESTS))
+    from test_models_inference import clustered_data
+    from test_models_wild_twoway import twoway_panel
+
+    oneway = {}
+    y, X, clusters = clustered_data(seed=12, beta=0.35)
+    model = sm.OLS(y, pd.DataFrame(X, columns=["const", "x", "z"]))
+    for impose_null, weights in [(True, "rademacher"), (True, "webb"), (False, "rademacher")]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ref = wildboottest(model, B=9999, cluster=clusters, param="x", weights_type=weights,
+                               impose_null=impose_null, seed=6, show=False)
+        oneway[f"{weights}-impose_null={impose_null}"] = {
+            "statistic": float(ref["statistic"].iloc[0]), "p_value": float(ref["p-value"].iloc[0])}
+    y, X, unit, year = twoway_panel(seed=1)
+    frame = pd.DataFrame({"y": y, "d": X[:, 0], "z": X[:, 1], "unit": unit, "year": year})
+    fit = pf.feols("y ~ d + z | unit + year", frame, vcov={"CRV1": "unit"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref, ref_t = fit.wildboottest(reps=9999, param="d", weights_type="webb", impose_null=True, seed=12,
+                                      return_bootstrapped_t_stats=True)
+    return {
+        "oneway": {"call": "wildboottest.wildboottest(sm.OLS(y, [const, x, z]), B=9999, cluster=clusters, "
+                           "param='x', weights_type=<key>, impose_null=<key>, seed=6) on clustered_data(seed=12, "
+                           "beta=0.35) of tests/test_models_inference.py", "results": oneway},
+        "twoway": {"call": "pyfixest.feols('y ~ d + z | unit + year', vcov={'CRV1': 'unit'}).wildboottest(reps=9999, "
+                           "param='d', weights_type='webb', impose_null=True, seed=12) on twoway_panel(seed=1) of "
+                           "tests/test_models_wild_twoway.py",
+                   "coef_d": float(fit.coef()["d"]), "t_value": float(ref["t value"]),
+                   "p_value": float(ref["Pr(>|t|)"]),
+                   "t_star_first": np.asarray(ref_t, dtype=float).ravel()[:N_DRAWS_KEPT].tolist()},
+    }
+
+
+def synth_values() -> dict:
+    """pysyncon's weights on the designs of tests/test_models_synth.py and tests/test_models_synth_identified.py."""
+    import pandas as pd
+    import pysyncon
+
+    sys.path.insert(0, str(TESTS))
+    from test_models_synth_identified import factor_panel, matrices
+
+    rng = np.random.default_rng(5)
+    pre = rng.normal(size=(24, 8)).cumsum(axis=0) + 50
+    treated = pre @ np.array([0.4, 0.0, 0.3, 0.0, 0.0, 0.2, 0.1, 0.0]) + rng.normal(0, 0.3, 24)
+    X0 = pd.DataFrame(pre, columns=[f"u{i}" for i in range(8)])
+    X1 = pd.Series(treated, name="treated")
+    custom = pysyncon.Synth()
+    custom.fit(X0=X0, X1=X1, Z0=X0, Z1=X1, custom_V=np.ones(24))
+
+    A, b, _, _ = matrices(factor_panel(n_donors=10, n_pre=6, n_post=2, noise=0.4, seed=6), 6)
+    X0 = pd.DataFrame(A, columns=[f"u{i}" for i in range(10)])
+    X1 = pd.Series(b, name="treated")
+    penalized = pysyncon.PenalizedSynth()
+    penalized.fit(X0=X0, X1=X1, lambda_=0.1)
+    sd = pd.concat([X0, X1], axis=1).std(axis=1).to_numpy()
+    tight, _ = penalized.w_optimize(V_mat=np.eye(6), X0=A / sd[:, None], X1=b / sd, lambda_=0.1,
+                                    qp_options={"maxiter": 1000, "ftol": 1e-14})
+    return {
+        "synth_custom_v": {"call": "pysyncon.Synth().fit(X0, X1, Z0=X0, Z1=X1, custom_V=ones(24)) on the design of "
+                                   "test_synth_agrees_with_pysyncon_custom_v", "W": np.asarray(custom.W).tolist()},
+        "penalized_lambda_0.1": {"call": "pysyncon.PenalizedSynth().fit(X0, X1, lambda_=0.1) and its w_optimize("
+                                         "..., qp_options={'maxiter': 1000, 'ftol': 1e-14}) on factor_panel(n_donors="
+                                         "10, n_pre=6, n_post=2, noise=0.4, seed=6)",
+                                 "W": np.asarray(penalized.W).tolist(), "W_tight": np.asarray(tight).tolist()},
+    }
+
+
 def main() -> int:
     df = export_prop99()
     values = {
@@ -88,6 +168,8 @@ def main() -> int:
             "data_sha256": {PROP99_CSV.name: hashlib.sha256(PROP99_CSV.read_bytes()).hexdigest()},
         },
         "prop99": prop99_values(df),
+        "wild_bootstrap": wild_values(),
+        "synth": synth_values(),
     }
     VALUES.write_text(json.dumps(values, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     print(f"wrote {PROP99_CSV.relative_to(TESTS.parent)} and {VALUES.relative_to(TESTS.parent)}")
