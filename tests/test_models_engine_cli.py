@@ -74,34 +74,83 @@ def test_cli_bad_spec_exits_with_message(workspace, capsys):
     assert not (folder / "bad.parquet").exists()
 
 
-def test_tables_from_estimate_files(workspace, monkeypatch):
+#: A tables config for the synthetic specs of ``workspace``: its own tables and its own label map (the test outcomes
+#: and regressors are no business of configs/tables.yaml).
+TEST_TABLES = """\
+tables:
+  tab01_main:
+    caption: Main
+    rows: all
+    header: outcome
+    columns: [main]
+  tab02_events:
+    caption: Events
+    rows: events
+    header: outcome
+    columns: [main_dyn, es]
+  tab03_panel:
+    caption: Panel
+    rows: all
+    header: estimator
+    columns: [fe, re, fd]
+    extra_specs: [hausman]
+labels:
+  terms:
+    "exposure:post": Exposure x post
+    x1: Regressor one
+    log_gdp: Log GDP
+    ATT: Average effect
+    hausman_mundlak_F: Mundlak F
+    hausman_mundlak_chi2: Mundlak chi-square
+    hausman_chi2: Classical chi-square
+  event_time: "Event time {k}"
+  outcomes: {y_cont: Continuous outcome, y_dyn: Dynamic outcome, y_bin: Binary outcome}
+  estimators: {cont_did: Continuous DiD, event_study: Event study, panel_fe: Within, panel_re: Random effects,
+               first_diff: First differences}
+"""
+
+
+def test_tables_from_estimate_files(workspace, capsys):
+    """The tables CLI with its own config (--config): every cell from the estimate files, every name through that
+    config's label map, event times aligned across specs in numeric order; a term the map lacks stops the run."""
     folder, _ = workspace
     est = folder / "tables_in"
     for name in ("main", "main_dyn", "es", "fe", "re", "fd", "hausman"):
         assert estimate.main(["--spec", str(folder / f"{name}.yaml"), "--out", str(est / f"{name}.parquet")]) == 0
-    definitions = (
-        model_tables.TableDef("t_main", "Main", ("main",), "all", "outcome"),
-        model_tables.TableDef("t_events", "Events", ("main_dyn", "es"), "events", "outcome"),
-        model_tables.TableDef("t_panel", "Panel", ("fe", "re", "fd"), "all", "estimator",
-                              extra_specs=("hausman",)),
-    )
-    monkeypatch.setattr(tables, "TABLES", definitions)
+    config = folder / "tables.yaml"
+    config.write_text(TEST_TABLES, encoding="utf-8")
     out_dir = folder / "figs"
-    assert tables.main(["--estimates-dir", str(est), "--out-dir", str(out_dir), "--specs-dir", str(folder)]) == 0
-    main_md = (out_dir / "t_main.md").read_text()
+    run = ["--estimates-dir", str(est), "--out-dir", str(out_dir), "--specs-dir", str(folder), "--config", str(config)]
+    assert tables.main(run) == 0
+    main_md = (out_dir / "tab01_main.md").read_text()
     main = pd.read_parquet(est / "main.parquet").set_index("term")
     cell = model_tables.fmt(main.loc["exposure:post", "estimate"]) + model_tables.stars(main.loc["exposure:post", "p_value"])
-    assert cell in main_md and f"({model_tables.fmt(main.loc['exposure:post', 'std_error'])})" in main_md
-    assert "| Observations | 217 |" in main_md
-    events = (out_dir / "t_events.md").read_text()
-    rows = [line.split(" | ")[0].strip("| ") for line in events.splitlines() if line.startswith("| e=")]
-    assert rows == ["e=-4", "e=-3", "e=-2", "e=0", "e=1", "e=2", "e=3"]  # numeric order, aligned across specs
-    panel_tex = (out_dir / "t_panel.tex").read_text()
-    assert r"\begin{tabular}{lccc}" in panel_tex and "hausman" in panel_tex
+    assert f"| Exposure x post | {cell} |" in main_md
+    assert f"({model_tables.fmt(main.loc['exposure:post', 'std_error'])})" in main_md
+    assert "| (1) Continuous outcome |" in main_md and "| Estimator | Continuous DiD |" in main_md
+    assert "| Observations | 217 |" in main_md and "exposure:post" not in main_md
+    events = (out_dir / "tab02_events.md").read_text()
+    rows = [line.split(" | ")[0].strip("| ") for line in events.splitlines() if line.startswith("| Event time")]
+    assert rows == [f"Event time {k}" for k in (-4, -3, -2, 0, 1, 2, 3)]  # numeric order, aligned across specs
+    panel_tex = (out_dir / "tab03_panel.tex").read_text()
+    assert r"\begin{tabular}{lccc}" in panel_tex
+    assert "Classical chi-square (df 1)" in panel_tex and "Mundlak F (df 1, 30)" in panel_tex
+    assert r"hausman\_" not in panel_tex  # raw term names (hausman_chi2, ...) never shown
+    # N differs (first differences lose each province's first year: 217 - 31 = 186), and the note says why, read
+    # from the sidecar and the spec's CSV panel
+    assert "(3) 186: first differences: each province's first year has no difference" in (
+        out_dir / "tab03_panel.md").read_text()
     # rerun: identical files
-    before = digest(out_dir / "t_panel.tex")
-    tables.main(["--estimates-dir", str(est), "--out-dir", str(out_dir), "--specs-dir", str(folder)])
-    assert digest(out_dir / "t_panel.tex") == before
+    before = digest(out_dir / "tab03_panel.tex")
+    tables.main(run)
+    assert digest(out_dir / "tab03_panel.tex") == before
+    # a term the label map lacks is an error naming it and the config to add it to; nothing is written
+    capsys.readouterr()
+    config.write_text(TEST_TABLES.replace("    x1: Regressor one\n", ""), encoding="utf-8")
+    assert tables.main([*run[:3], str(folder / "figs2"), *run[4:]]) == 2
+    err = capsys.readouterr().err
+    assert str(config) in err and "no label for term 'x1'" in err and "labels.terms" in err
+    assert not (folder / "figs2" / "tab03_panel.tex").exists()
 
 
 def test_table_missing_estimates_is_an_error(tmp_path, monkeypatch, capsys):

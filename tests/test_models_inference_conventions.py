@@ -210,7 +210,8 @@ def test_table_notes_list_what_the_estimate_files_say_was_dropped(tmp_path):
     clean.to_parquet(tmp_path / "b.parquet")
     (tmp_path / "b.json").write_text(json.dumps({"spec": {"id": "b", "estimator": "feols", "outcome": "y"}}))
     note = tables.table_notes(tables.TableDef("t", "c", ("a", "b"), "all", "estimator"), tmp_path)
-    assert ("a: always-treated units dropped: 120000, 440000; units not observed in every year dropped to balance "
-            "the panel: 540000.") in note
+    # provinces by name, in code order (120000 Tianjin, 440000 Guangdong; 540000 Tibet)
+    assert ("a: always-treated provinces dropped: Tianjin, Guangdong; provinces not observed in every year dropped to "
+            "balance the panel: Tibet.") in note
     assert "b:" not in note
     assert tables.dropped_note([(clean, {"spec": {"id": "b"}})]) == ""

@@ -136,11 +136,16 @@ def test_tab04_marks_an_invalid_classical_hausman(tmp_path):
         frame.to_parquet(tmp_path / f"{name}.parquet")
         (tmp_path / f"{name}.json").write_text(json.dumps({"spec": {"estimator": estimator, "outcome": "y"},
                                                             "terms": list(frame["term"])}))
-    header, body = T.build_grid(T.TableDef("t", "c", ("fe",), "all", "estimator", extra_specs=("h",)), tmp_path)
+    # the synthetic terms get their own label map (not configs/tables.yaml's)
+    labels = T.parse_labels({"labels": {"terms": {"x": "x", "hausman_mundlak_F": "Mundlak F",
+                                                  "hausman_chi2": "Classical chi2"},
+                                        "estimators": {"panel_fe": "Within"}, "event_time": "e={k}"}}, "test")
+    header, body = T.build_grid(T.TableDef("t", "c", ("fe",), "all", "estimator", extra_specs=("h",)), tmp_path,
+                                labels)
     rows = {row[0]: row[1] for row in body}
-    assert rows["hausman_mundlak_F (df 5, 30)"].startswith("2.000 [p = 0.100]")
-    assert "not valid" in rows["hausman_chi2 (df 5)"] and "-8.9e-06" in rows["hausman_chi2 (df 5)"]
-    assert "not valid" not in rows["hausman_mundlak_F (df 5, 30)"]
+    assert rows["Mundlak F (df 5, 30)"].startswith("2.000 [p = 0.100]")
+    assert "not valid" in rows["Classical chi2 (df 5)"] and "-8.9e-06" in rows["Classical chi2 (df 5)"]
+    assert "not valid" not in rows["Mundlak F (df 5, 30)"]
 
 
 # ------------------------------------------------------------------------------------ treated-cluster counts

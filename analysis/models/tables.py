@@ -586,7 +586,9 @@ def sample_accounting(table: pd.DataFrame, sidecar: dict) -> tuple[int, list[str
     panel_file = _data_file(spec)
     unit, time = spec.get("unit", "province_code"), spec.get("time", "year")
     if panel_file is not None:
-        panel = pd.read_parquet(panel_file)
+        # a spec's `data:` may be CSV or Parquet, as analysis.models.sample.read_panel reads it (not imported here:
+        # it would bring the estimation engine into the tables)
+        panel = pd.read_csv(panel_file) if panel_file.suffix.lower() == ".csv" else pd.read_parquet(panel_file)
         if unit in panel.columns and time in panel.columns:
             if years:
                 panel = panel[panel[time].between(years[0], years[1])]
