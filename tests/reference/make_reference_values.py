@@ -158,6 +158,66 @@ def synth_values() -> dict:
     }
 
 
+def _pairs(effects: dict, key=str) -> dict:
+    """diff-diff's {key: {"effect", "se", ...}} as JSON: {str(key): [effect, se]}."""
+    return {key(k): [float(v["effect"]), float(v["se"])] for k, v in sorted(effects.items())}
+
+
+def diff_diff_staggered(name: str, df, control_group: str = "never_treated") -> dict:
+    """One diff-diff staggered estimator on ``df`` (the simulated panel of tests/test_models_staggered.py, or mpdta
+    for ``cs_mpdta``), as plain JSON numbers. The tests import this function for their live cross-checks, so the
+    frozen and the live numbers come from the same call."""
+    import warnings
+
+    import diff_diff as dd
+
+    cols = dict(outcome="y", unit="province_code", time="year", first_treat="first_year")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if name == "cs":
+            fits = {agg: dd.CallawaySantAnna(control_group=control_group, estimation_method="reg").fit(
+                df, aggregate=agg, **cols) for agg in ("all", "event_study", "group")}
+            return {"overall": [float(fits["all"].overall_att), float(fits["all"].overall_se)],
+                    "group_time": _pairs(fits["all"].group_time_effects, key=lambda gt: f"{gt[0]},{gt[1]}"),
+                    "event_study": _pairs(fits["event_study"].event_study_effects),
+                    "group": _pairs(fits["group"].group_effects)}
+        if name == "cs_mpdta":
+            fit = dd.CallawaySantAnna(estimation_method="reg").fit(
+                df, outcome="lemp", unit="countyreal", time="year", first_treat="first_treat")
+            return {"overall": [float(fit.overall_att), float(fit.overall_se)]}
+        if name == "sunab":
+            fit = dd.SunAbraham(cluster="province_code").fit(df, **cols)
+            return {"overall": [float(fit.overall_att), float(fit.overall_se)],
+                    "event_study": _pairs(fit.event_study_effects)}
+        if name == "imputation":
+            fit = dd.ImputationDiD(cluster="province_code").fit(df, aggregate="event_study", **cols)
+            return {"overall": [float(fit.overall_att), float(fit.overall_se)],
+                    "event_study": _pairs(fit.event_study_effects)}
+        if name == "bacon":
+            fit = dd.BaconDecomposition().fit(df, **cols)
+            return {"twfe": float(fit.twfe_estimate), "weight_treated_vs_never": float(fit.total_weight_treated_vs_never),
+                    "later_vs_earlier": float(fit.weighted_avg_later_vs_earlier)}
+    raise KeyError(name)
+
+
+def staggered_values() -> dict:
+    sys.path.insert(0, str(TESTS))
+    import reference_data
+    from test_models_staggered import simulate_staggered
+
+    sim = simulate_staggered()
+    return {
+        "_call": "diff_diff_staggered(<key>, simulate_staggered()) of this script (see its code); cs_mpdta on "
+                 "tests/data/mpdta.csv",
+        "cs_nevertreated": diff_diff_staggered("cs", sim, "never_treated"),
+        "cs_notyettreated": diff_diff_staggered("cs", sim, "not_yet_treated"),
+        "cs_mpdta": diff_diff_staggered("cs_mpdta", reference_data.load_mpdta()),
+        "sunab": diff_diff_staggered("sunab", sim),
+        "imputation": diff_diff_staggered("imputation", sim),
+        "bacon": diff_diff_staggered("bacon", sim),
+    }
+
+
 def main() -> int:
     df = export_prop99()
     values = {
@@ -170,6 +230,7 @@ def main() -> int:
         "prop99": prop99_values(df),
         "wild_bootstrap": wild_values(),
         "synth": synth_values(),
+        "staggered": staggered_values(),
     }
     VALUES.write_text(json.dumps(values, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     print(f"wrote {PROP99_CSV.relative_to(TESTS.parent)} and {VALUES.relative_to(TESTS.parent)}")
