@@ -13,6 +13,8 @@ from scipy import stats
 from analysis.models import honest_did as H
 from analysis.models import att_gt as CS, sunab as SA
 from test_models_staggered import SPEC, simulate_staggered
+from reference.make_reference_values import HONEST_GRID, diff_diff_honest_sd
+from reference_data import reference_values
 
 
 def _event_study(estimates: dict[int, float]) -> pd.DataFrame:
@@ -51,34 +53,38 @@ def test_rm_sets_nest_in_mbar_and_mbar0_is_nearly_the_conventional_ci():
     assert np.all(np.diff(rm["ci_low"]) < 0) and np.all(np.diff(rm["ci_high"]) > 0)  # nested, widening
 
 
-def test_sd_sets_widen_with_m_and_agree_with_diff_diff():
-    import diff_diff as dd
-
+@pytest.mark.parametrize("source", ["frozen", "live"])
+def test_sd_sets_widen_with_m_and_agree_with_diff_diff(source):
+    """Against diff-diff's smoothness sets: frozen in tests/data/reference_values.json (by
+    tests/reference/make_reference_values.py), and live where diff-diff is installed (then equal to the frozen)."""
     df = simulate_staggered(seed=9, noise_sd=0.3)
     spec = {**SPEC, "aggregate": "dynamic", "event_window": [-3, 3]}
     es, vcov = CS.att_gt_event_study(df, spec)
-    grid = [0.0, 0.05, 0.1, 0.3]
+    grid = HONEST_GRID
     sd = H.honest_did(es, vcov, "SD", grid, target="average")
     widths = (sd["ci_high"] - sd["ci_low"]).to_numpy()
     assert np.all(np.diff(widths) > 0)
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ref_fit = dd.CallawaySantAnna(estimation_method="reg", base_period="universal").fit(
-            df, outcome="y", unit="province_code", time="year", first_treat="first_year", aggregate="event_study")
-        # diff-diff's event study keeps all event times; restrict both to the same window via its l_vec
-        # default (average of post periods) only when the windows coincide.
-        times = sorted(k for k in ref_fit.event_study_effects if k != -1)
-        if times != sorted(int(t.split("=")[1]) for t in es["term"]):
-            es_full, vcov_full = CS.att_gt_event_study(df, {**spec, "event_window": None})
-            sd = H.honest_did(es_full, vcov_full, "SD", grid, target="average")
-        for row in sd.itertuples():
-            ref = dd.HonestDiD(method="smoothness", M=row.value).fit(ref_fit)
-            # The half-length is flat near the optimum, so near-optimal estimators' centres differ by ~3e-6;
-            # ours is never longer than diff-diff's (a grid zoom over sd with an SLSQP inner problem).
-            assert row.ci_low == pytest.approx(ref.ci_lb, abs=1e-5)
-            assert row.ci_high == pytest.approx(ref.ci_ub, abs=1e-5)
-            assert row.ci_high - row.ci_low <= ref.ci_ub - ref.ci_lb + 1e-12
+    ref = reference_values()["staggered"]["honest_sd"]
+    if source == "live":
+        pytest.importorskip("diff_diff", reason="diff-diff not installed: the frozen values were checked")
+        live = diff_diff_honest_sd(df, grid)
+        assert live["event_times"] == ref["event_times"]
+        assert live["sd_sets"].keys() == ref["sd_sets"].keys()
+        for m, bounds in live["sd_sets"].items():
+            assert bounds == pytest.approx(ref["sd_sets"][m], rel=1e-10, abs=1e-12)
+    # diff-diff's event study keeps all event times; restrict both to the same window via its l_vec
+    # default (average of post periods) only when the windows coincide.
+    if ref["event_times"] != sorted(int(t.split("=")[1]) for t in es["term"]):
+        es_full, vcov_full = CS.att_gt_event_study(df, {**spec, "event_window": None})
+        sd = H.honest_did(es_full, vcov_full, "SD", grid, target="average")
+    for row in sd.itertuples():
+        ci_lb, ci_ub = ref["sd_sets"][repr(float(row.value))]
+        # The half-length is flat near the optimum, so near-optimal estimators' centres differ by ~3e-6;
+        # ours is never longer than diff-diff's (a grid zoom over sd with an SLSQP inner problem).
+        assert row.ci_low == pytest.approx(ci_lb, abs=1e-5)
+        assert row.ci_high == pytest.approx(ci_ub, abs=1e-5)
+        assert row.ci_high - row.ci_low <= ci_ub - ci_lb + 1e-12
 
 
 def test_honest_rows_appended_by_estimators():

@@ -34,6 +34,7 @@ DATA = TESTS / "data"
 PROP99_CSV = DATA / "california_prop99.csv"
 VALUES = DATA / "reference_values.json"
 PACKAGES = ["synthdid-py", "diff-diff", "wildboottest", "pyfixest", "pysyncon", "statsmodels", "numpy", "pandas"]
+HONEST_GRID = [0.0, 0.05, 0.1, 0.3]   # M values of tests/test_models_staggered_honest.py
 N_DRAWS_KEPT = 200   # bootstrap t draws kept of the 9,999 (the ratio check needs only a sample)
 
 PROP99_HEADER = """\
@@ -200,6 +201,24 @@ def diff_diff_staggered(name: str, df, control_group: str = "never_treated") -> 
     raise KeyError(name)
 
 
+def diff_diff_honest_sd(df, grid) -> dict:
+    """diff-diff's Rambachan-Roth smoothness (Delta^SD) sets for the average post effect of its universal-base
+    Callaway-Sant'Anna event study on ``df``, one [ci_lb, ci_ub] per M of ``grid``, and the event times it kept."""
+    import warnings
+
+    import diff_diff as dd
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = dd.CallawaySantAnna(estimation_method="reg", base_period="universal").fit(
+            df, outcome="y", unit="province_code", time="year", first_treat="first_year", aggregate="event_study")
+        sets = {}
+        for m in grid:
+            ref = dd.HonestDiD(method="smoothness", M=m).fit(fit)
+            sets[repr(float(m))] = [float(ref.ci_lb), float(ref.ci_ub)]
+    return {"event_times": sorted(int(k) for k in fit.event_study_effects if k != -1), "sd_sets": sets}
+
+
 def staggered_values() -> dict:
     sys.path.insert(0, str(TESTS))
     import reference_data
@@ -215,6 +234,8 @@ def staggered_values() -> dict:
         "sunab": diff_diff_staggered("sunab", sim),
         "imputation": diff_diff_staggered("imputation", sim),
         "bacon": diff_diff_staggered("bacon", sim),
+        "honest_sd": {"call": "diff_diff_honest_sd(simulate_staggered(seed=9, noise_sd=0.3), HONEST_GRID)",
+                      **diff_diff_honest_sd(simulate_staggered(seed=9, noise_sd=0.3), HONEST_GRID)},
     }
 
 
