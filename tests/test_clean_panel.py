@@ -13,6 +13,7 @@ import pytest
 from analysis import paths
 from analysis.clean.panel import build, load_config
 from analysis.io import write_parquet
+from analysis.window import study_window
 
 SHANXI, SHAANXI = 140000, 610000
 
@@ -24,9 +25,10 @@ def cell(panel, code, year, var):
 
 
 def test_shape_and_keys(panel):
-    window = panel[panel.year.between(2015, 2021)]
+    first, last = study_window()   # configs/panel.yaml `window`, whatever it is set to
+    window = panel[panel.year.between(first, last)]
     assert panel.province_code.nunique() == 31
-    assert len(window) == 217
+    assert len(window) == 31 * (last - first + 1)
     assert not panel.duplicated(["province_code", "year"]).any()
     assert panel.year.min() == 2010 and panel.year.max() == 2023
 

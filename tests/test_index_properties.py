@@ -8,6 +8,8 @@ from analysis.index import methods as fm
 from analysis.index.build import build_indices, build_method, default_index, validate_panel
 from analysis.index.config import Method, load_config
 from analysis.index.synthetic import synthetic_panel
+from analysis.provinces import PROVINCE_CODES
+from analysis.window import study_window
 
 BOUNDED = ["u_military", "u_civil", "comprehensive_development", "coupling_traditional", "coupling_corrected",
            "coordination_traditional", "coordination_corrected", "capability_index", "transfer_civ_to_mil",
@@ -21,7 +23,14 @@ def config():
 
 @pytest.fixture(scope="module")
 def panel():
-    return synthetic_panel(seed=7)
+    first, last = study_window()
+    return synthetic_panel(seed=7, first_year=first, last_year=last)
+
+
+def _province_years() -> int:
+    """31 provinces x the years of the study window (configs/panel.yaml ``window``, whatever it is set to)."""
+    first, last = study_window()
+    return len(PROVINCE_CODES) * (last - first + 1)
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +41,7 @@ def built(panel, config):
 def test_every_method_gives_bounded_indices(built, config):
     indices, _ = built
     assert set(indices["method"]) == set(config.methods)
-    assert (indices.groupby("method").size() == 217).all()
+    assert (indices.groupby("method").size() == _province_years()).all()
     for col in BOUNDED:
         v = indices[col].dropna()
         assert ((v >= 0) & (v <= 1)).all(), col
@@ -175,7 +184,7 @@ def test_build_is_deterministic(panel, config):
 
 def test_default_index_is_wide_and_keyed(built, config):
     wide = default_index(built[0], config)
-    assert len(wide) == 217 and not wide.duplicated(["province_code", "year"]).any()
+    assert len(wide) == _province_years() and not wide.duplicated(["province_code", "year"]).any()
     for col in ["u_military", "u_civil", "capability_index", "coupling_corrected", "coordination_corrected",
                 "transfer_civ_to_mil", "transfer_mil_to_civ"]:
         assert col in wide
