@@ -27,7 +27,7 @@ def pytest_runtest_setup(item):
         pytest.fail(f"{item.nodeid}: @pytest.mark.build needs the generated files the test reads", pytrace=False)
     missing = [str(p) for p in marker.args if not (paths.ROOT / p).exists()]
     if missing:
-        pytest.fail(f"{item.nodeid} checks the real build, but {', '.join(missing)} is missing: run make all first",
+        pytest.fail(f"{item.nodeid} checks the real build; missing: {', '.join(missing)}. Run make all first.",
                     pytrace=False)
 
 
