@@ -3,25 +3,29 @@
 Each stage's loader validates the parsed file through its model first (:func:`analysis.schema.validate`), so every
 file reports an unknown key (with the allowed keys and a "did you mean"), a missing key, a value of the wrong type
 or outside its allowed set in one style, naming the file and the dotted key. The vocabularies (allowed methods,
-estimators, exhibit kinds, ...) are imported from the module that implements them, so they exist once. Checks that
-need more than one file or the data (an indicator set naming a declared indicator, a claim year inside the
-window, an exposure measure's years inside the base years) stay in the loaders, after the model.
+exhibit kinds, table row kinds, ...) come from the module that implements them, so they exist once: the index
+vocabulary is imported here; the figures', tables' and power module's vocabularies are passed in by their loaders
+(:func:`exhibits_model`, :func:`tables_model`, :func:`power_model`), and the spec-file model lives in
+:mod:`analysis.models.spec`, so that neither the estimation engine nor the multiverse imports figure or table code
+(it would enter their code fingerprints, :mod:`analysis.fingerprint`). Checks that need more than one file or the
+data (an indicator set naming a declared indicator, a claim year inside the window, an exposure measure's years
+inside the base years) stay in the loaders, after the model.
 
-=====================  ===============================  =============================================
-file                   model                            loader
-=====================  ===============================  =============================================
-configs/panel.yaml     :class:`PanelFile`               analysis.clean.panel.load_config
-configs/index.yaml     :class:`IndexFile`               analysis.index.config.load_config
-configs/shocks.yaml    :class:`ShocksFile`              analysis.shocks.config.load_config
-entity_locations.yaml  :class:`EntityLocationsFile`     analysis.shocks.config.load_locations
-analysis_panel.yaml    :class:`AnalysisPanelFile`       analysis.analysis_panel.load_config
-exhibits.yaml          :class:`ExhibitsFile`            analysis.figures.exhibits.load_exhibits
-multiverse.yaml        :class:`MultiverseFile`          analysis.multiverse.grid.load_config
-data_sources.yaml      :class:`DataSourcesFile`         analysis.manifest.load_manifest
-tables.yaml            :func:`tables_model`           analysis.models.tables.load_tables
-power.yaml             :class:`PowerFile`               analysis.power.load_config
-specs/<id>.yaml        :class:`SpecFile`                analysis.models.spec.load_raw (each file of a chain)
-=====================  ===============================  =============================================
+=====================  ======================================  =============================================
+file                   model                                   loader
+=====================  ======================================  =============================================
+configs/panel.yaml     :class:`PanelFile`                      analysis.clean.panel.load_config
+configs/index.yaml     :class:`IndexFile`                      analysis.index.config.load_config
+configs/shocks.yaml    :class:`ShocksFile`                     analysis.shocks.config.load_config
+entity_locations.yaml  :class:`EntityLocationsFile`            analysis.shocks.config.load_locations
+analysis_panel.yaml    :class:`AnalysisPanelFile`              analysis.analysis_panel.load_config
+exhibits.yaml          :func:`exhibits_model` (KINDS)          analysis.figures.exhibits.load_exhibits
+multiverse.yaml        :class:`MultiverseFile`                 analysis.multiverse.grid.load_config
+data_sources.yaml      :class:`DataSourcesFile`                analysis.manifest.load_manifest
+tables.yaml            :func:`tables_model` (ROW_KINDS, ...)   analysis.models.tables.load_tables
+power.yaml             :func:`power_model` (RULES)             analysis.power.load_config
+specs/<id>.yaml        analysis.models.spec.SpecFile           analysis.models.spec.load_raw (each file)
+=====================  ======================================  =============================================
 """
 
 from __future__ import annotations
@@ -376,32 +380,32 @@ class AnalysisPanelFile(Model):
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# configs/exhibits.yaml: one model per exhibit kind, built from analysis.figures.exhibits.KINDS (the one list)
+# configs/exhibits.yaml: one model per exhibit kind, built from analysis.figures.exhibits.KINDS (the one list),
+# which the loader passes in (importing the figure code here would put it into the estimates' code fingerprint)
 
 _TYPES = {str: StrictStr, int: StrictInt, float: Number, list: list}
 
 
-def _exhibit_models():
-    from analysis.figures.exhibits import KINDS
-
+@functools.cache
+def _exhibits_model(kinds_key: tuple) -> type[Model]:
     models = []
-    for kind, (_, keys) in KINDS.items():
+    for kind, keys in kinds_key:
         fields = {"kind": (Literal[kind], ...), "caption": (StrictStr, ...), "note": (StrictStr, ...),
                   "method": (Optional[StrictStr], None), "language": (Literal["en", "cn"], "en")}
-        for key, (typ, required) in keys.items():
+        for key, typ, required in keys:
             fields[key] = (_TYPES[typ], ...) if required else (Optional[_TYPES[typ]], None)
         models.append(create_model(f"Exhibit_{kind}", __base__=Model, **fields))
-    return tuple(models)
+    exhibit = Annotated[Union[tuple(models)], Field(discriminator="kind")]
+    return create_model("ExhibitsFile", __base__=Model,
+                        __doc__="configs/exhibits.yaml: exhibit id -> kind and settings (keys per kind: KINDS).",
+                        exhibits=(Annotated[dict[str, exhibit], Field(min_length=1)], ...))
 
 
-ExhibitModels = _exhibit_models()
-Exhibit = Annotated[Union[ExhibitModels], Field(discriminator="kind")]
-
-
-class ExhibitsFile(Model):
-    """configs/exhibits.yaml: exhibit id -> kind and settings (the keys each kind takes: exhibits.KINDS)."""
-
-    exhibits: Annotated[dict[str, Exhibit], Field(min_length=1)]
+def exhibits_model(kinds: dict) -> type[Model]:
+    """The model of configs/exhibits.yaml for ``kinds`` (analysis.figures.exhibits.KINDS: kind -> (output type,
+    {key: (type, required)})): a discriminated union on ``kind``, one model per kind."""
+    return _exhibits_model(tuple((kind, tuple((k, t, r) for k, (t, r) in keys.items()))
+                                 for kind, (_, keys) in kinds.items()))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -498,23 +502,29 @@ class DataSourcesFile(Model):
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# configs/tables.yaml (built on first use: analysis.models.tables reads the file when it is imported, so the
-# vocabulary cannot be imported from it while this module loads)
+# configs/tables.yaml: the vocabulary (row kinds, headers, label kinds) is passed in by analysis.models.tables
+
+
+def tables_model(row_kinds: tuple[str, ...] | None = None, headers: tuple[str, ...] | None = None,
+                 label_kinds: tuple[str, ...] = ()) -> type[Model]:
+    """The model of configs/tables.yaml (vocabulary: the table code's ROW_KINDS, HEADERS, LABEL_KINDS; without
+    arguments, read from analysis.models.tables, for callers that predate passing them)."""
+    if row_kinds is None or headers is None:
+        from analysis.models import tables as t
+
+        row_kinds, headers, label_kinds = t.ROW_KINDS, t.HEADERS, getattr(t, "LABEL_KINDS", ())
+    return _tables_model(tuple(row_kinds), tuple(headers), tuple(label_kinds))
 
 
 @functools.cache
-def tables_model() -> type[Model]:
-    """The model of configs/tables.yaml (vocabulary: analysis.models.tables ROW_KINDS, HEADERS, LABEL_KINDS)."""
-    from analysis.models import tables as t
-
+def _tables_model(row_kinds: tuple[str, ...], headers: tuple[str, ...], label_kinds: tuple[str, ...]) -> type[Model]:
     column = create_model("TableColumn", __base__=Model, spec=(SpecId, ...), label=(Optional[Text], None))
     table = create_model(
         "Table", __base__=Model, caption=(Text, ...),
         columns=(Annotated[list[Union[SpecId, column]], Field(min_length=1)], ...),
-        rows=(_choice(t.ROW_KINDS), ...), header=(_choice(t.HEADERS), ...),
+        rows=(_choice(row_kinds), ...), header=(_choice(headers), ...),
         terms=(Optional[list[StrictStr]], None), extra_specs=(Optional[list[SpecId]], None),
         note=(Optional[Text], None))
-    label_kinds = getattr(t, "LABEL_KINDS", ())
     labels = create_model("TableLabels", __base__=Model, event_time=(Optional[Text], None),
                           **{kind: (Optional[dict[str, Text]], None) for kind in label_kinds})
     return create_model("TablesFile", __base__=Model, __doc__="configs/tables.yaml: the regression tables and "
@@ -531,14 +541,15 @@ class Doubling(Model):
     pre_year: Year
 
 
-def _power_rules():
-    from analysis.power import RULES
-
-    return RULES
+@functools.cache
+def power_model(rules: tuple[str, ...]) -> type[Model]:
+    """The model of configs/power.yaml; ``rules``: the smallest-effect rules of analysis.power (RULES)."""
+    smallest = create_model("SmallestEffect", __base__=SmallestEffect, bound=(_choice(rules), ...))
+    return create_model("PowerFile", __base__=PowerFile, smallest_effect=(smallest, ...))
 
 
 class SmallestEffect(Model):
-    bound: _choice(_power_rules())
+    bound: StrictStr
     doubling: Doubling
     log_change_outcomes: list[Column]
     exposure_contrast_sd: Annotated[float, Field(strict=True, gt=0)]
@@ -554,32 +565,18 @@ class PowerFile(Model):
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# configs/specs/<id>.yaml (one file of an extends chain; values are checked on the merged spec by
-# analysis.models.spec.validate, which knows the estimator)
+# configs/specs/<id>.yaml: analysis.models.spec.SpecFile (built there from the spec DEFAULTS, so that the engine
+# does not import this module and its vocabularies)
 
 
-def _spec_models():
-    from analysis.models.spec import DEFAULTS
-
-    sample = create_model("SpecSample", __base__=Model,
-                          **{key: (Any, None) for key in DEFAULTS["sample"]})
-    fields: dict[str, Any] = {key: (Any, None) for key in DEFAULTS}
-    fields["sample"] = (Optional[sample], None)
-    return sample, create_model("SpecFile", __base__=Model, **fields)
-
-
-SpecSample, SpecFile = _spec_models()
-
-#: Every config file of configs/ (relative to it) -> its model (tables.yaml: :func:`tables_model`); specs are
-#: checked file by file through SpecFile.
+#: The config files whose model needs no vocabulary from a stage's module -> their model (exhibits.yaml, tables.yaml
+#: and power.yaml: :func:`exhibits_model`, :func:`tables_model`, :func:`power_model` with the owner's vocabulary).
 MODELS: dict[str, type[Model]] = {
     "panel.yaml": PanelFile,
     "index.yaml": IndexFile,
     "shocks.yaml": ShocksFile,
     "entity_locations.yaml": EntityLocationsFile,
     "analysis_panel.yaml": AnalysisPanelFile,
-    "exhibits.yaml": ExhibitsFile,
     "multiverse.yaml": MultiverseFile,
     "data_sources.yaml": DataSourcesFile,
-    "power.yaml": PowerFile,
 }

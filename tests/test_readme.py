@@ -5,7 +5,7 @@ import re
 import yaml
 
 from analysis import paths
-from analysis.models.table_config import TABLES
+from analysis.models.tables import TABLES
 
 
 def test_readme_commands():

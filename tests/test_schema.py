@@ -30,7 +30,7 @@ def _loaders():
     from analysis.clean import panel
     from analysis.figures import exhibits
     from analysis.index import config as index_config
-    from analysis.models import spec, table_config
+    from analysis.models import spec, tables
     from analysis.multiverse import grid
     from analysis.shocks import config as shocks_config
 
@@ -43,13 +43,30 @@ def _loaders():
         "exhibits.yaml": (exhibits.load_exhibits, ["exhibits", "fig01_trajectories_u_military"], "caption"),
         "multiverse.yaml": (lambda p: grid.load_config(p, _index_config()), ["inference"], "n_permutations"),
         "data_sources.yaml": (manifest.load_manifest, ["files", 0], "licence"),
-        "tables.yaml": (table_config.load_tables, ["tables", "tab01_main_cont_did"], "header"),
+        "tables.yaml": (tables.load_tables, ["tables", "tab01_main_cont_did"], "header"),
         "power.yaml": (power.load_config, ["smallest_effect"], "exposure_contrast_sd"),
         "specs/att_gt_first_listing.yaml": (spec.resolve, [], "control_group"),
     }
 
 
 LOADERS = _loaders()
+
+
+def model_of(name: str):
+    """The model of a config file (the figures', tables' and power vocabularies passed in as their loaders do)."""
+    from analysis import power
+    from analysis.figures.exhibits import KINDS
+    from analysis.models import spec, tables
+
+    if name.startswith("specs/"):
+        return spec.SpecFile
+    return {"exhibits.yaml": lambda: config_models.exhibits_model(KINDS),
+            "tables.yaml": lambda: config_models.tables_model(tables.ROW_KINDS, tables.HEADERS, tables.LABEL_KINDS),
+            "power.yaml": lambda: config_models.power_model(power.RULES),
+            }.get(name, lambda: config_models.MODELS[name])()
+
+
+CONFIG_FILES = sorted(p.name for p in CONFIGS.glob("*.yaml"))
 
 
 def _write(tmp_path: Path, name: str, raw) -> Path:
@@ -64,15 +81,13 @@ def _dotted(where: list) -> str:
 
 def test_every_config_file_has_a_model_and_a_loader_case():
     files = {p.name for p in CONFIGS.glob("*.yaml")}
-    assert files == set(config_models.MODELS) | {"tables.yaml"}
+    assert files == set(config_models.MODELS) | {"exhibits.yaml", "tables.yaml", "power.yaml"}
     assert set(LOADERS) - {"specs/att_gt_first_listing.yaml"} == files
 
 
 @pytest.mark.parametrize("name", sorted(LOADERS))
 def test_shipped_config_validates(name):
-    model = config_models.SpecFile if name.startswith("specs/") else (
-        config_models.tables_model() if name == "tables.yaml" else config_models.MODELS[name])
-    instance, _ = schema.load(model, CONFIGS / name)
+    instance, _ = schema.load(model_of(name), CONFIGS / name)
     assert isinstance(instance, schema.Model)
 
 
@@ -96,12 +111,12 @@ def test_near_miss_key_names_file_key_and_the_intended_key(tmp_path, name):
     assert path.name in text and f"did you mean {key!r}" in text and "allowed here:" in text
 
 
-@pytest.mark.parametrize("name", sorted(config_models.MODELS))
+@pytest.mark.parametrize("name", CONFIG_FILES)
 def test_extra_top_level_key_rejected(name):
     raw = yaml.safe_load((CONFIGS / name).read_text(encoding="utf-8"))
     raw["zz_not_a_key"] = 1
     with pytest.raises(DataError, match=r"key 'zz_not_a_key': unknown key; allowed here: ") as err:
-        schema.validate(config_models.MODELS[name], raw, CONFIGS / name)
+        schema.validate(model_of(name), raw, CONFIGS / name)
     assert str(err.value.file) == f"configs/{name}"
 
 
@@ -162,12 +177,12 @@ def test_union_errors_report_the_member_that_fits_and_the_exhibit_kind(tmp_path)
     raw["tables"]["tab07_robustness"]["columns"][1] = {"spec": "robust_trends_capability_index", "lable": "x"}
     with pytest.raises(DataError, match=r"key 'tables.tab07_robustness.columns\[1\].lable': unknown key.*"
                                         r"did you mean 'label'"):
-        schema.validate(config_models.tables_model(), raw, CONFIGS / "tables.yaml")
+        schema.validate(model_of("tables.yaml"), raw, CONFIGS / "tables.yaml")
     ex = yaml.safe_load((CONFIGS / "exhibits.yaml").read_text(encoding="utf-8"))
     ex["exhibits"]["fig01_trajectories_u_military"]["kind"] = "trajectory"
     with pytest.raises(DataError, match=r"key 'exhibits.fig01_trajectories_u_military.kind': must be one of "
                                         r"trajectories, .*got 'trajectory' \(did you mean 'trajectories'\?\)"):
-        schema.validate(config_models.ExhibitsFile, ex, CONFIGS / "exhibits.yaml")
+        schema.validate(model_of("exhibits.yaml"), ex, CONFIGS / "exhibits.yaml")
 
 
 def test_literal_choice_near_miss(tmp_path):
@@ -250,7 +265,7 @@ def test_every_spec_resolves_to_a_fixed_point(path):
 
     resolved = resolve(path)
     bare = {k: copy.deepcopy(v) for k, v in resolved.items() if k not in ("id", "spec_files", "data_file")}
-    schema.validate(config_models.SpecFile, bare, path)
+    schema.validate(model_of("specs/x.yaml"), bare, path)
     again = validate(copy.deepcopy(bare), path)
     assert again == bare
 
@@ -347,3 +362,18 @@ def test_study_window_errors_name_the_window_key(tmp_path):
     with pytest.raises(DataError, match="did you mean 'last_year'") as err:
         study_window(path)
     assert err.value.key == "window.last_yeer"
+
+
+@pytest.mark.parametrize("entry, absent", [
+    ("analysis.estimate", ("analysis/config_models.py", "analysis/figures/", "analysis/power.py",
+                           "analysis/models/table", "analysis/index/")),
+    ("analysis.multiverse.tasks", ("analysis/figures/", "analysis/power.py", "analysis/models/table")),
+])
+def test_schema_layer_pulls_no_other_stage_into_a_code_fingerprint(entry, absent):
+    """The estimates' and the multiverse cells' code fingerprints follow the import graph: the schema layer must
+    not bring figure, table or power code into them (editing a figure would rerun every model)."""
+    from analysis.fingerprint import code_files
+
+    files = [str(p.relative_to(paths.ROOT)) for p in code_files([entry])]
+    assert "analysis/schema.py" in files or entry != "analysis.estimate"
+    assert not [f for f in files if f.startswith(absent)], files

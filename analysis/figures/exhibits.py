@@ -80,7 +80,7 @@ def load_exhibits(path: str | Path) -> list[Exhibit]:
     from analysis import config_models, schema
 
     raw = schema.read_yaml(path) or {}
-    schema.validate(config_models.ExhibitsFile, raw, path)
+    schema.validate(config_models.exhibits_model(KINDS), raw, path)
     if set(raw) - {"exhibits"} or not isinstance(raw.get("exhibits"), dict) or not raw["exhibits"]:
         raise DataError(path, "expected one top-level key 'exhibits' mapping exhibit ids to their settings")
     out, numbers = [], {}

@@ -19,11 +19,12 @@ import copy
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import yaml
+from pydantic import create_model
 
-from analysis import paths
+from analysis import paths, schema
 from analysis.io import DataError
 from analysis.models.registry import ESTIMATOR_FUNCTIONS
 from analysis.window import study_window
@@ -199,13 +200,23 @@ def load_raw(path: str | os.PathLike) -> tuple[dict, list[Path]]:
     return merged, chain
 
 
-def _check_file(raw: dict, file: Path) -> None:
-    """One spec file's keys, through :class:`analysis.config_models.SpecFile` (unknown key: the allowed keys and the
-    closest one); values are checked on the merged spec by :func:`validate`."""
-    from analysis import config_models, schema
+def _spec_file_model():
+    """The model of one spec file: every key of :data:`DEFAULTS` (and of ``sample``) optional, nothing else; the
+    values are checked on the merged spec by :func:`validate`, which knows the estimator."""
+    sample = create_model("SpecSample", __base__=schema.Model, **{key: (Any, None) for key in DEFAULTS["sample"]})
+    fields: dict[str, Any] = {key: (Any, None) for key in DEFAULTS}
+    fields["sample"] = (Optional[sample], None)
+    return create_model("SpecFile", __base__=schema.Model, **fields)
 
+
+#: The model of one spec file of an ``extends`` chain (configs/specs/<id>.yaml).
+SpecFile = _spec_file_model()
+
+
+def _check_file(raw: dict, file: Path) -> None:
+    """One spec file's keys, through :data:`SpecFile` (unknown key: the allowed keys and the closest one)."""
     try:
-        schema.validate(config_models.SpecFile, raw, file)
+        schema.validate(SpecFile, raw, file)
     except DataError as exc:
         raise SpecError(file, exc.key, exc.message) from None
 
