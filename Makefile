@@ -226,15 +226,17 @@ $(ESTIMATES): $(ESTIMATES_STAMP) ;
 # The tables are declared in configs/tables.yaml (one entry per table, `  tabNN_name:` at two spaces' indent).
 TABLE_NAMES := $(shell sed -n -E 's/^  (tab[0-9][0-9]_[a-z0-9_]+):.*$$/\1/p' configs/tables.yaml)
 TABLES_OUT := $(foreach t,$(TABLE_NAMES),figures/$(t).tex figures/$(t).md)
+# The table code: layout (tables.py) and its definitions, labels, cells and notes (table_*.py).
+TABLE_SRC := $(wildcard analysis/models/table*.py)
 POWER_OUT := $(P)/power.csv figures/tab09_power.tex figures/tab09_power.md
 tables: $(TABLES_OUT) $(POWER_OUT) ## regression tables and the power/equivalence table (LaTeX + Markdown)
 
-$(TABLES_OUT) &: analysis/tables.py analysis/models/tables.py configs/tables.yaml $(ESTIMATES) $(PKG)
+$(TABLES_OUT) &: analysis/tables.py $(TABLE_SRC) configs/tables.yaml $(ESTIMATES) $(PKG)
 	$(PY) -m analysis.tables --estimates-dir $(P)/estimates --out-dir figures
 
 # What the data can rule out (MDE, 95% bounds, equivalence tests) for the headline specs listed in configs/power.yaml;
 # every estimate file is a prerequisite (the list lives in the config), the panel gives the smallest effects of interest.
-$(POWER_OUT) &: analysis/power.py configs/power.yaml analysis/models/tables.py configs/tables.yaml analysis/models/distributions.py \
+$(POWER_OUT) &: analysis/power.py configs/power.yaml $(TABLE_SRC) configs/tables.yaml analysis/models/distributions.py \
 		$(ESTIMATES) $(P)/analysis_panel.parquet $(PKG)
 	$(PY) -m analysis.power --config configs/power.yaml --estimates-dir $(P)/estimates --panel $(P)/analysis_panel.parquet \
 		--out-dir $(P) --figures-dir figures

@@ -22,7 +22,7 @@ analysis_panel.yaml    :class:`AnalysisPanelFile`              analysis.analysis
 exhibits.yaml          :func:`exhibits_model` (KINDS)          analysis.figures.exhibits.load_exhibits
 multiverse.yaml        :class:`MultiverseFile`                 analysis.multiverse.grid.load_config
 data_sources.yaml      :class:`DataSourcesFile`                analysis.manifest.load_manifest
-tables.yaml            :func:`tables_model` (ROW_KINDS, ...)   analysis.models.tables.load_tables
+tables.yaml            :func:`tables_model` (ROW_KINDS, ...)   analysis.models.table_config.load_tables
 power.yaml             :func:`power_model` (RULES)             analysis.power.load_config
 specs/<id>.yaml        analysis.models.spec.SpecFile           analysis.models.spec.load_raw (each file)
 =====================  ======================================  =============================================
@@ -505,14 +505,10 @@ class DataSourcesFile(Model):
 # configs/tables.yaml: the vocabulary (row kinds, headers, label kinds) is passed in by analysis.models.tables
 
 
-def tables_model(row_kinds: tuple[str, ...] | None = None, headers: tuple[str, ...] | None = None,
-                 label_kinds: tuple[str, ...] = ()) -> type[Model]:
-    """The model of configs/tables.yaml (vocabulary: the table code's ROW_KINDS, HEADERS, LABEL_KINDS; without
-    arguments, read from analysis.models.tables, for callers that predate passing them)."""
-    if row_kinds is None or headers is None:
-        from analysis.models import tables as t
-
-        row_kinds, headers, label_kinds = t.ROW_KINDS, t.HEADERS, getattr(t, "LABEL_KINDS", ())
+def tables_model(row_kinds: tuple[str, ...], headers: tuple[str, ...], label_kinds: tuple[str, ...] = ()
+                 ) -> type[Model]:
+    """The model of configs/tables.yaml; the vocabulary comes from the table code (analysis.models.table_config
+    ROW_KINDS, HEADERS; analysis.models.table_labels LABEL_KINDS), which passes it in."""
     return _tables_model(tuple(row_kinds), tuple(headers), tuple(label_kinds))
 
 

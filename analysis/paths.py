@@ -15,6 +15,7 @@ DATA_SOURCES = CONFIGS / "data_sources.yaml"
 PANEL_CONFIG = CONFIGS / "panel.yaml"
 INDEX_CONFIG = CONFIGS / "index.yaml"
 SHOCKS_CONFIG = CONFIGS / "shocks.yaml"
+TABLES_CONFIG = CONFIGS / "tables.yaml"
 SPECS = CONFIGS / "specs"
 
 RAW = ROOT / "data" / "raw"

@@ -292,7 +292,7 @@ def power_rows(estimates_dir: Path, panel: pd.DataFrame, cfg: dict, panel_file: 
 def term_label(term: str) -> str:
     """The term's label from the tables' label map (configs/tables.yaml ``labels:``), so that tab09 shows no raw
     column name; a term the map does not know (the simulated panels of the tests) keeps its name."""
-    from analysis.models.tables import LABELS
+    from analysis.models.table_labels import LABELS
 
     try:
         return LABELS.term(term)
@@ -318,7 +318,8 @@ def sentence(r: pd.Series) -> str:
 
 def render(frame: pd.DataFrame, cfg: dict) -> tuple[str, str]:
     """(LaTeX, Markdown) of the short table; the Markdown ends with the generated sentences."""
-    from analysis.models.tables import fmt, to_latex, to_markdown
+    from analysis.models.table_cells import fmt
+    from analysis.models.tables import to_latex, to_markdown
 
     header = ["Spec", "Term", "Estimate", "SE", "Ref. dist.", f"MDE ({cfg['power']:.0%})",
               f"{1 - cfg['alpha']:.0%} CI", "Bound", "p TOST", "p-value (placebo floor)"]

@@ -17,7 +17,9 @@ import pytest
 matplotlib.use("Agg")
 
 from analysis.io import DataError  # noqa: E402
-from analysis.models import registry, tables  # noqa: E402
+from analysis.models import registry  # noqa: E402
+from analysis.models.table_config import TableDef  # noqa: E402
+from analysis.models.table_notes import dropped_note, table_notes  # noqa: E402
 from analysis.models import att_gt as CS, did_imputation as BJS, sunab as SA  # noqa: E402
 from analysis.models.distributions import norm_ppf, t_ppf, t_sf  # noqa: E402
 from analysis.models.spec import SpecError  # noqa: E402
@@ -209,9 +211,9 @@ def test_table_notes_list_what_the_estimate_files_say_was_dropped(tmp_path):
     clean = rows.drop(columns=["always_treated_dropped", "units_dropped_unbalanced"])
     clean.to_parquet(tmp_path / "b.parquet")
     (tmp_path / "b.json").write_text(json.dumps({"spec": {"id": "b", "estimator": "feols", "outcome": "y"}}))
-    note = tables.table_notes(tables.TableDef("t", "c", ("a", "b"), "all", "estimator"), tmp_path)
+    note = table_notes(TableDef("t", "c", ("a", "b"), "all", "estimator"), tmp_path)
     # provinces by name, in code order (120000 Tianjin, 440000 Guangdong; 540000 Tibet)
     assert ("a: always-treated provinces dropped: Tianjin, Guangdong; provinces not observed in every year dropped to "
             "balance the panel: Tibet.") in note
     assert "b:" not in note
-    assert tables.dropped_note([(clean, {"spec": {"id": "b"}})]) == ""
+    assert dropped_note([(clean, {"spec": {"id": "b"}})]) == ""

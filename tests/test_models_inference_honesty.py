@@ -123,7 +123,9 @@ def test_hausman_reports_definiteness_and_robust_f_with_g_minus_1_denominator():
 def test_tab04_marks_an_invalid_classical_hausman(tmp_path):
     import json
 
-    from analysis.models import tables as T
+    from analysis.models.table_config import TableDef
+    from analysis.models.table_labels import parse_labels
+    from analysis.models.tables import build_grid
 
     fe = pd.DataFrame({"term": ["x"], "estimate": [1.0], "std_error": [0.5], "p_value": [0.05], "ci_low": [0.0],
                        "ci_high": [2.0], "n_obs": [100], "method": ["m"]})
@@ -137,11 +139,10 @@ def test_tab04_marks_an_invalid_classical_hausman(tmp_path):
         (tmp_path / f"{name}.json").write_text(json.dumps({"spec": {"estimator": estimator, "outcome": "y"},
                                                             "terms": list(frame["term"])}))
     # the synthetic terms get their own label map (not configs/tables.yaml's)
-    labels = T.parse_labels({"labels": {"terms": {"x": "x", "hausman_mundlak_F": "Mundlak F",
-                                                  "hausman_chi2": "Classical chi2"},
-                                        "estimators": {"panel_fe": "Within"}, "event_time": "e={k}"}}, "test")
-    header, body = T.build_grid(T.TableDef("t", "c", ("fe",), "all", "estimator", extra_specs=("h",)), tmp_path,
-                                labels)
+    labels = parse_labels({"labels": {"terms": {"x": "x", "hausman_mundlak_F": "Mundlak F",
+                                                "hausman_chi2": "Classical chi2"},
+                                      "estimators": {"panel_fe": "Within"}, "event_time": "e={k}"}}, "test")
+    header, body = build_grid(TableDef("t", "c", ("fe",), "all", "estimator", extra_specs=("h",)), tmp_path, labels)
     rows = {row[0]: row[1] for row in body}
     assert rows["Mundlak F (df 5, 30)"].startswith("2.000 [p = 0.100]")
     assert "not valid" in rows["Classical chi2 (df 5)"] and "-8.9e-06" in rows["Classical chi2 (df 5)"]
@@ -181,13 +182,13 @@ def test_treated_clusters_for_treatment_variable_designs():
 
 
 def test_few_treated_rows_take_stars_from_the_resampling_p_value():
-    from analysis.models import tables as T
+    from analysis.models.table_cells import cell_stars
 
     row = pd.Series({"p_value": 0.001, "p_value_wild": 0.30, "few_treated_clusters": True})
-    assert T.cell_stars(row) == "†"                      # analytic p would give ***
-    assert T.cell_stars(row.drop("p_value_wild")) == "†"  # no resampling p-value: no stars
-    assert T.cell_stars(pd.Series({**row, "p_value_wild": 0.02})) == "**†"
-    assert T.cell_stars(pd.Series({"p_value": 0.001, "few_treated_clusters": False})) == "***"
+    assert cell_stars(row) == "†"                      # analytic p would give ***
+    assert cell_stars(row.drop("p_value_wild")) == "†"  # no resampling p-value: no stars
+    assert cell_stars(pd.Series({**row, "p_value_wild": 0.02})) == "**†"
+    assert cell_stars(pd.Series({"p_value": 0.001, "few_treated_clusters": False})) == "***"
 
 
 def test_placebo_p_value_floor_is_one_over_j_plus_one():

@@ -20,7 +20,9 @@ from analysis.analysis_panel import base_period_interaction, load_config
 from analysis.models import regression
 from analysis.models.sample import select_sample
 from analysis.models.spec import SpecError, resolve
-from analysis.models.tables import LABELS, TABLES, build_grid, build_long
+from analysis.models.table_config import TABLES
+from analysis.models.table_labels import LABELS
+from analysis.models.tables import build_grid, build_long
 from models_engine_sim import CONT_EFFECT, base_spec, simulate_panel
 
 TERM = "exposure:post"

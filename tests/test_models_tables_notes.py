@@ -10,8 +10,10 @@ import yaml
 
 from analysis import paths
 from analysis.io import DataError
-from analysis.models.tables import (ENTITY_LIST_NOTE, LABELS, TABLES, TableDef, build_long, load_labels,
-                                    parse_labels, render, table_notes, uses_entity_list)
+from analysis.models.table_config import TABLES, TableDef
+from analysis.models.table_labels import LABELS, load_labels, parse_labels
+from analysis.models.table_notes import ENTITY_LIST_NOTE, table_notes, uses_entity_list
+from analysis.models.tables import build_long, render
 from analysis.tables import main as tables_main
 
 

@@ -111,7 +111,7 @@ def test_one_and_two_workers_identical_and_no_leaked_processes(prepared):
     assert leaked == []
 
 
-def test_cell_equals_direct_engine_call(prepared, tmp_path):
+def test_cell_equals_direct_engine_call(prepared, workdir, tmp_path):
     """Path 1: the multiverse (index rebuilt by tasks.analysis_frame, fitted in-process by tasks.fit_cell).
     Path 2: the index stage's build_indices/default_index for that method, joined into the analysis panel in
     place of the default index, written to Parquet, and estimated by analysis.estimate.run from a spec file."""
@@ -125,9 +125,11 @@ def test_cell_equals_direct_engine_call(prepared, tmp_path):
     assert mine["error"] == ""
 
     method = cell.index.method()
-    indices, _ = build_indices(pd.read_parquet(paths.PANEL), index_config.with_methods({method.name: method}))
+    indices, _ = build_indices(pd.read_parquet(workdir / paths.PANEL.name),
+                               index_config.with_methods({method.name: method}))
     wide = default_index(indices, index_config, method.name)
-    panel = pd.read_parquet(paths.ANALYSIS_PANEL).drop(columns=[c for c in wide.columns if c not in ("province_code", "year")])
+    panel = pd.read_parquet(workdir / paths.ANALYSIS_PANEL.name)
+    panel = panel.drop(columns=[c for c in wide.columns if c not in ("province_code", "year")])
     panel = panel.merge(wide, on=["province_code", "year"], how="left", validate="one_to_one")
     panel.to_parquet(tmp_path / "panel.parquet", index=False)
     spec = {"estimator": "cont_did", "outcome": "capability_index", "exposure": "exposure_defence_z",

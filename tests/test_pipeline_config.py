@@ -17,7 +17,7 @@ from analysis.figures import exhibits
 from analysis.index.config import load_config as load_index_config
 from analysis.index.config import parse_config
 from analysis.io import DataError
-from analysis.models import tables as model_tables
+from analysis.models import table_config
 from analysis.shocks.config import load_config as load_shocks_config
 from analysis.window import study_window
 
@@ -97,22 +97,22 @@ def _raw_tables():
 
 
 def test_tables_config_declares_every_table_and_tab07_has_the_2022_window():
-    names = [t.name for t in model_tables.TABLES]
+    names = [t.name for t in table_config.TABLES]
     assert names == list(_raw_tables()["tables"]) and len(names) == len(set(names))
-    tab07 = next(t for t in model_tables.TABLES if t.name == "tab07_robustness")
+    tab07 = next(t for t in table_config.TABLES if t.name == "tab07_robustness")
     f = tab07.specs.index("robust_window2022_capability_index")
     assert tab07.labels[f].startswith("(f)") and tab07.labels[f - 1].startswith("(e)")
     assert tab07.labels[f + 1].startswith("(g)")
     spec = yaml.safe_load((paths.SPECS / "robust_window2022_capability_index.yaml").read_text())
     assert spec["sample"]["years"][1] == 2022 and "window_2015_2022" in spec["data"]
-    model_tables.check_specs(model_tables.TABLES)  # every listed spec has its file
+    table_config.check_specs(table_config.TABLES)  # every listed spec has its file
 
 
 def test_a_column_is_one_line(tmp_path):
     """A student adds a column by adding one line: the table then has one more spec, with the right header."""
     raw = _raw_tables()
     raw["tables"]["tab01_main_cont_did"]["columns"].append("cont_did_growth_civil_indicators")
-    (tab01, *_) = model_tables.parse_tables(raw)
+    (tab01, *_) = table_config.parse_tables(raw)
     assert tab01.specs[-1] == "cont_did_growth_civil_indicators" and tab01.labels == ()
 
 
@@ -131,16 +131,16 @@ def test_bad_tables_config_names_file_and_key(mutate, key, hint):
     raw = copy.deepcopy(_raw_tables())
     mutate(raw["tables"])
     with pytest.raises(DataError) as err:
-        model_tables.parse_tables(raw, CONFIGS / "tables.yaml")
+        table_config.parse_tables(raw, CONFIGS / "tables.yaml")
     assert "configs/tables.yaml" in str(err.value) and repr(key) in str(err.value) and hint in str(err.value)
 
 
 def test_table_naming_a_missing_spec_is_refused_with_the_closest_id():
-    (tab07,) = [t for t in model_tables.TABLES if t.name == "tab07_robustness"]
-    bad = model_tables.TableDef(tab07.name, tab07.caption, (*tab07.specs, "robust_window2023_capability_index"),
+    (tab07,) = [t for t in table_config.TABLES if t.name == "tab07_robustness"]
+    bad = table_config.TableDef(tab07.name, tab07.caption, (*tab07.specs, "robust_window2023_capability_index"),
                                 tab07.rows, tab07.header)
     with pytest.raises(DataError) as err:
-        model_tables.check_specs([bad])
+        table_config.check_specs([bad])
     assert "robust_window2023_capability_index" in str(err.value)
     assert "did you mean 'robust_window2022_capability_index'" in str(err.value)
 

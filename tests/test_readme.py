@@ -5,7 +5,7 @@ import re
 import yaml
 
 from analysis import paths
-from analysis.models.tables import TABLES
+from analysis.models.table_config import TABLES
 
 
 def test_readme_commands():

@@ -30,7 +30,7 @@ def _loaders():
     from analysis.clean import panel
     from analysis.figures import exhibits
     from analysis.index import config as index_config
-    from analysis.models import spec, tables
+    from analysis.models import spec, table_config
     from analysis.multiverse import grid
     from analysis.shocks import config as shocks_config
 
@@ -43,7 +43,7 @@ def _loaders():
         "exhibits.yaml": (exhibits.load_exhibits, ["exhibits", "fig01_trajectories_u_military"], "caption"),
         "multiverse.yaml": (lambda p: grid.load_config(p, _index_config()), ["inference"], "n_permutations"),
         "data_sources.yaml": (manifest.load_manifest, ["files", 0], "licence"),
-        "tables.yaml": (tables.load_tables, ["tables", "tab01_main_cont_did"], "header"),
+        "tables.yaml": (table_config.load_tables, ["tables", "tab01_main_cont_did"], "header"),
         "power.yaml": (power.load_config, ["smallest_effect"], "exposure_contrast_sd"),
         "specs/att_gt_first_listing.yaml": (spec.resolve, [], "control_group"),
     }
@@ -56,12 +56,13 @@ def model_of(name: str):
     """The model of a config file (the figures', tables' and power vocabularies passed in as their loaders do)."""
     from analysis import power
     from analysis.figures.exhibits import KINDS
-    from analysis.models import spec, tables
+    from analysis.models import spec, table_config, table_labels
 
     if name.startswith("specs/"):
         return spec.SpecFile
     return {"exhibits.yaml": lambda: config_models.exhibits_model(KINDS),
-            "tables.yaml": lambda: config_models.tables_model(tables.ROW_KINDS, tables.HEADERS, tables.LABEL_KINDS),
+            "tables.yaml": lambda: config_models.tables_model(table_config.ROW_KINDS, table_config.HEADERS,
+                                                                table_labels.LABEL_KINDS),
             "power.yaml": lambda: config_models.power_model(power.RULES),
             }.get(name, lambda: config_models.MODELS[name])()
 

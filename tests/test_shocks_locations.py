@@ -11,7 +11,7 @@ import yaml
 
 from analysis import paths
 from analysis.io import DataError
-from analysis.models.tables import ENTITY_LIST_NOTE
+from analysis.models.table_notes import ENTITY_LIST_NOTE
 from analysis.provinces import identity_table
 from analysis.shocks.config import load_config, load_locations, name_key
 from analysis.shocks.entity_list import (check_locations, geocode_table, read_entity_sources, transcriber_agreement,

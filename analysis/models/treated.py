@@ -12,7 +12,7 @@ REStat 93(1); our own simulation in issue 13). So every estimate row records
 * ``n_treated_clusters_by_cohort``: ``"g:count;…"`` for cohort designs (empty otherwise);
 * ``few_treated_clusters``: ``n_treated_clusters < FEW_TREATED_CLUSTERS`` — then the row's ``method`` says the
   analytic p-value is unreliable and the tables show the wild cluster bootstrap / randomization / placebo p-value
-  instead (:mod:`analysis.models.tables`);
+  instead (:mod:`analysis.models.table_cells`);
 * ``p_value_floor``: for placebo (permutation-in-space) p-values, the smallest attainable value 1/(J+1) with J
   placebo units (``n_units_ranked`` = J + 1).
 

@@ -1,0 +1,133 @@
+"""The table definitions of ``configs/tables.yaml`` (``tables:``): which specs are a table's columns, which terms its
+rows, which sidecar field its column headers. Validated at load (the file's model in
+:func:`analysis.config_models.tables_model`, then the checks that relate keys), so that a student's typo stops the
+run naming the file and the key. The label map in the same file is :mod:`analysis.models.table_labels`; laying
+tables out is :mod:`analysis.models.tables`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from analysis import config_models, paths, schema
+from analysis.io import DataError
+from analysis.models.table_labels import LABEL_KINDS
+from analysis.schema import did_you_mean
+
+
+@dataclass(frozen=True)
+class TableDef:
+    """One exhibit: output stem, caption, the spec ids (columns), which terms (rows), header field."""
+
+    name: str
+    caption: str
+    specs: tuple[str, ...]
+    rows: str          # "all" | "events" (e=k and ATT) | "att" (ATT only) | "treatment" (no controls) | "long"
+    header: str        # sidecar spec field used as the column header: "outcome" | "estimator"
+    extra_specs: tuple[str, ...] = ()   # specs whose single test row is appended (Hausman)
+    note: str = ""                      # a table's own note, after the standard notes
+    terms: tuple[str, ...] = ()         # if given, only these terms (rows), e.g. the treatment term of every column
+    labels: tuple[str, ...] = ()        # column headers replacing the sidecar field (one per spec)
+
+
+#: Values of a table's ``rows`` and ``header`` keys (also the choices of its model in analysis.config_models).
+ROW_KINDS = ("all", "events", "att", "treatment", "long")
+HEADERS = ("outcome", "estimator")
+_NAME = re.compile(r"^tab\d{2}_[a-z0-9_]+$")
+_SPEC_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+
+
+def parse_tables(raw, file: str | Path = paths.TABLES_CONFIG) -> tuple[TableDef, ...]:
+    """Validate the parsed ``configs/tables.yaml`` and return its tables in file order (DataError names the key)."""
+    def fail(key: str, message: str):
+        raise DataError(file, message, column=key)
+
+    schema.validate(config_models.tables_model(ROW_KINDS, HEADERS, LABEL_KINDS), raw, file)
+    if (not isinstance(raw, dict) or "tables" not in raw or set(raw) - {"tables", "labels"}
+            or not isinstance(raw["tables"], dict) or not raw["tables"]):
+        fail("tables", "expected the top-level keys 'tables' (table names to their settings) and 'labels'")
+    out = []
+    for name, t in raw["tables"].items():
+        where = f"tables.{name}"
+        if not isinstance(name, str) or not _NAME.match(name):
+            fail(where, f"table name {name!r} must look like tabNN_words (lower case)")
+        if not isinstance(t, dict):
+            fail(where, "expected a mapping (caption, columns, rows, header, ...)")
+        allowed = {"caption", "columns", "rows", "header", "terms", "extra_specs", "note"}
+        for key in sorted(set(t) - allowed):
+            fail(f"{where}.{key}", f"unknown key {key!r}{did_you_mean(key, allowed)}")
+        for key in ("caption", "columns", "rows", "header"):
+            if key not in t:
+                fail(f"{where}.{key}", f"missing key {key!r}")
+        for key in ("caption", "note"):
+            if key in t and not (isinstance(t[key], str) and t[key].strip()):
+                fail(f"{where}.{key}", "expected non-empty text")
+        for key, choices in (("rows", ROW_KINDS), ("header", HEADERS)):
+            if t[key] not in choices:
+                fail(f"{where}.{key}", f"{t[key]!r} is not one of {list(choices)}{did_you_mean(t[key], choices)}")
+        columns = t["columns"]
+        if not isinstance(columns, list) or not columns:
+            fail(f"{where}.columns", "expected a non-empty list of spec ids or {spec, label} mappings")
+        specs, labels = [], []
+        for i, c in enumerate(columns):
+            key = f"{where}.columns[{i}]"
+            if isinstance(c, dict):
+                if set(c) - {"spec", "label"} or "spec" not in c:
+                    fail(key, f"a column is a spec id or {{spec: <id>, label: <text>}}, got keys {sorted(c)}")
+                spec, label = c["spec"], c.get("label")
+                if label is not None and not (isinstance(label, str) and label.strip()):
+                    fail(key, "label must be non-empty text")
+            else:
+                spec, label = c, None
+            if not isinstance(spec, str) or not _SPEC_ID.match(spec):
+                fail(key, f"spec id {spec!r} is not a spec file name (configs/specs/<id>.yaml)")
+            if spec in specs:
+                fail(key, f"spec {spec!r} appears twice")
+            specs.append(spec)
+            labels.append(label)
+        if any(labels) and not all(labels):
+            fail(f"{where}.columns", "give a label to every column or to none")
+        if t["rows"] == "long" and len(specs) != 1:
+            fail(f"{where}.columns", "rows: long shows one spec; list exactly one column")
+        lists = {}
+        for key in ("terms", "extra_specs"):
+            value = t.get(key, [])
+            if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+                fail(f"{where}.{key}", "expected a list of names")
+            lists[key] = tuple(value)
+        out.append(TableDef(name, t["caption"], tuple(specs), t["rows"], t["header"],
+                            extra_specs=lists["extra_specs"], note=t.get("note", ""), terms=lists["terms"],
+                            labels=tuple(labels) if all(labels) else ()))
+    return tuple(out)
+
+
+def load_tables(path: str | Path = paths.TABLES_CONFIG) -> tuple[TableDef, ...]:
+    """Read and validate configs/tables.yaml (see :func:`parse_tables`)."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise DataError(path, f"not valid YAML: {err}") from err
+    return parse_tables(raw, path)
+
+
+def check_specs(definitions, specs_dir: Path = paths.SPECS, file: str | Path = paths.TABLES_CONFIG) -> None:
+    """Every spec a table lists must still have its spec file (``<specs_dir>/<id>.yaml``): an estimate file left
+    behind by a deleted spec is never used. Raises DataError naming the table, the spec and the closest spec id."""
+    known = {p.stem for p in Path(specs_dir).glob("*.yaml")}
+    for d in definitions:
+        for spec_id in d.specs + d.extra_specs:
+            if spec_id not in known:
+                raise DataError(file, f"table {d.name}: spec {spec_id!r} has no spec file "
+                                      f"{paths.relative(Path(specs_dir) / (spec_id + '.yaml'))}"
+                                      f"{did_you_mean(spec_id, known)}; "
+                                      "its estimate file (if any) is orphaned and is not used",
+                                column=f"tables.{d.name}")
+
+
+#: Every table, in configs/tables.yaml order (read at import so that tests and tools can look tables up by name).
+TABLES: tuple[TableDef, ...] = load_tables()

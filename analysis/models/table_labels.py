@@ -1,0 +1,114 @@
+"""The label map of the tables (``labels:`` in ``configs/tables.yaml``): raw names -> human-readable text.
+
+Estimate-file terms (``exposure_foreign_tech_z:post_huawei_2019``, ``e=-2``, ``<term>:theater_command=Eastern``),
+sidecar outcomes and estimators, and the extra columns of long tables each get their label here, or the table stops
+with a DataError naming the name and the config key to add it under: no raw column name reaches a table.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from analysis import paths
+from analysis.io import DataError
+from analysis.schema import did_you_mean
+
+#: An event-time term: ``e=k`` (regression event studies) or ``ATT e=k`` (staggered estimators); group 1 is k.
+EVENT = re.compile(r"^(?:ATT )?e=(-?\d+)$")
+#: The mappings of the label map (and of its model in analysis.config_models).
+LABEL_KINDS = ("terms", "levels", "outcomes", "estimators", "columns")
+
+
+@dataclass(frozen=True)
+class Labels:
+    """The one label map of the tables (``labels:`` in configs/tables.yaml): raw names -> human-readable text.
+
+    Every lookup either returns a label or raises DataError naming the name and the config key to add it under, so
+    that no raw column name (``exposure_foreign_tech_z:post_huawei_2019``) reaches a table.
+    """
+
+    terms: dict
+    event_time: str
+    levels: dict
+    outcomes: dict
+    estimators: dict
+    columns: dict
+    file: Path = paths.TABLES_CONFIG
+
+    def _missing(self, kind: str, name: str, where: str = "") -> DataError:
+        known = getattr(self, kind)
+        return DataError(self.file, f"no label for {kind[:-1]} {name!r}{where}; add it under labels.{kind}"
+                                    f"{did_you_mean(name, known)}", key=f"labels.{kind}")
+
+    def term(self, term: str, where: str = "") -> str:
+        """Row label of an estimate-file term: an exact entry of ``terms``; ``e=k`` / ``ATT e=k`` by ``event_time``;
+        ``<term>:<variable>=<level>`` as "<label of term> × <levels[variable] with {level}>"."""
+        if term in self.terms:
+            return self.terms[term]
+        event = EVENT.match(term)
+        if event:
+            return self.event_time.format(k=int(event.group(1)))
+        base, _, level = term.rpartition("=")
+        base, _, variable = base.rpartition(":")
+        if base and variable in self.levels and level:
+            return f"{self.term(base, where)} × {self.levels[variable].format(level=level)}"
+        raise self._missing("terms", term, where)
+
+    def header(self, field: str, value: str, where: str = "") -> str:
+        """Column header for the sidecar field ``outcome`` or ``estimator``."""
+        kind = {"outcome": "outcomes", "estimator": "estimators"}[field]
+        table = getattr(self, kind)
+        if value not in table:
+            raise self._missing(kind, value, where)
+        return table[value]
+
+    def column(self, name: str, where: str = "") -> str:
+        """Header of an extra numeric column of a long table."""
+        if name not in self.columns:
+            raise self._missing("columns", name, where)
+        return self.columns[name]
+
+
+def parse_labels(raw, file: str | Path = paths.TABLES_CONFIG) -> Labels:
+    """Validate the ``labels:`` section of configs/tables.yaml (DataError naming the key)."""
+    section = raw.get("labels") if isinstance(raw, dict) else None
+    if not isinstance(section, dict):
+        raise DataError(file, "missing the 'labels' section (the label map of every term, outcome, estimator and "
+                              "long-table column the tables show)", key="labels")
+    allowed = set(LABEL_KINDS) | {"event_time"}
+    for key in sorted(set(section) - allowed):
+        raise DataError(file, f"unknown key {key!r}{did_you_mean(key, allowed)}", key=f"labels.{key}")
+    maps = {}
+    for kind in LABEL_KINDS:
+        value = section.get(kind, {})
+        if not isinstance(value, dict):
+            raise DataError(file, "expected a mapping of names to labels", key=f"labels.{kind}")
+        for name, label in value.items():
+            if not (isinstance(label, str) and label.strip()):
+                raise DataError(file, f"the label of {name!r} must be non-empty text", key=f"labels.{kind}.{name}")
+        maps[kind] = {str(k): v for k, v in value.items()}
+    event_time = section.get("event_time")
+    if not (isinstance(event_time, str) and "{k}" in event_time):
+        raise DataError(file, "expected text containing {k} (the event time)", key="labels.event_time")
+    for name, text in maps["levels"].items():
+        if "{level}" not in text:
+            raise DataError(file, "expected text containing {level}", key=f"labels.levels.{name}")
+    return Labels(event_time=event_time, file=Path(file), **maps)
+
+
+def load_labels(path: str | Path = paths.TABLES_CONFIG) -> Labels:
+    """Read and validate the ``labels:`` section of configs/tables.yaml (see :func:`parse_labels`)."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise DataError(path, f"not valid YAML: {err}") from err
+    return parse_labels(raw, path)
+
+
+#: The label map of every table (configs/tables.yaml ``labels:``).
+LABELS: Labels = load_labels()
