@@ -149,24 +149,14 @@ class ShocksConfig:
 
 
 class _Reader:
-    """Typed access to a nested mapping that reports the file and dotted key on any problem."""
+    """Checks of values the model (:class:`analysis.config_models.ShocksFile`) cannot make alone (non-blank text,
+    dates, choices among the file's own reasons and rules), reporting the file and the dotted key."""
 
     def __init__(self, file: Path):
         self.file = file
 
     def fail(self, key: str, message: str):
-        raise DataError(self.file, f"key {key!r}: {message}", column=key)
-
-    def mapping(self, value, key: str, allowed: set[str], required: set[str]) -> dict:
-        if not isinstance(value, dict):
-            self.fail(key, f"expected a mapping, got {type(value).__name__}")
-        for k in value:
-            if k not in allowed:
-                self.fail(f"{key}.{k}" if key else str(k), f"unknown key (allowed: {', '.join(sorted(allowed))})")
-        for k in required:
-            if k not in value:
-                self.fail(f"{key}.{k}" if key else k, "required key is missing")
-        return value
+        raise DataError(self.file, message, key=key)
 
     def integer(self, value, key: str) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
@@ -194,11 +184,7 @@ class _Reader:
             self.fail(key, f"expected a date YYYY-MM-DD, got {value!r}")
 
     def year_range(self, value, key: str) -> YearRange:
-        m = self.mapping(value, key, {"first_year", "last_year"}, {"first_year", "last_year"})
-        first, last = self.integer(m["first_year"], f"{key}.first_year"), self.integer(m["last_year"], f"{key}.last_year")
-        if first > last:
-            self.fail(key, f"first_year {first} is after last_year {last}")
-        return YearRange(first, last)
+        return YearRange(value["first_year"], value["last_year"])  # integers, first <= last: checked by the model
 
     def choice(self, value, key: str, options) -> str:
         if value not in options:
@@ -228,11 +214,10 @@ def load_config(path: str | Path = paths.SHOCKS_CONFIG, window: tuple[int, int] 
     from analysis import config_models, schema
 
     schema.validate(config_models.ShocksFile, raw, path)
-    top = r.mapping(raw, "", {"post_rule", "events", "exposure", "entity_list", "geocode"},
-                    {"post_rule", "events", "exposure", "entity_list", "geocode"})
+    top = raw
     years = YearRange(*(study_window() if window is None else window))
 
-    post = r.mapping(top["post_rule"], "post_rule", {"cutoff_month_day"}, {"cutoff_month_day"})
+    post = top["post_rule"]
     md = _MONTH_DAY.match(str(post["cutoff_month_day"]))
     if not md:
         r.fail("post_rule.cutoff_month_day", f"expected MM-DD, got {post['cutoff_month_day']!r}")
@@ -243,21 +228,17 @@ def load_config(path: str | Path = paths.SHOCKS_CONFIG, window: tuple[int, int] 
         r.fail("post_rule.cutoff_month_day", f"not a calendar day: {post['cutoff_month_day']!r}")
 
     events = []
-    ev_map = top["events"]
-    if not isinstance(ev_map, dict) or not ev_map:
-        r.fail("events", "expected a non-empty mapping of event name -> definition")
-    for name, spec in ev_map.items():
+    for name, spec in top["events"].items():
         key = f"events.{name}"
         if not re.fullmatch(r"[a-z][a-z0-9_]*", str(name)):
             r.fail(key, "event names must be lower_snake_case (they become post_<name> columns)")
-        s = r.mapping(spec, key, {"date", "role", "label", "citation"}, {"date", "role", "label", "citation"})
+        s = spec
         events.append(Event(name, r.date(s["date"], f"{key}.date"), r.choice(s["role"], f"{key}.role", EVENT_ROLES),
                             r.text(s["label"], f"{key}.label"), r.text(s["citation"], f"{key}.citation")))
     if not any(e.role == "main" for e in events):
         r.fail("events", "at least one event must have role: main")
 
-    ex = r.mapping(top["exposure"], "exposure", {"base_years", "usd_cny", "measures", "composites"},
-                   {"base_years", "measures"})
+    ex = top["exposure"]
     base = r.year_range(ex["base_years"], "exposure.base_years")
     first_main = min(first_treated_year(e.date, cutoff_month, cutoff_day) for e in events if e.role == "main")
     if base.last_year >= first_main:
@@ -265,11 +246,9 @@ def load_config(path: str | Path = paths.SHOCKS_CONFIG, window: tuple[int, int] 
                f"{base.last_year} is not before {first_main}, the first year treated by a main event")
     fx = {}
     if "usd_cny" in ex:
-        fx_map = r.mapping(ex["usd_cny"], "exposure.usd_cny", set(ex["usd_cny"] or {}), set())
+        fx_map = ex["usd_cny"]
         fx["usd_cny"] = {r.integer(y, "exposure.usd_cny"): r.number(v, f"exposure.usd_cny.{y}") for y, v in fx_map.items()}
     ratios, counts, names = [], [], set()
-    if not isinstance(ex["measures"], list) or not ex["measures"]:
-        r.fail("exposure.measures", "expected a non-empty list")
     for i, spec in enumerate(ex["measures"]):
         key = f"exposure.measures[{i}]"
         formula = r.choice((spec or {}).get("formula"), f"{key}.formula", ("ratio_of_sums", "province_count"))
@@ -280,10 +259,7 @@ def load_config(path: str | Path = paths.SHOCKS_CONFIG, window: tuple[int, int] 
             r.fail(f"{key}.name", f"duplicate measure {name!r}")
         names.add(name)
         if formula == "ratio_of_sums":
-            s = r.mapping(spec, key, {"name", "formula", "numerator", "denominator", "years", "missing_numerator",
-                                      "scale", "unit", "label", "numerator_factor", "numerator_fx"},
-                          {"name", "formula", "numerator", "denominator", "years", "missing_numerator", "scale",
-                           "unit", "label"})
+            s = spec
             yrs = r.year_range(s["years"], f"{key}.years")
             if yrs.first_year < base.first_year or yrs.last_year > base.last_year:
                 r.fail(f"{key}.years", f"{yrs.first_year}-{yrs.last_year} lies outside exposure.base_years "
@@ -304,14 +280,13 @@ def load_config(path: str | Path = paths.SHOCKS_CONFIG, window: tuple[int, int] 
                 numerator_factor=r.number(s.get("numerator_factor", 1.0), f"{key}.numerator_factor"),
                 numerator_fx=fx_name))
         else:
-            s = r.mapping(spec, key, {"name", "formula", "columns", "unit", "label"},
-                          {"name", "formula", "columns", "unit", "label"})
+            s = spec
             counts.append(CountMeasure(name, r.string_list(s["columns"], f"{key}.columns"),
                                        r.text(s["unit"], f"{key}.unit"), r.text(s["label"], f"{key}.label")))
     composites = []
     for i, spec in enumerate(ex.get("composites") or []):
         key = f"exposure.composites[{i}]"
-        s = r.mapping(spec, key, {"name", "components", "label"}, {"name", "components", "label"})
+        s = spec
         comps = r.string_list(s["components"], f"{key}.components")
         for c in comps:
             if c not in names:
@@ -322,32 +297,21 @@ def load_config(path: str | Path = paths.SHOCKS_CONFIG, window: tuple[int, int] 
         names.add(name)
         composites.append(Composite(name, comps, r.text(s["label"], f"{key}.label")))
 
-    el = r.mapping(top["entity_list"], "entity_list",
-                   {"sources", "years", "countries", "reasons", "tech_cohort_reasons", "rules",
-                    "plausible_earlier_listings"},
-                   {"sources", "years", "countries", "reasons", "tech_cohort_reasons", "rules"})
-    reasons_map = r.mapping(el["reasons"], "entity_list.reasons", set(el["reasons"] or {}), set())
-    if not reasons_map:
-        r.fail("entity_list.reasons", "expected a non-empty mapping of reason -> description")
-    reasons = {str(k): r.text(v, f"entity_list.reasons.{k}") for k, v in reasons_map.items()}
+    el = top["entity_list"]
+    reasons = {str(k): r.text(v, f"entity_list.reasons.{k}") for k, v in el["reasons"].items()}
     tech_reasons = r.string_list(el["tech_cohort_reasons"], "entity_list.tech_cohort_reasons")
     for i, t in enumerate(tech_reasons):
         r.choice(t, f"entity_list.tech_cohort_reasons[{i}]", tuple(reasons))
     sources = []
-    if not isinstance(el["sources"], list) or not el["sources"]:
-        r.fail("entity_list.sources", "expected a non-empty list of {path, complete}")
     for i, spec in enumerate(el["sources"]):
         key = f"entity_list.sources[{i}]"
-        s = r.mapping(spec, key, {"path", "complete"}, {"path", "complete"})
-        if not isinstance(s["complete"], bool):
-            r.fail(f"{key}.complete", "expected true or false")
+        s = spec
         p = Path(r.text(s["path"], f"{key}.path"))
         sources.append(EntitySource(p if p.is_absolute() else paths.ROOT / p, s["complete"]))
     rules, rule_ids = [], set()
     for i, spec in enumerate(el["rules"] or []):
         key = f"entity_list.rules[{i}]"
-        s = r.mapping(spec, key, {"id", "date", "date_range", "status", "basis", "reason", "reason_source",
-                                  "entity_reasons"}, {"id", "status", "basis", "reason", "reason_source"})
+        s = spec
         rid = r.text(s["id"], f"{key}.id")
         if rid in rule_ids:
             r.fail(f"{key}.id", f"duplicate rule {rid!r}")
@@ -364,8 +328,7 @@ def load_config(path: str | Path = paths.SHOCKS_CONFIG, window: tuple[int, int] 
             if first > last:
                 r.fail(f"{key}.date_range", "earliest date is after latest date")
         entity_reasons = {}
-        for name, why in (r.mapping(s.get("entity_reasons") or {}, f"{key}.entity_reasons",
-                                    set(s.get("entity_reasons") or {}), set())).items():
+        for name, why in (s.get("entity_reasons") or {}).items():
             entity_reasons[r.text(name, f"{key}.entity_reasons")] = r.choice(
                 why, f"{key}.entity_reasons.{name}", tuple(reasons))
         rules.append(Rule(rid, first, last, r.choice(s["status"], f"{key}.status", RULE_STATUSES),
@@ -375,7 +338,7 @@ def load_config(path: str | Path = paths.SHOCKS_CONFIG, window: tuple[int, int] 
     plausible = []
     for i, spec in enumerate(el.get("plausible_earlier_listings") or []):
         key = f"entity_list.plausible_earlier_listings[{i}]"
-        s = r.mapping(spec, key, {"rule", "province", "basis", "source"}, {"rule", "province", "basis", "source"})
+        s = spec
         rule = next((x for x in rules if x.id == s["rule"]), None)
         if rule is None:
             r.fail(f"{key}.rule", f"unknown rule {s['rule']!r} (not in entity_list.rules)")
@@ -387,8 +350,7 @@ def load_config(path: str | Path = paths.SHOCKS_CONFIG, window: tuple[int, int] 
         plausible.append(PlausibleListing(rule.id, code, r.text(s["basis"], f"{key}.basis"),
                                           r.text(s["source"], f"{key}.source")))
 
-    geo = r.mapping(top["geocode"], "geocode", {"fields", "aliases", "street_words", "direction_words", "locations"},
-                    {"fields"})
+    geo = top["geocode"]
     locations_file, locations, not_placed = None, (), ()
     if "locations" in geo:
         p = Path(r.text(geo["locations"], "geocode.locations"))
@@ -453,7 +415,7 @@ def load_locations(path: Path, to_code: dict | None = None) -> tuple[tuple[Entit
 
     schema.validate(config_models.EntityLocationsFile, raw, path)
     r = _Reader(path)
-    top = r.mapping(raw, "", {"placed", "not_placed"}, {"placed", "not_placed"})
+    top = raw
     to_code = _province_lookup() if to_code is None else to_code
     seen: dict[str, str] = {}
     placed, not_placed = [], []
@@ -468,7 +430,7 @@ def load_locations(path: Path, to_code: dict | None = None) -> tuple[tuple[Entit
 
     for i, spec in enumerate(top["placed"] or []):
         key = f"placed[{i}]"
-        s = r.mapping(spec, key, {"name", "province", "basis", "source"}, {"name", "province", "basis", "source"})
+        s = spec
         name = check_name(s["name"], f"{key}.name")
         code = to_code.get(str(s["province"]))
         if code is None:
@@ -477,6 +439,6 @@ def load_locations(path: Path, to_code: dict | None = None) -> tuple[tuple[Entit
                                      r.text(s["source"], f"{key}.source")))
     for i, spec in enumerate(top["not_placed"] or []):
         key = f"not_placed[{i}]"
-        s = r.mapping(spec, key, {"name", "reason"}, {"name", "reason"})
+        s = spec
         not_placed.append(NotPlaced(check_name(s["name"], f"{key}.name"), r.text(s["reason"], f"{key}.reason")))
     return tuple(placed), tuple(not_placed)
