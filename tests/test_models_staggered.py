@@ -254,26 +254,65 @@ def test_sunab_agrees_with_diff_diff(sim, source):
         assert ours.loc[f"ATT e={e}", "std_error"] == pytest.approx(ref_se, rel=1e-6)
 
 
-@SOURCES
-def test_did_imputation_agrees_with_diff_diff_and_pyfixest_did2s(sim, source):
+def _bjs_by_hand(df: pd.DataFrame, window_end: int) -> dict:
+    """BJS (2024) imputation written out from the paper, as the independent reference for diff-diff's
+    ImputationDiD behind ``did_imputation``: unit + year dummies fit by least squares on untreated observations,
+    tau_it = Y_it - fitted on treated ones, each estimand sum_it v_it Y_it with v = w on treated and
+    v = -Z0 (Z0'Z0)^+ Z1' w on untreated observations, and the conservative variance of their Theorem 3,
+    sum over clusters of (sum v_it eps_it)^2 with eps = residual (untreated) or tau_it minus its cohort x horizon mean
+    (treated). Returns {term: (estimate, se)} for ``ATT`` (0 <= e <= window_end) and ``ATT e=k``."""
+    units, unit_idx = np.unique(df["province_code"], return_inverse=True)
+    years, year_idx = np.unique(df["year"], return_inverse=True)
+    z = np.zeros((len(df), len(units) + len(years) - 1))
+    z[np.arange(len(df)), unit_idx] = 1.0
+    z[np.flatnonzero(year_idx > 0), len(units) + year_idx[year_idx > 0] - 1] = 1.0
+    g, y = df["first_year"].to_numpy(), df["y"].to_numpy()
+    treated = (g > 0) & (df["year"].to_numpy() >= g)
+    e = np.where(treated, df["year"].to_numpy() - g, -1)
+    z0, z1, y0 = z[~treated], z[treated], y[~treated]
+    gram_pinv = np.linalg.pinv(z0.T @ z0)
+    coef = gram_pinv @ z0.T @ y0
+    tau = y[treated] - z1 @ coef
+    cells = pd.Series(tau).groupby([g[treated], e[treated]]).transform("mean").to_numpy()
+    eps = np.empty(len(df))
+    eps[~treated], eps[treated] = y0 - z0 @ coef, tau - cells
+    out = {}
+    e1 = e[treated]
+    for term, mask in [("ATT", (e1 >= 0) & (e1 <= window_end))] + [(f"ATT e={k}", e1 == k)
+                                                                    for k in range(window_end + 1) if (e1 == k).any()]:
+        w = mask / mask.sum()
+        v = np.empty(len(df))
+        v[treated], v[~treated] = w, -z0 @ (gram_pinv @ (z1.T @ w))
+        se = np.sqrt((pd.Series(v * eps).groupby(df["province_code"].to_numpy()).sum() ** 2).sum())
+        out[term] = (float(w @ tau), float(se))
+    return out
+
+
+@pytest.mark.parametrize("window_end", [3, 5])
+def test_did_imputation_equals_bjs_theorem_3_by_hand_and_pyfixest_did2s(window_end):
+    """Post-period effects and their conservative SEs equal the paper's formulas written out (abs 1e-10, rel 1e-8);
+    ``event_window`` [-1, 3] restricts the overall ATT to e <= 3 (diff-diff's own overall ATT averages every treated
+    observation, so the wrapper must leave the others out of the call); the static ATT equals Gardner's two-stage
+    DiD (pyfixest ``did2s``), which has the same point estimate (abs 1e-8)."""
     import pyfixest as pf
 
-    ref = _reference(source, "imputation", "imputation", sim)
-    ours = BJS.did_imputation(sim, SPEC).set_index("term")
-    assert ours.loc["ATT", "estimate"] == pytest.approx(ref["overall"][0], abs=1e-8)
-    assert ours.loc["ATT", "std_error"] == pytest.approx(ref["overall"][1], rel=1e-6)
-    post = {int(e): values for e, values in ref["event_study"].items() if int(e) >= 0}
-    assert post
-    for e, (effect, ref_se) in post.items():
-        assert ours.loc[f"ATT e={e}", "estimate"] == pytest.approx(effect, abs=1e-8)
-        assert ours.loc[f"ATT e={e}", "std_error"] == pytest.approx(ref_se, rel=1e-6)
-    # Gardner's two-stage DiD has the same point estimate as the imputation estimator (static effect).
-    df = sim.assign(treat=((sim["first_year"] > 0) & (sim["year"] >= sim["first_year"])).astype(float))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        two_stage = pf.did2s(df, yname="y", first_stage="~ 0 | province_code + year", second_stage="~ treat",
-                             treatment="treat", cluster="province_code")
-    assert ours.loc["ATT", "estimate"] == pytest.approx(float(two_stage.coef()["treat"]), abs=1e-8)
+    sim = simulate_staggered(seed=12, noise_sd=0.4)
+    ours = BJS.did_imputation(sim, {**SPEC, "event_window": [-1, window_end]}).set_index("term")
+    hand = _bjs_by_hand(sim, window_end)
+    assert [t for t in ours.index if not t.startswith("ATT e=-")] == [t for t in hand if t in ours.index]
+    assert len(ours.index) == len(hand) + 1  # e = -1, BJS Test 1
+    for term, (effect, se) in hand.items():
+        assert ours.loc[term, "estimate"] == pytest.approx(effect, abs=1e-10)
+        assert ours.loc[term, "std_error"] == pytest.approx(se, rel=1e-8)
+    if window_end == 5:  # every treated observation (the panel's last event time is 2021 - 2017 = 4)
+        df = sim.assign(treat=((sim["first_year"] > 0) & (sim["year"] >= sim["first_year"])).astype(float))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            two_stage = pf.did2s(df, yname="y", first_stage="~ 0 | province_code + year", second_stage="~ treat",
+                                 treatment="treat", cluster="province_code")
+        assert ours.loc["ATT", "estimate"] == pytest.approx(float(two_stage.coef()["treat"]), abs=1e-8)
+    else:  # the window matters in this design
+        assert abs(ours.loc["ATT", "estimate"] - _bjs_by_hand(sim, 5)["ATT"][0]) > 0.1
 
 
 def test_pyfixest_is_called_without_deprecated_arguments_and_with_the_same_demeaning(sim):

@@ -1,20 +1,25 @@
 """Borusyak, Jaravel & Spiess (2024, REStud 91(6)) imputation estimator, :func:`did_imputation`.
 
 Unit and period fixed effects fit on untreated observations, treated outcomes' counterfactuals imputed, effects
-averaged; conservative variance of their Theorem 3 with cohort x horizon averages of the effects; pre-trend
-coefficients from their Test 1 (leads added to the untreated-observation regression, pyfixest). The variance needs
-the imputation weights v_it, which no installed library exposes, so steps 1-3 are written here on numpy. Inputs,
-result rows and the t(G - 1) convention: :mod:`analysis.models.staggered_panel`.
+averaged, conservative variance of their Theorem 3 with cohort x horizon averages of the effects: diff-diff's
+``ImputationDiD`` (equal to our former numpy implementation to ~1e-11 on the real spec; tests against pyfixest's
+``did2s`` and known truth). Kept here, because diff-diff does not give them: the panel checks and the always-treated
+and non-imputable records, the event window (diff-diff's overall ATT averages every treated observation), t(G - 1)
+intervals, and the pre-trend coefficients of BJS Test 1 (leads -1 ... -K with the earlier relative periods as
+reference, pyfixest), where diff-diff's ``pretrends`` leads use e = -1 as the reference instead. Inputs, result rows
+and the t(G - 1) convention: :mod:`analysis.models.staggered_panel`.
 """
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import pandas as pd
 
 from analysis.io import DataError
-from analysis.models.staggered_panel import (alpha_level, cluster_sums, dropped_always_columns, event_window_bounds,
-                                             prepare_panel, pyfixest_demeaner, result_frame, spec_file, t_row)
+from analysis.models.staggered_panel import (alpha_level, dropped_always_columns, event_window_bounds, prepare_panel,
+                                             pyfixest_demeaner, result_frame, spec_file, t_row)
 
 
 def did_imputation(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
@@ -27,10 +32,12 @@ def did_imputation(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
     Variance (their Theorem 3, conservative): each estimand is sum_it v_it Y_it with v_it = w_it on treated
     and v = -Z0 (Z0'Z0)^+ Z1' w on untreated observations; sigma^2 = sum_clusters (sum v_it eps_it)^2 with
     eps = residual on untreated and tau_it - tau_bar_{g,e} on treated observations (tau_bar = cohort x
-    horizon mean). Pre-periods ``ATT e=k`` (k < 0, within the window) are their Test 1: lead dummies
+    horizon mean). Steps 1-3 and the variance are diff-diff's ``ImputationDiD`` (``aux_partition=
+    "cohort_horizon"``, no leave-one-out: R didimputation's convention); p-values and intervals t(G - 1). Pre-periods ``ATT e=k`` (k < 0, within the window) are their Test 1: lead dummies
     1{t - g = k} for k = -1 ... -K added to the step-1 regression on untreated observations (pyfixest, CRV1),
     relative periods before -K (at least the earliest one) being the reference.
     """
+    import diff_diff as dd  # imported here: it loads scipy.stats, which the other estimators avoid (distributions.py)
     import pyfixest as pf
 
     panel = prepare_panel(df, spec)
@@ -47,59 +54,37 @@ def did_imputation(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
     imputable = data["time"].isin(untreated["time"]) & data["unit"].isin(untreated["unit"])
     n_dropped = int((data["treated"] & ~imputable).sum())
     data = data.loc[imputable].reset_index(drop=True)
-    units = np.sort(data["unit"].unique())
-    times = np.sort(data["time"].unique())
-    unit_idx = np.searchsorted(units, data["unit"].to_numpy())
-    time_idx = np.searchsorted(times, data["time"].to_numpy())
-    # Design: unit dummies, period dummies (first period dropped), controls.
-    z = np.zeros((len(data), len(units) + len(times) - 1 + len(panel.controls)))
-    z[np.arange(len(data)), unit_idx] = 1.0
-    later = time_idx > 0
-    z[np.flatnonzero(later), len(units) + time_idx[later] - 1] = 1.0
-    for j, c in enumerate(panel.controls):
-        z[:, len(units) + len(times) - 1 + j] = data[c].to_numpy()
     treated = data["treated"].to_numpy()
     if not treated.any():
         raise DataError(spec_file(spec), "did_imputation: no treated observation has an untreated observation in "
                         "its period to impute its counterfactual (every unit treated by then); widen `sample` or use "
                         "another `cohort`", key="cohort")
-    z0, z1 = z[~treated], z[treated]
-    y = data["y"].to_numpy()
-    gram_pinv = np.linalg.pinv(z0.T @ z0)
-    coef = gram_pinv @ z0.T @ y[~treated]
-    fitted = z @ coef
-    tau = np.where(treated, y - fitted, np.nan)
-    resid0 = y[~treated] - fitted[~treated]
-
-    treated_frame = data.loc[treated, ["g", "e"]].assign(tau=tau[treated])
-    tau_bar = treated_frame.groupby(["g", "e"])["tau"].transform("mean").to_numpy()
-    eps = np.empty(len(data))
-    eps[~treated] = resid0
-    eps[treated] = tau[treated] - tau_bar
-    clusters = data["cluster"].to_numpy()
-
     lo, hi = event_window_bounds(spec)
-    e_treated = data.loc[treated, "e"].to_numpy()
-    targets = [("ATT", (e_treated >= 0) & (e_treated <= hi))]
-    targets += [(f"ATT e={k}", e_treated == k) for k in np.unique(e_treated) if lo <= k <= hi and k >= 0]
-    alpha = alpha_level(spec)
+    # Treated observations outside 0 <= e <= event_window[1] have weight zero in every reported effect and do not
+    # enter the step-1 fit, so leaving them out of the call changes no estimate or SE (residuals of treated
+    # observations are centred within cohort x horizon cells, which they are alone in) and makes diff-diff's
+    # overall ATT the window's average.
+    in_targets = ~data["treated"] | ((data["e"] >= 0) & (data["e"] <= hi))
+    clusters = data["cluster"].to_numpy()
     n_clusters = int(pd.unique(clusters).size)
+    with warnings.catch_warnings():
+        # Its notes on the deprecated fit-time ``aggregate`` and on normal-theory p-values (ours are t(G - 1)).
+        warnings.filterwarnings("ignore", category=FutureWarning, module="diff_diff")
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module="diff_diff")
+        imputation = dd.ImputationDiD(anticipation=anticipation, cluster="cluster").fit(
+            data.loc[in_targets], outcome="y", unit="unit", time="time", first_treat="g",
+            covariates=list(panel.controls) or None, aggregate="event_study")
+    alpha = alpha_level(spec)
     always, always_text = dropped_always_columns(panel.always_treated_units)
-    method = ("did_imputation (Borusyak-Jaravel-Spiess 2024, conservative cohort x horizon variance"
+    method = (f"did_imputation (Borusyak-Jaravel-Spiess 2024 via diff-diff {dd.__version__} ImputationDiD, "
+              "conservative cohort x horizon variance"
               + (f", {n_dropped} non-imputable treated obs dropped" if n_dropped else "")
               + f", t({n_clusters - 1}))" + always_text)
-    rows = []
-    for term, mask in targets:
-        if not mask.any():
-            continue
-        w1 = mask / mask.sum()
-        v = np.empty(len(data))
-        v[treated] = w1
-        v[~treated] = -z0 @ (gram_pinv @ (z1.T @ w1))
-        estimate = float(w1 @ tau[treated])
-        se = float(np.sqrt((cluster_sums(v * eps, clusters) ** 2).sum()))
-        rows.append(t_row(term, estimate, se, alpha, len(data), method, n_clusters, **always,
-                           n_treated_obs_not_imputable=n_dropped))
+    targets = [("ATT", imputation.overall_att, imputation.overall_se)]
+    targets += [(f"ATT e={k}", effect["effect"], effect["se"]) for k, effect in sorted(imputation.event_study_effects.items())
+                if lo <= k <= hi and k >= 0 and effect.get("n_obs", 0) > 0]
+    rows = [t_row(term, estimate, se, alpha, len(data), method, n_clusters, **always,
+                  n_treated_obs_not_imputable=n_dropped) for term, estimate, se in targets]
 
     # Pre-trend coefficients (BJS Test 1) on untreated observations.
     pre = data.loc[~data["treated"]].copy()
