@@ -254,6 +254,33 @@ def test_sunab_agrees_with_diff_diff(sim, source):
         assert ours.loc[f"ATT e={e}", "std_error"] == pytest.approx(ref_se, rel=1e-6)
 
 
+def test_sunab_window_att_is_diff_diff_event_effects_weighted_by_treated_counts():
+    """Why sunab keeps its own aggregation (docs/estimators.md): diff-diff's ``SunAbraham`` overall ATT averages every
+    post period, whereas ours is fixest's ``agg = "ATT"`` within ``event_window``. Ours equals diff-diff's event-time
+    effects e = 0..3 weighted by their treated-observation counts (abs 1e-8), its SE the delta method on diff-diff's
+    ``event_study_vcov`` (rel 1e-6); and it differs from diff-diff's overall ATT in this design (effects grow with e)."""
+    import diff_diff as dd
+
+    sim = simulate_staggered(seed=8, noise_sd=0.3)
+    ours = SA.sunab(sim, {**SPEC, "event_window": [-2, 3]}).set_index("term")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = dd.SunAbraham(cluster="province_code").fit(sim, outcome="y", unit="province_code", time="year",
+                                                         first_treat="first_year")
+    rel = (sim["year"] - sim["first_year"]).where(sim["first_year"] > 0)
+    counts = rel.value_counts()
+    window = [0, 1, 2, 3]
+    pi = np.array([counts[e] for e in window], float)
+    pi /= pi.sum()
+    index = [int(e) for e in ref.event_study_vcov_index]
+    positions = [index.index(e) for e in window]
+    att = float(pi @ np.array([ref.event_study_effects[e]["effect"] for e in window]))
+    se = float(np.sqrt(pi @ ref.event_study_vcov[np.ix_(positions, positions)] @ pi))
+    assert ours.loc["ATT", "estimate"] == pytest.approx(att, abs=1e-8)
+    assert ours.loc["ATT", "std_error"] == pytest.approx(se, rel=1e-6)
+    assert abs(ours.loc["ATT", "estimate"] - float(ref.overall_att)) > 0.05
+
+
 def _bjs_by_hand(df: pd.DataFrame, window_end: int) -> dict:
     """BJS (2024) imputation written out from the paper, as the independent reference for diff-diff's
     ImputationDiD behind ``did_imputation``: unit + year dummies fit by least squares on untreated observations,
