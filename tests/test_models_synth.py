@@ -208,7 +208,7 @@ def test_sdid_recovers_known_effect_with_level_shift():
     assert per_year.mean() == pytest.approx(est.loc["ATT", "estimate"], abs=1e-10)
     panel = single_treated_panel(df, SPEC)
     fitted = sdid_estimate(panel.Y, panel.n_pre, reps=0)
-    omega, lam = fitted["omega"], fitted["lambda_"]
+    omega, lam = fitted.omega, fitted.lambda_
     assert omega.sum() == pytest.approx(1.0) and lam.sum() == pytest.approx(1.0)
     assert (omega >= 0).all() and (lam >= 0).all()
 

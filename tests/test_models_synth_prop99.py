@@ -17,7 +17,7 @@ import pytest
 
 from analysis.models import registry
 from analysis.models.sample import select_sample
-from analysis.models.sdid import sdid, sdid_estimate
+from analysis.models.sdid import sdid_estimate, sdid_fit
 from analysis.models.synth import synth
 from models_engine_sim import base_spec   # tests/ is on sys.path (pytest rootdir-relative import)
 from reference_data import load_prop99, reference_values
@@ -45,8 +45,13 @@ def _wide_outcomes(prop99):
 
 
 @pytest.fixture(scope="module")
-def sdid_table(prop99):
-    return sdid(prop99, SPEC).set_index("term")
+def sdid_outputs(prop99):
+    return sdid_fit(prop99, SPEC)
+
+
+@pytest.fixture(scope="module")
+def sdid_table(sdid_outputs):
+    return sdid_outputs.estimates.set_index("term")
 
 
 def test_sdid_reproduces_published_estimate(sdid_table):
@@ -74,14 +79,92 @@ def test_sdid_matches_diff_diff_live(prop99, sdid_table):
     assert (reference.att, reference.se) == pytest.approx((frozen["att"], frozen["se"]), rel=1e-12)
 
 
+def test_sdid_is_computed_by_diff_diff_and_says_so(sdid_table):
+    """The estimate file names the library and its version (the switch from our Frank-Wolfe transcription)."""
+    from importlib import metadata
+
+    method = sdid_table.loc["ATT", "method"]
+    assert f"diff-diff {metadata.version('diff-diff')} SyntheticDiD" in method
+    assert "200 draws, seed 1" in method
+
+
+def test_sdid_per_period_standard_errors_come_from_the_library_draws(prop99, sdid_outputs, sdid_table):
+    """diff-diff returns the placebo ATTs only; the per-period effects of the same draws are replayed with its
+    solvers. Each replayed draw's mean effect is the library's placebo ATT, the per-period SEs are R's formula on
+    those draws, and the table reports them; the per-period point estimates average to the ATT."""
+    fit = sdid_outputs.fit
+    reps = 200
+    assert fit.placebo_curves.shape == (reps, 12) and fit.placebo_taus.shape == (reps,)
+    np.testing.assert_allclose(fit.placebo_curves.mean(axis=1), fit.placebo_taus, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(fit.curve_se, np.sqrt((reps - 1) / reps) * fit.placebo_curves.std(axis=0, ddof=1),
+                               rtol=1e-12)
+    assert fit.se == pytest.approx(np.sqrt((reps - 1) / reps) * fit.placebo_taus.std(ddof=1), rel=1e-12)
+    per_year = sdid_table.loc[[f"ATT t={y}" for y in range(1989, 2001)]]
+    np.testing.assert_allclose(per_year["std_error"], fit.curve_se, rtol=0, atol=0)
+    assert per_year["estimate"].mean() == pytest.approx(sdid_table.loc["ATT", "estimate"], abs=1e-10)
+    assert (per_year["std_error"] > 0).all() and np.isfinite(per_year["std_error"]).all()
+
+
+def test_sdid_companion_tables_are_the_fitted_weights_and_paths(prop99, sdid_outputs, sdid_table):
+    """Unit weights omega and time weights lambda equal the frozen synthdid-port weights; the synthetic path is
+    omega'Y_0t; a post year's effect is actual - counterfactual; the estimation stage receives all three tables."""
+    frozen = REFERENCE["synthdid_port_estimate"]
+    Y, donors = _wide_outcomes(prop99)
+    weights, time_weights, paths = sdid_outputs.weights, sdid_outputs.time_weights, sdid_outputs.paths
+    assert weights["unit"].tolist() == donors
+    np.testing.assert_allclose(weights["weight"], frozen["omega"], atol=1e-10)
+    assert weights["weight"].sum() == pytest.approx(1.0, abs=1e-12) and (weights["weight"] >= 0).all()
+    assert time_weights["time"].tolist() == list(range(1970, 1989))
+    np.testing.assert_allclose(time_weights["weight"], frozen["lambda"], atol=1e-10)
+    assert paths["unit"].eq("California").all() and paths["time"].tolist() == list(range(1970, 2001))
+    np.testing.assert_allclose(paths["actual"], Y[-1], rtol=0, atol=0)
+    np.testing.assert_allclose(paths["synthetic"], np.asarray(frozen["omega"]) @ Y[:-1], atol=1e-8)
+    post = paths[paths["post"]]
+    effects = (post["actual"] - post["counterfactual"]).to_numpy()
+    np.testing.assert_allclose(effects, sdid_table.loc[[f"ATT t={y}" for y in range(1989, 2001)], "estimate"],
+                               atol=1e-10)
+    assert effects.mean() == pytest.approx(frozen["tau"], abs=1e-8)
+    np.testing.assert_allclose(paths.loc[~paths["post"], "time_weight"], frozen["lambda"], atol=1e-10)
+    spec = base_spec(estimator="sdid", outcome="PacksPerCapita", treatment="treated", unit="State", time="Year",
+                     inference={"reps": 20}, seed=1, sample={"years": [1970, 2000]})
+    table, companions = registry.estimate_with_companions(select_sample(prop99, spec), spec)
+    assert sorted(companions) == ["paths", "time_weights", "weights"]
+    assert table.set_index("term").loc["ATT", "estimate"] == pytest.approx(frozen["tau"], abs=1e-8)
+
+
+def test_sdid_refuses_a_standard_error_on_fewer_draws_or_other_draws(prop99, monkeypatch):
+    """diff-diff skips a placebo draw that fails (warning only above 5 %); the wrapper writes no SE on fewer draws
+    than the spec asks for, and none whose per-period draws are not the library's."""
+    import diff_diff
+
+    Y, _ = _wide_outcomes(prop99)
+    original = diff_diff.SyntheticDiD._placebo_variance_se
+
+    def one_draw_lost(self, *args, **kwargs):
+        se, effects = original(self, *args, **kwargs)
+        return se, effects[:-1]
+
+    monkeypatch.setattr(diff_diff.SyntheticDiD, "_placebo_variance_se", one_draw_lost)
+    with pytest.raises(ValueError, match="only 19 of 20 placebo draws"):
+        sdid_estimate(Y, 19, reps=20, seed=1)
+
+    def other_draws(self, *args, **kwargs):
+        se, effects = original(self, *args, **kwargs)
+        return se, effects[::-1]
+
+    monkeypatch.setattr(diff_diff.SyntheticDiD, "_placebo_variance_se", other_draws)
+    with pytest.raises(ValueError, match="replayed placebo draws differ"):
+        sdid_estimate(Y, 19, reps=20, seed=1)
+
+
 def test_sdid_matches_frozen_reference_r_port(prop99):
     frozen = REFERENCE["synthdid_port_estimate"]
     Y, donors = _wide_outcomes(prop99)
     assert donors == frozen["donors"]
     ours = sdid_estimate(Y, 19, reps=0)
-    assert ours["tau"] == pytest.approx(frozen["tau"], abs=1e-8)
-    np.testing.assert_allclose(ours["omega"], frozen["omega"], atol=1e-10)
-    np.testing.assert_allclose(ours["lambda_"], frozen["lambda"], atol=1e-10)
+    assert ours.tau == pytest.approx(frozen["tau"], abs=1e-8)
+    np.testing.assert_allclose(ours.omega, frozen["omega"], atol=1e-10)
+    np.testing.assert_allclose(ours.lambda_, frozen["lambda"], atol=1e-10)
 
 
 def test_sdid_matches_reference_r_port_live(prop99):
@@ -95,9 +178,9 @@ def test_sdid_matches_reference_r_port_live(prop99):
     frozen = REFERENCE["synthdid_port_estimate"]
     assert float(reference) == pytest.approx(frozen["tau"], abs=1e-12)
     ours = sdid_estimate(Y, 19, reps=0)
-    assert ours["tau"] == pytest.approx(float(reference), abs=1e-8)
-    np.testing.assert_allclose(ours["omega"], reference.weights.omega, atol=1e-10)
-    np.testing.assert_allclose(ours["lambda_"], reference.weights.lambda_, atol=1e-10)
+    assert ours.tau == pytest.approx(float(reference), abs=1e-8)
+    np.testing.assert_allclose(ours.omega, reference.weights.omega, atol=1e-10)
+    np.testing.assert_allclose(ours.lambda_, reference.weights.lambda_, atol=1e-10)
 
 
 def test_synthetic_control_reproduces_published_estimate(prop99):

@@ -39,6 +39,7 @@ ESTIMATOR_FUNCTIONS: dict[str, tuple[str, str]] = {
 #: (:func:`analysis.paths.companion`): estimator name -> (module, function returning (estimates, {name: table})).
 COMPANION_FUNCTIONS: dict[str, tuple[str, str]] = {
     "synth": ("analysis.models.synth", "synth_outputs"),
+    "sdid": ("analysis.models.sdid", "sdid_outputs"),
 }
 
 

@@ -1,25 +1,40 @@
 """Synthetic difference-in-differences for a single treated unit, :func:`sdid` (Arkhangelsky, Athey, Hirshberg,
-Imbens and Wager 2021, AER 111(12), 4088-4118, Algorithm 1 and Algorithm 4).
+Imbens and Wager 2021, AER 111(12), 4088-4118, Algorithm 1 and Algorithm 4), computed by ``diff_diff.SyntheticDiD``.
 
-A transcription of the reference R package ``synthdid`` (v0.0.9): unit weights ``omega`` with intercept and
-ridge penalty ``zeta_omega = ((N1 T1)^(1/4)) * sigma`` where ``sigma`` is the standard deviation of the
-first differences of the donors' pre-period outcomes; time weights ``lambda`` with intercept and
-``zeta_lambda = 1e-6 sigma``; both solved by Frank-Wolfe (at most 100 iterations, then sparsified - weights
-below max/4 set to zero - then at most 10,000 iterations, stopping when the objective falls by less than
-``(1e-5 sigma)^2``). ATT = ``(Ybar_1,post - omega'Y_0,post) - (lambda'Y_1,pre - omega'Y_0 lambda)``.
-Standard error by placebo (Algorithm 4): ``reps`` draws, each a random permutation of the donors whose last
-unit plays the treated unit, weights re-estimated (warm-started from the fitted ones as in the R package,
-same zetas); ``se = sqrt((reps - 1) / reps) * sd(placebo estimates)``. p-value and 95% CI are normal
-approximations, ``2 (1 - Phi(|ATT| / se))`` and ``ATT -/+ 1.96 se``. The Frank-Wolfe iterations of all
-placebo draws run together as one batched array computation.
-Checked against the Python port of the R package (``synthdid-py``) and against the published California
-Proposition 99 numbers in tests/test_models_synth_prop99.py.
-The panel (one treated unit, donors with a complete outcome path): :mod:`analysis.models.single_treated`.
+The estimator is the library's (diff-diff, a maintained port of the reference R package ``synthdid`` v0.0.9 with
+its defaults): unit weights ``omega`` with intercept and ridge penalty ``zeta_omega = (N1 T1)^(1/4) sigma``, where
+``sigma`` is the standard deviation of the first differences of the donors' pre-period outcomes; time weights
+``lambda`` with intercept and ``zeta_lambda = 1e-6 sigma``; both by Frank-Wolfe with R's sparsification.
+ATT = ``(Ybar_1,post - omega'Ybar_0,post) - (lambda'Y_1,pre - omega'Y_0,pre lambda)`` in outcome units.
+Standard error by placebo (Algorithm 4): ``reps`` draws, each a permutation of the donors (one
+``rng.permutation(N0)`` per draw from ``np.random.default_rng(seed)``) whose last unit plays the treated unit,
+weights re-estimated warm-started from the fitted ones; ``se = sqrt((reps - 1) / reps) sd(placebo ATTs)``.
+p-value and 95% CI are normal approximations, ``2 (1 - Phi(|ATT| / se))`` and ``ATT -/+ 1.96 se`` (as R's
+``synthdid``; diff-diff's own ``p_value`` is the placebo rank, not used here).
+
+What this module adds to the library call (why it is not a bare call):
+
+* the single-treated-unit panel and its checks (:mod:`analysis.models.single_treated`: one treated unit, donors
+  with a complete path, clear errors naming the file and column);
+* the per-period effects ``ATT t=<year>`` = ``(Y_1t - omega'Y_0t) - lambda'(Y_1,pre - Y_0,pre omega)`` (their mean
+  is the ATT) and their placebo standard errors. diff-diff reports the ATT of the placebo draws only, so the draws
+  are replayed here with diff-diff's own weight solvers (``compute_sdid_unit_weights``, ``compute_time_weights``)
+  on the same permutations and the same normalised outcomes; every replayed placebo ATT must equal the library's
+  (:data:`DRAW_TOLERANCE`), or the fit stops — the per-period SEs come from exactly the library's draws;
+* refusal of a degenerate result: every placebo draw must succeed (diff-diff skips failed draws, with a warning
+  only above 5 %); fewer than ``reps`` draws is an error, never an SE on fewer draws written silently;
+* the companion tables (:func:`sdid_outputs`): the synthetic path (``paths``), the unit weights ``omega``
+  (``weights``) and the time weights ``lambda`` (``time_weights``), from the library's result object.
+
+Checked against the Python port of the R package (``synthdid-py``), against diff-diff called directly and against
+the published California Proposition 99 number in tests/test_models_synth_prop99.py.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
+from importlib import metadata
 
 import numpy as np
 import pandas as pd
@@ -31,150 +46,185 @@ from analysis.models.single_treated import estimator_options, single_treated_pan
 SDID_OPTIONS: dict[str, object] = {}
 #: Inference options sdid reads from ``spec["inference"]``, with defaults.
 SDID_INFERENCE_OPTIONS: dict[str, object] = {"method": "placebo", "reps": 200}
+#: Largest difference allowed between a replayed placebo ATT and diff-diff's, relative to the largest |placebo
+#: ATT|. Same inputs, same solver, same permutations: the replay agrees to rounding (about 1e-15 on the real
+#: panel and on Proposition 99); anything near this bound means the library's draws changed.
+DRAW_TOLERANCE = 1e-9
 
 _SDID_METHOD = (
-    "synthetic DiD (Arkhangelsky et al. 2021; R synthdid defaults); placebo standard error "
-    "(Algorithm 4, {reps} draws, seed {seed}); normal p-value and 95% CI"
+    "synthetic DiD (Arkhangelsky et al. 2021; R synthdid defaults) by diff-diff {version} SyntheticDiD; placebo "
+    "standard error (Algorithm 4, {reps} draws, seed {seed}; per-period SEs from the same draws); normal p-value "
+    "and 95% CI"
 )
 
 
-def _frank_wolfe_batch(Y: np.ndarray, zeta: float, x0: np.ndarray, min_decrease: float, max_iter: int
-                       ) -> np.ndarray:
-    """R synthdid's ``sc.weight.fw`` for a batch of problems at once.
+def _diff_diff():
+    """diff-diff's ``SyntheticDiD`` and weight solvers, imported when an sdid fit runs (the package loads slowly)."""
+    from diff_diff import SyntheticDiD
+    from diff_diff.utils import compute_sdid_unit_weights, compute_time_weights
 
-    ``Y`` has shape (batch, rows, n + 1): for each problem the first ``n`` columns are ``A`` and the last is
-    ``b``; the problem is ``min_x zeta^2 |x|^2 + |A x - b|^2 / rows`` over the simplex, by Frank-Wolfe with exact
-    line search, starting at ``x0`` (batch, n). Each problem stops on its own when its objective falls by no more
-    than ``min_decrease^2`` (after at least two steps) or after ``max_iter`` steps, exactly as in the R code.
-    """
-    Y = np.array(Y, dtype=float, copy=True)
-    Y -= Y.mean(axis=1, keepdims=True)  # the intercept (R: intercept = TRUE, both weight problems)
-    A, b = Y[:, :, :-1], Y[:, :, -1]
-    batch, rows, n = A.shape
-    eta = rows * zeta**2
-    gram = A.transpose(0, 2, 1) @ A
-    Atb = np.einsum("brn,br->bn", A, b)
-    x = np.array(x0, dtype=float, copy=True)
-    previous = np.full(batch, np.inf)
-    active = np.ones(batch, dtype=bool)
-    problems = np.arange(batch)
-    for step_number in range(1, max_iter + 1):
-        if step_number % 200 == 1:
-            # Recompute the running quantities exactly now and then so rounding cannot drift.
-            Ax = np.einsum("brn,bn->br", A, x)
-            grad = np.einsum("br,brn->bn", Ax - b, A)  # A'(Ax - b): half the gradient of the fit term
-        half_grad = grad + eta * x
-        i = np.argmin(half_grad, axis=1)
-        dx = -x
-        dx[problems, i] += 1.0
-        d_err = A[problems, :, i] - Ax
-        denominator = (d_err**2).sum(axis=1) + eta * (dx**2).sum(axis=1)
-        numerator = -(half_grad * dx).sum(axis=1)
-        # denominator 0 <=> dx == 0: already at the vertex, where R returns x unchanged; finished problems stay put.
-        moving = active & (denominator > 0)
-        step = np.where(moving, np.clip(numerator / np.where(moving, denominator, 1.0), 0.0, 1.0), 0.0)
-        x += step[:, None] * dx
-        Ax += step[:, None] * d_err
-        # A' d_err = G[:, i] - A'A x = G[:, i] - (grad + A'b)
-        grad += step[:, None] * (gram[problems, :, i] - grad - Atb)
-        value = zeta**2 * (x**2).sum(axis=1) + ((Ax - b) ** 2).sum(axis=1) / rows
-        done = active & (step_number >= 2) & (previous - value <= min_decrease**2)
-        previous = np.where(active, value, previous)
-        active &= ~done
-        if not active.any():
-            break
-    return x
+    return SyntheticDiD, compute_sdid_unit_weights, compute_time_weights
 
 
-def _sparsify(weights: np.ndarray) -> np.ndarray:
-    """R synthdid's ``sparsify_function``, row-wise: zero weights <= max/4 and renormalise."""
-    w = np.where(weights <= weights.max(axis=1, keepdims=True) / 4, 0.0, weights)
-    return w / w.sum(axis=1, keepdims=True)
+def diff_diff_version() -> str:
+    return metadata.version("diff-diff")
 
 
 def _sum_normalise(weights: np.ndarray) -> np.ndarray:
-    total = weights.sum(axis=1, keepdims=True)
-    uniform = np.full_like(weights, 1.0 / weights.shape[1])
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(total != 0, weights / np.where(total != 0, total, 1.0), uniform)
+    """R synthdid's ``sum_normalize``: weights / their sum, uniform if the sum is not positive."""
+    total = weights.sum()
+    return weights / total if total > 0 else np.full(len(weights), 1.0 / len(weights))
 
 
 @dataclass(frozen=True)
-class SdidFit:
-    """Batched synthetic-DiD fits: ``tau`` (batch,), per-post-period effects ``curve`` (batch, T1), weights."""
+class SdidResult:
+    """One synthetic-DiD fit on a unit x time matrix (donors first, the treated unit last).
 
-    tau: np.ndarray
+    ``tau`` ATT; ``curve`` per-post-period effects (their mean is ``tau``); ``omega`` (N0,) donor weights;
+    ``lambda_`` (T0,) pre-period weights; ``synthetic`` (T,) the donors' weighted path ``omega'Y_0t``;
+    ``se``/``curve_se`` placebo standard errors (NaN without draws); ``placebo_taus``/``placebo_curves`` the draws;
+    ``noise_level``, ``zeta_omega``, ``zeta_lambda`` the regularisation (outcome units), as diff-diff reports them.
+    """
+
+    tau: float
     curve: np.ndarray
     omega: np.ndarray
     lambda_: np.ndarray
+    synthetic: np.ndarray
+    se: float
+    curve_se: np.ndarray
+    placebo_taus: np.ndarray
+    placebo_curves: np.ndarray
+    noise_level: float
+    zeta_omega: float
+    zeta_lambda: float
 
 
-def sdid_weights_batch(Y: np.ndarray, n_pre: int, zeta_omega: float, zeta_lambda: float, min_decrease: float,
-                       omega0: np.ndarray | None = None, lambda0: np.ndarray | None = None,
-                       max_iter: int = 10_000, max_iter_pre_sparsify: int = 100) -> SdidFit:
-    """Synthetic-DiD weights and estimates for a batch of panels with one treated unit in the last row.
+def _long_frame(Y: np.ndarray, n_pre: int) -> tuple[pd.DataFrame, list[int]]:
+    """The matrix as diff-diff's long input: units 0..N-1 in row order (so its sorted control order is ours), the
+    block treatment indicator (1 in every period for the last row), times 0..T-1; returns it and the post times."""
+    n_units, n_times = Y.shape
+    frame = pd.DataFrame({
+        "unit": np.repeat(np.arange(n_units), n_times),
+        "time": np.tile(np.arange(n_times), n_units),
+        "y": Y.ravel(),
+        "treated": np.repeat((np.arange(n_units) == n_units - 1).astype(int), n_times),
+    })
+    return frame, list(range(n_pre, n_times))
 
-    ``Y`` has shape (batch, N0 + 1, T). Follows R synthdid's ``synthdid_estimate`` (both intercepts, sparsify).
+
+def _placebo_curves(Y: np.ndarray, n_pre: int, reps: int, seed: int, omega: np.ndarray, lambda_: np.ndarray,
+                    noise_level: float, zeta_omega: float, zeta_lambda: float) -> tuple[np.ndarray, np.ndarray]:
+    """Replay diff-diff's placebo draws (``SyntheticDiD._placebo_variance_se``, non-survey path) and return
+    (placebo ATTs (reps,), placebo per-period effects (reps, T1)) in outcome units.
+
+    As the library: outcomes normalised by the mean and standard deviation of the donors' pre-period outcomes,
+    zetas and the stopping rule ``1e-5 noise level`` on that scale; per draw one ``rng.permutation(N0)``, the last
+    donor pseudo-treated, omega warm-started from the fitted omega of the pseudo-donors (renormalised), lambda
+    from the fitted lambda, both re-estimated by the library's solvers. Written here only because the library does
+    not return the per-period effects of its draws.
+    """
+    _, unit_weights, time_weights = _diff_diff()
+    donors = Y[:-1].T  # (T, N0), the library's layout
+    shift = float(np.mean(donors[:n_pre]))
+    scale = float(np.std(donors[:n_pre]))
+    if not (np.isfinite(scale) and scale > 1e-12 * max(abs(shift), 1.0)):
+        scale = 1.0  # the library's floor for a (near-)constant pre-period outcome
+    normalised = (donors - shift) / scale
+    noise_n = noise_level / scale
+    min_decrease = 1e-5 * noise_n if noise_n > 0 else 1e-5
+    rng = np.random.default_rng(seed)
+    n0 = donors.shape[1]
+    taus, curves = np.empty(reps), np.empty((reps, Y.shape[1] - n_pre))
+    for draw in range(reps):
+        permutation = rng.permutation(n0)
+        pseudo_donors, pseudo_treated = permutation[:-1], permutation[-1]
+        pre, post = normalised[:n_pre, pseudo_donors], normalised[n_pre:, pseudo_donors]
+        treated_path = normalised[:, pseudo_treated]
+        omega_b = unit_weights(pre, treated_path[:n_pre], zeta_omega=zeta_omega / scale,
+                               min_decrease=min_decrease, init_weights=_sum_normalise(omega[pseudo_donors]))
+        lambda_b = time_weights(pre, post, zeta_lambda=zeta_lambda / scale, min_decrease=min_decrease,
+                                init_weights=lambda_)
+        gap = treated_path - normalised[:, pseudo_donors] @ omega_b
+        curves[draw] = (gap[n_pre:] - lambda_b @ gap[:n_pre]) * scale
+        taus[draw] = curves[draw].mean()
+    return taus, curves
+
+
+def sdid_estimate(Y: np.ndarray, n_pre: int, reps: int = 200, seed: int = 0) -> SdidResult:
+    """Synthetic DiD on a matrix ``Y`` (donors first, the one treated unit last) by ``diff_diff.SyntheticDiD``,
+    with placebo standard errors of the ATT (the library's) and of the per-period effects (its draws replayed).
+
+    ``reps = 0`` skips the placebo (SEs NaN; the library is then called with its deterministic jackknife variance,
+    whose SE is discarded). The placebo draws use ``np.random.default_rng(seed)``, one permutation per draw.
+    Raises ``ValueError`` when a placebo draw fails or a replayed draw differs from the library's.
     """
     Y = np.asarray(Y, dtype=float)
-    batch, n_units, n_times = Y.shape
-    n0, t0 = n_units - 1, n_pre
-    controls, treated = Y[:, :n0, :], Y[:, n0, :]
-    # Collapsed form: donors' pre outcomes and post means; the treated row's pre outcomes and post mean.
-    lambda_problem = np.concatenate([controls[:, :, :t0], controls[:, :, t0:].mean(axis=2, keepdims=True)], axis=2)
-    omega_problem = np.concatenate([controls[:, :, :t0], treated[:, None, :t0]], axis=1).transpose(0, 2, 1)
-    lam = np.full((batch, t0), 1.0 / t0) if lambda0 is None else np.array(lambda0, dtype=float)
-    om = np.full((batch, n0), 1.0 / n0) if omega0 is None else np.array(omega0, dtype=float)
-    lam = _frank_wolfe_batch(lambda_problem, zeta_lambda, lam, min_decrease, max_iter_pre_sparsify)
-    lam = _frank_wolfe_batch(lambda_problem, zeta_lambda, _sparsify(lam), min_decrease, max_iter)
-    om = _frank_wolfe_batch(omega_problem, zeta_omega, om, min_decrease, max_iter_pre_sparsify)
-    om = _frank_wolfe_batch(omega_problem, zeta_omega, _sparsify(om), min_decrease, max_iter)
-    # Effect curve (synthdid_effect_curve): post gap minus the lambda-weighted pre gap.
-    gap = treated - np.einsum("bn,bnt->bt", om, controls)
-    curve = gap[:, t0:] - np.einsum("bt,bt->b", lam, gap[:, :t0])[:, None]
-    return SdidFit(tau=curve.mean(axis=1), curve=curve, omega=om, lambda_=lam)
-
-
-def sdid_estimate(Y: np.ndarray, n_pre: int, reps: int = 200, seed: int = 0) -> dict:
-    """Synthetic DiD on a matrix ``Y`` (donors first, the one treated unit last) with placebo standard errors.
-
-    Returns dict(tau, curve, omega, lambda_, se, curve_se, placebo_taus, noise_level, zeta_omega, zeta_lambda).
-    ``reps = 0`` skips the placebo (se NaN). The placebo draws use ``np.random.default_rng(seed)``.
-    """
-    Y = np.asarray(Y, dtype=float)
-    n0 = Y.shape[0] - 1
-    t1 = Y.shape[1] - n_pre
-    noise_level = float(np.std(np.diff(Y[:n0, :n_pre], axis=1), ddof=1))
-    zeta_omega = (1 * t1) ** 0.25 * noise_level  # eta_omega = (N1 T1)^(1/4), N1 = 1
-    zeta_lambda = 1e-6 * noise_level
-    min_decrease = 1e-5 * noise_level
-    fit = sdid_weights_batch(Y[None], n_pre, zeta_omega, zeta_lambda, min_decrease)
-    out = {"tau": float(fit.tau[0]), "curve": fit.curve[0], "omega": fit.omega[0], "lambda_": fit.lambda_[0],
-           "noise_level": noise_level, "zeta_omega": zeta_omega, "zeta_lambda": zeta_lambda,
-           "se": np.nan, "curve_se": np.full(t1, np.nan), "placebo_taus": np.array([])}
+    n0, t1 = Y.shape[0] - 1, Y.shape[1] - n_pre
+    if reps > 0 and n0 < 2:
+        raise ValueError("placebo standard errors need at least 2 donors")
+    synthetic_did, _, _ = _diff_diff()
+    frame, post_times = _long_frame(Y, n_pre)
+    estimator = (synthetic_did(variance_method="placebo", n_bootstrap=reps, seed=seed) if reps > 0
+                 else synthetic_did(variance_method="jackknife", n_bootstrap=0, seed=seed))
+    with warnings.catch_warnings():
+        # Placebo pre-fit diagnostic ("pre-treatment fit is poor"): informative, but not ours to print for every
+        # spec; the fit is judged by the placebo SE and the synthetic path written beside the estimates.
+        warnings.filterwarnings("ignore", message="Pre-treatment fit is poor", category=UserWarning)
+        if reps == 0:  # the jackknife SE is discarded (NaN with one treated unit, which the library says)
+            warnings.filterwarnings("ignore", message="Jackknife variance requires", category=UserWarning)
+        fit = estimator.fit(frame, outcome="y", treatment="treated", unit="unit", time="time",
+                            post_periods=post_times)
+    omega = np.array([fit.unit_weights[u] for u in range(n0)])
+    lambda_ = np.array([fit.time_weights[t] for t in range(n_pre)])
+    synthetic = omega @ Y[:-1]
+    gap = Y[-1] - synthetic
+    curve = gap[n_pre:] - lambda_ @ gap[:n_pre]
+    se, curve_se = np.nan, np.full(t1, np.nan)
+    placebo_taus, placebo_curves = np.array([]), np.empty((0, t1))
     if reps > 0:
-        if n0 < 2:
-            raise ValueError("placebo standard errors need at least 2 donors")
-        rng = np.random.default_rng(seed)
-        # One permutation of the donors per draw, drawn one at a time as R's sample(1:N0) and diff-diff do, so
-        # that a seed gives the same placebo draws as diff_diff.SyntheticDiD(seed=...).
-        permutations = np.stack([rng.permutation(n0) for _ in range(reps)])
-        placebo_Y = Y[:n0][permutations]  # last donor of each permutation plays the treated unit
-        omega0 = _sum_normalise(fit.omega[0][permutations[:, :-1]])
-        lambda0 = np.repeat(fit.lambda_, reps, axis=0)
-        placebo = sdid_weights_batch(placebo_Y, n_pre, zeta_omega, zeta_lambda, min_decrease,
-                                     omega0=omega0, lambda0=lambda0)
+        library_taus = np.asarray(fit.variance_effects if fit.variance_effects is not None else [])
+        if len(library_taus) != reps:
+            raise ValueError(f"synthetic DiD: only {len(library_taus)} of {reps} placebo draws succeeded in "
+                             "diff-diff; no standard error is reported on fewer draws than the spec asks for")
+        placebo_taus, placebo_curves = _placebo_curves(Y, n_pre, reps, seed, omega, lambda_, fit.noise_level,
+                                                       fit.zeta_omega, fit.zeta_lambda)
+        deviation = float(np.max(np.abs(placebo_taus - library_taus)))
+        if deviation > DRAW_TOLERANCE * max(float(np.max(np.abs(library_taus))), np.finfo(float).tiny):
+            raise ValueError(f"synthetic DiD: the replayed placebo draws differ from diff-diff's by up to "
+                             f"{deviation:.3g} (diff-diff {diff_diff_version()} changed its draws?); per-period "
+                             "standard errors would not come from the library's draws")
         factor = np.sqrt((reps - 1) / reps)
-        out["se"] = float(factor * np.std(placebo.tau, ddof=1))
-        out["curve_se"] = factor * np.std(placebo.curve, axis=0, ddof=1)
-        out["placebo_taus"] = placebo.tau
-    return out
+        se = float(fit.se)
+        curve_se = factor * np.std(placebo_curves, axis=0, ddof=1)
+        placebo_taus = library_taus
+    return SdidResult(tau=float(fit.att), curve=curve, omega=omega, lambda_=lambda_, synthetic=synthetic, se=se,
+                      curve_se=curve_se, placebo_taus=placebo_taus, placebo_curves=placebo_curves,
+                      noise_level=float(fit.noise_level), zeta_omega=float(fit.zeta_omega),
+                      zeta_lambda=float(fit.zeta_lambda))
 
 
-def sdid(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
-    """Synthetic-DiD estimates (ATT and per-year effects) under the estimator contract; see the module docstring.
+@dataclass(frozen=True)
+class SdidOutputs:
+    """The estimates (estimator contract), the companion tables ``paths``, ``weights``, ``time_weights``, and the
+    fit they come from (placebo draws included)."""
+
+    estimates: pd.DataFrame
+    paths: pd.DataFrame
+    weights: pd.DataFrame
+    time_weights: pd.DataFrame
+    fit: SdidResult
+
+
+def sdid_fit(df: pd.DataFrame, spec: dict) -> SdidOutputs:
+    """Synthetic DiD under the estimator contract, with its companion tables; see the module docstring.
 
     Reads ``spec["inference"]`` keys ``method`` ('placebo') and ``reps`` (default 200) and ``spec["seed"]``.
+    Estimates: rows ``ATT`` and ``ATT t=<time>`` per post period. Companions: ``paths`` (treated unit by time:
+    ``actual``, ``synthetic`` = omega'Y_0t, ``gap`` = actual - synthetic, ``counterfactual`` = synthetic + the
+    lambda-weighted pre-period gap, so that a post period's effect is ``actual - counterfactual``, ``post``,
+    ``time_weight`` lambda_t (0 after the treatment)); ``weights`` (donor ``unit``, ``weight`` omega);
+    ``time_weights`` (pre-period ``time``, ``weight`` lambda).
     """
     estimator_options(spec, "sdid", SDID_OPTIONS)
     inference = estimator_options(spec, "inference", SDID_INFERENCE_OPTIONS)
@@ -186,17 +236,39 @@ def sdid(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
     z = norm_ppf(0.975)
     post_times = panel.times[panel.n_pre:]
     terms = ["ATT"] + [f"ATT t={t}" for t in post_times]
-    estimate = np.concatenate([[result["tau"]], result["curve"]])
-    se = np.concatenate([[result["se"]], result["curve_se"]])
+    estimate = np.concatenate([[result.tau], result.curve])
+    se = np.concatenate([[result.se], result.curve_se])
     with np.errstate(invalid="ignore", divide="ignore"):
         p_value = 2 * norm_sf(np.abs(estimate / se))
     estimates = pd.DataFrame({
         "term": terms, "estimate": estimate, "std_error": se, "p_value": p_value,
         "ci_low": estimate - z * se, "ci_high": estimate + z * se, "n_obs": int(panel.Y.size),
-        "method": _SDID_METHOD.format(reps=reps, seed=seed),
+        "method": _SDID_METHOD.format(version=diff_diff_version(), reps=reps, seed=seed),
         "treated_unit": panel.treated_unit, "first_treated_time": panel.first_treated_time,
         "n_pre_periods": panel.n_pre, "n_donors": panel.n_donors, "reps": reps,
-        "noise_level": result["noise_level"], "zeta_omega": result["zeta_omega"],
+        "noise_level": result.noise_level, "zeta_omega": result.zeta_omega,
         "donors_excluded": ",".join(str(u) for u in panel.donors_excluded),
     })
-    return estimates
+    actual = panel.Y[-1]
+    gap = actual - result.synthetic
+    time_weight = np.concatenate([result.lambda_, np.zeros(len(post_times))])
+    paths = pd.DataFrame({
+        "unit": panel.treated_unit, "time": panel.times, "actual": actual, "synthetic": result.synthetic,
+        "gap": gap, "counterfactual": result.synthetic + result.lambda_ @ gap[:panel.n_pre],
+        "post": np.arange(len(panel.times)) >= panel.n_pre, "time_weight": time_weight,
+    })
+    weights = pd.DataFrame({"unit": panel.units[:-1], "weight": result.omega})
+    time_weights = pd.DataFrame({"time": panel.times[:panel.n_pre], "weight": result.lambda_})
+    return SdidOutputs(estimates=estimates, paths=paths, weights=weights, time_weights=time_weights, fit=result)
+
+
+def sdid(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
+    """Synthetic-DiD estimates (ATT and per-period effects) under the estimator contract; see :func:`sdid_fit`."""
+    return sdid_fit(df, spec).estimates
+
+
+def sdid_outputs(df: pd.DataFrame, spec: dict) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    """Estimates and the companion tables the estimation stage writes beside them (``paths``, ``weights``,
+    ``time_weights``; :func:`analysis.paths.companion`)."""
+    result = sdid_fit(df, spec)
+    return result.estimates, {"paths": result.paths, "weights": result.weights, "time_weights": result.time_weights}
