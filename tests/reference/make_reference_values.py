@@ -190,10 +190,6 @@ def diff_diff_staggered(name: str, df, control_group: str = "never_treated") -> 
             fit = dd.SunAbraham(cluster="province_code").fit(df, **cols)
             return {"overall": [float(fit.overall_att), float(fit.overall_se)],
                     "event_study": _pairs(fit.event_study_effects)}
-        if name == "imputation":
-            fit = dd.ImputationDiD(cluster="province_code").fit(df, aggregate="event_study", **cols)
-            return {"overall": [float(fit.overall_att), float(fit.overall_se)],
-                    "event_study": _pairs(fit.event_study_effects)}
         if name == "bacon":
             fit = dd.BaconDecomposition().fit(df, **cols)
             return {"twfe": float(fit.twfe_estimate), "weight_treated_vs_never": float(fit.total_weight_treated_vs_never),
@@ -232,7 +228,6 @@ def staggered_values() -> dict:
         "cs_notyettreated": diff_diff_staggered("cs", sim, "not_yet_treated"),
         "cs_mpdta": diff_diff_staggered("cs_mpdta", reference_data.load_mpdta()),
         "sunab": diff_diff_staggered("sunab", sim),
-        "imputation": diff_diff_staggered("imputation", sim),
         "bacon": diff_diff_staggered("bacon", sim),
         "honest_sd": {"call": "diff_diff_honest_sd(simulate_staggered(seed=9, noise_sd=0.3), HONEST_GRID)",
                       **diff_diff_honest_sd(simulate_staggered(seed=9, noise_sd=0.3), HONEST_GRID)},
