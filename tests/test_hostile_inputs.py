@@ -515,10 +515,12 @@ def test_identified_designs_pass_and_residual_share_is_the_within_share():
     assert np.isnan(residual_share(np.full(len(x), 2.0), panel, ["unit"]))
 
 
-def test_real_spec_with_outcome_absorbed_by_year_effects_is_refused(tmp_path, capsys):
+def test_real_spec_with_outcome_absorbed_by_year_effects_is_refused(tmp_path, capsys, stage_tree):
     """The real main specification with its outcome replaced by a year-level column (post_zte_2016: 0 in 2015, 1
-    after) gave an estimate of -8.8e-18 with a standard error of 1.6e-17 before the check; now exit 2."""
-    text = (paths.SPECS / "cont_did_capability_index.yaml").read_text(encoding="utf-8")
+    after) gave an estimate of -8.8e-18 with a standard error of 1.6e-17 before the check; now exit 2. (On the
+    analysis panel of conftest's stage_tree: the real data, no pipeline output needed.)"""
+    text = f"data: {stage_tree / 'analysis_panel.parquet'}\n"
+    text += (paths.SPECS / "cont_did_capability_index.yaml").read_text(encoding="utf-8")
     text = text.replace("outcome: capability_index", "outcome: post_zte_2016").replace("reps: 9999", "reps: 99")
     spec = tmp_path / "cont_did_zte_outcome.yaml"
     spec.write_text(text, encoding="utf-8")
@@ -751,11 +753,11 @@ PARQUET_CASES = {
 
 
 @pytest.mark.parametrize("case", sorted(PARQUET_CASES))
-def test_damaged_parquet_input_names_the_file_exit_2(tmp_path, capsys, case):
+def test_damaged_parquet_input_names_the_file_exit_2(tmp_path, capsys, case, stage_tree):
     import importlib
 
     name, how, module, argv = PARQUET_CASES[case]
-    damaged = _damaged(paths.PROCESSED / name, tmp_path / name, how)
+    damaged = _damaged(stage_tree / name, tmp_path / name, how)   # a stage output of conftest's stage_tree
     out = tmp_path / "out"
     out.mkdir()
     (out / "previous.txt").write_text("an earlier build\n")
@@ -766,6 +768,7 @@ def test_damaged_parquet_input_names_the_file_exit_2(tmp_path, capsys, case):
     assert _digest(out) == before
 
 
+@pytest.mark.build("data/processed/estimates/.up-to-date")   # copies every real estimate file
 @pytest.mark.parametrize("module, argv", [
     ("analysis.tables", lambda est, o: ["--estimates-dir", est, "--out-dir", o]),
     ("analysis.results", lambda est, o: ["write", "--estimates-dir", est, "--out", f"{o}/RESULTS.md"]),

@@ -11,7 +11,6 @@ import nbformat
 import pytest
 
 from analysis import paths
-from analysis.notebooks import PROCESSED_ENV
 from analysis.notebooks import main as notebooks_main
 
 SOURCES = sorted((paths.ROOT / "notebooks").glob("[0-9][0-9]_*.py"))
@@ -24,19 +23,16 @@ PLOTTING_CALL = re.compile(r"\b(plot_\w+|new_figure)\(")
 @pytest.fixture(scope="module")
 def executed(tmp_path_factory, stage_tree):
     """Each notebook of EXECUTED_IN_TESTS executed once: name -> (.ipynb path, .html path). The notebooks read the
-    outputs of the data stages run into a temporary folder (conftest ``stage_tree``, through ``PROCESSED_ENV``), so
-    no pipeline output is needed; the variable stays set for this module's tests."""
+    outputs of the data stages run into a temporary folder (conftest ``stage_tree``, ``--processed-dir``), so no
+    pipeline output is needed."""
     folder = tmp_path_factory.mktemp("notebooks")
-    env = pytest.MonkeyPatch()
-    env.setenv(PROCESSED_ENV, str(stage_tree))
     out = {}
     for name in EXECUTED_IN_TESTS:
         ipynb, html = folder / f"{name}.ipynb", folder / f"{name}.html"
         assert notebooks_main(["--in", str(paths.ROOT / "notebooks" / f"{name}.py"), "--out", str(ipynb),
-                               "--html", str(html)]) == 0
+                               "--html", str(html), "--processed-dir", str(stage_tree)]) == 0
         out[name] = (ipynb, html)
-    yield out
-    env.undo()
+    return out
 
 
 def test_notebook_sources_are_py_percent_and_compile():
@@ -87,13 +83,13 @@ def test_notebook_sources_that_plot_are_executed_with_figures():
     assert plots & set(EXECUTED_IN_TESTS)
 
 
-def test_rerun_gives_identical_bytes(executed, tmp_path):
+def test_rerun_gives_identical_bytes(executed, stage_tree, tmp_path):
     """Executing a notebook with figures a second time writes the same .ipynb and .html bytes (stable cell ids,
     PNGs without the matplotlib version tag)."""
     name = "06_military_regions"
     out, html = tmp_path / f"{name}.ipynb", tmp_path / f"{name}.html"
     assert notebooks_main(["--in", str(paths.ROOT / "notebooks" / f"{name}.py"), "--out", str(out),
-                           "--html", str(html)]) == 0
+                           "--html", str(html), "--processed-dir", str(stage_tree)]) == 0
     assert out.read_bytes() == executed[name][0].read_bytes()
     assert html.read_bytes() == executed[name][1].read_bytes()
     ids = [c.id for c in nbformat.read(out, as_version=4).cells]
