@@ -35,8 +35,9 @@ from analysis import paths
 PACKAGE = "analysis"
 #: Packages whose versions enter the code version (numerical results may change with them). A fixed list, not
 #: derived from the imports: the libraries we call compute with these (linearmodels and pyfixest through
-#: statsmodels, numpy and scipy), and mapping import names to distributions costs about half a second.
-NUMERICAL_PACKAGES = ("numpy", "pandas", "scipy", "statsmodels", "linearmodels", "pyfixest")
+#: statsmodels, numpy and scipy), and mapping import names to distributions costs about half a second. diff-diff
+#: computes the synthetic DiD (analysis.models.sdid): a new diff-diff version may change its estimates.
+NUMERICAL_PACKAGES = ("numpy", "pandas", "scipy", "statsmodels", "linearmodels", "pyfixest", "diff-diff")
 #: A string literal naming a module (``"analysis.models.synth"``): the whole string is a dotted identifier.
 _MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
 

@@ -92,6 +92,21 @@ def test_content_counts_not_dates(tree):
     assert fingerprint.code_version(["analysis.estimate"], tree) != before
 
 
+def test_a_new_version_of_a_library_that_estimates_changes_the_code_version(tree, monkeypatch):
+    """The synthetic DiD is computed by diff-diff (analysis.models.sdid): a diff-diff upgrade can change its numbers,
+    so its version enters the code version, as numpy's and pyfixest's do."""
+    import importlib.metadata
+
+    before = fingerprint.code_version(["analysis.estimate"], tree)
+    real_version = importlib.metadata.version
+    for package in ("diff-diff", "pyfixest"):
+        monkeypatch.setattr(importlib.metadata, "version",
+                            lambda name, package=package: "999.0" if name == package else real_version(name))
+        assert fingerprint.code_version(["analysis.estimate"], tree) != before, package
+    monkeypatch.setattr(importlib.metadata, "version", real_version)
+    assert fingerprint.code_version(["analysis.estimate"], tree) == before
+
+
 def test_deterministic_order_and_version(tree):
     one = fingerprint.code_files(["analysis.estimate", "analysis.figures.plot"], tree)
     other = fingerprint.code_files(["analysis.figures.plot", "analysis.estimate", "analysis.estimate"], tree)
