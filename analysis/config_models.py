@@ -34,7 +34,8 @@ import datetime as dt
 import functools
 from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import Field, StrictBool, StrictInt, StrictStr, create_model
+from pydantic import AfterValidator, Field, StrictBool, StrictInt, StrictStr, create_model, model_validator
+from pydantic_core import PydanticCustomError
 
 from analysis.schema import Column, Model, Number, Seed, SpecId, Text, Year, YearPair, YearRange
 
@@ -49,6 +50,36 @@ def _choice(values) -> Any:
 
 NameList = Annotated[list[StrictStr], Field(min_length=1)]
 IntList = list[StrictInt]
+
+
+def _unique(values: list) -> list:
+    """``values`` if no entry repeats (an axis listed twice would fit every cell twice)."""
+    repeated = sorted({str(v) for v in values if values.count(v) > 1})
+    if repeated:
+        raise PydanticCustomError("duplicates", "duplicate entries {repeated}", {"repeated": repeated})
+    return values
+
+
+def _non_blank(text: str) -> str:
+    if not text.strip():
+        raise PydanticCustomError("blank_text", "must be non-empty text")
+    return text
+
+
+def _containing(placeholder: str, meaning: str):
+    """A check that text contains ``placeholder`` (a ``str.format`` field the code fills in, e.g. ``{k}``)."""
+    def check(text: str) -> str:
+        if placeholder not in text:
+            raise PydanticCustomError("missing_placeholder", "must be text containing {placeholder} ({meaning})",
+                                      {"placeholder": placeholder, "meaning": meaning})
+        return text
+    return check
+
+
+#: A non-empty list of names without repeats (the axes of the multiverse).
+UniqueNames = Annotated[list[StrictStr], Field(min_length=1), AfterValidator(_unique)]
+#: Text with at least one non-space character (a caption, a note, a label).
+NonBlank = Annotated[StrictStr, AfterValidator(_non_blank)]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -420,26 +451,36 @@ class IndicatorSetChoice(Model):
 
 
 class MultiverseIndex(Model):
-    outcomes: Annotated[list[_choice(_ic.INDEX_COLUMNS)], Field(min_length=1)]
-    normalisation: Annotated[list[_choice(_ic.NORMALISATIONS)], Field(min_length=1)]
-    weighting: Annotated[list[_choice(_ic.WEIGHTINGS)], Field(min_length=1)]
-    aggregation: Annotated[list[_choice(_ic.AGGREGATIONS)], Field(min_length=1)]
+    outcomes: Annotated[list[_choice(_ic.INDEX_COLUMNS)], Field(min_length=1), AfterValidator(_unique)]
+    normalisation: Annotated[list[_choice(_ic.NORMALISATIONS)], Field(min_length=1), AfterValidator(_unique)]
+    weighting: Annotated[list[_choice(_ic.WEIGHTINGS)], Field(min_length=1), AfterValidator(_unique)]
+    aggregation: Annotated[list[_choice(_ic.AGGREGATIONS)], Field(min_length=1), AfterValidator(_unique)]
     indicator_sets: Annotated[list[Union[Column, IndicatorSetChoice]], Field(min_length=1)]
 
 
 class ExposurePost(Model):
-    exposures: NameList
-    events: NameList
+    exposures: UniqueNames
+    events: UniqueNames
 
 
 class Treatments(Model):
-    exposure_post: Optional[ExposurePost] = None
-    cohort: Optional[NameList] = None
-    intensity: Optional[NameList] = None
+    """The treatment kinds (the field names: analysis.multiverse.grid.TREATMENT_KINDS); at least one. A kind's key
+    written without a value (``cohort:``) is refused, not read as absent (the default None is not validated)."""
+
+    exposure_post: ExposurePost = None
+    cohort: UniqueNames = None
+    intensity: UniqueNames = None
+
+    @model_validator(mode="after")
+    def _some_kind(self) -> "Treatments":
+        if all(getattr(self, kind) is None for kind in type(self).model_fields):
+            raise PydanticCustomError("no_treatment", "declare at least one kind ({kinds})",
+                                      {"kinds": ", ".join(type(self).model_fields)})
+        return self
 
 
 class EstimatorChoice(Model):
-    treatment_kind: Literal["exposure_post", "cohort", "intensity"]
+    treatment_kind: _choice(Treatments.model_fields)
     spec: dict[str, Any]
     uses_controls: StrictBool = True
     term: Optional[StrictStr] = None
@@ -465,7 +506,8 @@ class MultiverseFile(Model):
     chunk_size: Positive
     workers: Positive
     seed: Seed
-    max_failure_share: Optional[Annotated[float, Field(strict=True, ge=0, le=1)]] = None  # required: grid.py
+    #: share of cells (failed / all, in [0, 1]) that may fail before the run stops; stated, no default in code
+    max_failure_share: Annotated[float, Field(strict=True, ge=0, le=1)]
     index: MultiverseIndex
     treatments: Annotated[Treatments, Field()]
     estimators: Annotated[dict[str, EstimatorChoice], Field(min_length=1)]

@@ -109,9 +109,32 @@ def test_max_failure_share_is_required_and_read(index_config):
     raw["max_failure_share"] = 1  # an int share (everything may fail) is accepted, as a float
     assert parse(raw, index_config).max_failure_share == 1.0
     del raw["max_failure_share"]
-    with pytest.raises(DataError, match="missing key.*max_failure_share"):
+    with pytest.raises(DataError, match="key 'max_failure_share': required key is missing"):
         parse(raw, index_config)
     assert grid.load_config(grid.MULTIVERSE_CONFIG, index_config).max_failure_share == 0.01
+
+
+@pytest.mark.parametrize("mutate, key, words", [
+    (lambda r: r.pop("max_failure_share"), "max_failure_share", "required key is missing"),
+    (lambda r: r["index"].update(weighting=["entropy", "entropy"]), "index.weighting", "duplicate entries"),
+    (lambda r: r["treatments"]["exposure_post"].update(events=["e", "e"]), "treatments.exposure_post.events",
+     "duplicate entries"),
+    (lambda r: r["treatments"].update(cohort=["c", "c"]), "treatments.cohort", "duplicate entries"),
+    (lambda r: r.update(treatments={}), "treatments", "at least one kind"),
+    (lambda r: r["treatments"].update(cohort=None), "treatments.cohort", "must be a list"),
+])
+def test_the_file_model_alone_states_each_rule(mutate, key, words):
+    """The rules grid.py once restated by hand live in the file's model (config_models.MultiverseFile): validating
+    the file by the model alone, without grid.py, refuses the value and names the dotted key."""
+    from analysis import config_models, schema
+
+    raw = copy.deepcopy(SMALL)
+    schema.validate(config_models.MultiverseFile, raw, "configs/multiverse.yaml")  # the unchanged file passes
+    mutate(raw)
+    with pytest.raises(DataError, match=words) as info:
+        schema.validate(config_models.MultiverseFile, raw, "configs/multiverse.yaml")
+    assert info.value.key == key and info.value.file == "configs/multiverse.yaml"
+    assert grid.TREATMENT_KINDS == ("exposure_post", "cohort", "intensity")  # the model's kinds, in file order
 
 
 def test_hashes_stable_and_unique(index_config):

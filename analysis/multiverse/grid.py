@@ -32,16 +32,15 @@ from typing import Any, Mapping
 
 import yaml
 
-from analysis import paths
-from analysis.index.config import (AGGREGATIONS, INDEX_COLUMNS, NORMALISATIONS, WEIGHTINGS, IndexConfig, Method,
-                                   Period)
+from analysis import config_models, paths, schema
+from analysis.index.config import IndexConfig, Method, Period
 from analysis.io import DataError
 from analysis.models import spec as engine_spec
 
 MULTIVERSE_CONFIG = paths.CONFIGS / "multiverse.yaml"
 
-#: Treatment kinds and the engine-spec keys each fills.
-TREATMENT_KINDS = ("exposure_post", "cohort", "intensity")
+#: Treatment kinds (the keys of ``treatments:``, from the file's model).
+TREATMENT_KINDS: tuple[str, ...] = tuple(config_models.Treatments.model_fields)
 
 #: Columns of the results that describe a cell's choices (in this order).
 CHOICE_COLUMNS = [
@@ -49,14 +48,6 @@ CHOICE_COLUMNS = [
     "treatment_kind", "treatment", "exposure", "event", "estimator", "controls", "sample",
 ]
 
-_TOP_KEYS = {"chunk_size", "workers", "seed", "max_failure_share", "index", "treatments", "estimators", "controls",
-             "samples"}
-_TOP_KEYS_OPTIONAL = {"inference"}
-_INFERENCE_KEYS = {"n_permutations", "seed", "block_size"}
-_INDEX_KEYS = {"outcomes", "normalisation", "weighting", "aggregation", "indicator_sets"}
-_ESTIMATOR_KEYS_REQUIRED = {"treatment_kind", "spec"}
-_ESTIMATOR_KEYS_OPTIONAL = {"uses_controls", "term", "description"}
-_SAMPLE_KEYS = {"drop_units", "drop_years", "years", "description"}
 # Engine-spec keys the grid owns (an estimator's `spec:` may not set them: they are the other axes).
 _GRID_OWNED_SPEC_KEYS = {"outcome", "treatment", "exposure", "cohort", "controls", "sample", "seed", "data", "extends"}
 
@@ -165,186 +156,73 @@ class Cell:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-def _keys(file: str, where: str, got: Any, required: set[str], optional: set[str] = frozenset()) -> None:
-    if not isinstance(got, Mapping):
-        raise DataError(file, f"{where}: expected a mapping, got {type(got).__name__}", column=where)
-    unknown = set(got) - required - set(optional)
-    if unknown:
-        raise DataError(file, f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(required | set(optional))}",
-                        column=where)
-    missing = required - set(got)
-    if missing:
-        raise DataError(file, f"{where}: missing key(s) {sorted(missing)}", column=where)
-
-
-def _str_list(file: str, where: str, value: Any, allowed: tuple[str, ...] | None = None) -> tuple[str, ...]:
-    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
-        raise DataError(file, f"{where}: need a non-empty list of names, got {value!r}", column=where)
-    if len(set(value)) != len(value):
-        raise DataError(file, f"{where}: duplicate entries in {value!r}", column=where)
-    if allowed is not None:
-        bad = [v for v in value if v not in allowed]
-        if bad:
-            raise DataError(file, f"{where}: {bad} not among {list(allowed)}", column=where)
-    return tuple(value)
-
-
-def _int_list(file: str, where: str, value: Any) -> tuple[int, ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-        raise DataError(file, f"{where}: need a list of integers, got {value!r}", column=where)
-    return tuple(value)
-
-
-def _positive_int(file: str, key: str, value: Any) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise DataError(file, f"{key}: need a positive integer, got {value!r}", column=key)
-    return value
-
-
 def parse_config(raw: Mapping, index_config: IndexConfig, file: str | os.PathLike = MULTIVERSE_CONFIG
                  ) -> MultiverseConfig:
-    """Validate a parsed configs/multiverse.yaml against the index vocabulary and the engine's spec rules."""
+    """Validate a parsed configs/multiverse.yaml against the index vocabulary and the engine's spec rules.
+
+    Keys, types, allowed values, non-empty and repeat-free lists are the file's model's
+    (:class:`analysis.config_models.MultiverseFile`, one error style); here only what relates parts of the file or
+    another file: an indicator set must be one of configs/index.yaml, an estimator's treatment kind must be declared
+    under ``treatments``, and its ``spec`` may not set the keys the other axes own.
+    """
     file = str(file)
-    from analysis import config_models, schema
+    cfg = schema.validate(config_models.MultiverseFile, raw, file)
 
-    schema.validate(config_models.MultiverseFile, raw, file)
-    _keys(file, "top level", raw, _TOP_KEYS, _TOP_KEYS_OPTIONAL)
-    chunk_size = _positive_int(file, "chunk_size", raw["chunk_size"])
-    workers = _positive_int(file, "workers", raw["workers"])
-    seed = raw["seed"]
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise DataError(file, f"seed: need a non-negative integer, got {seed!r}", column="seed")
-    max_failure_share = raw["max_failure_share"]
-    if isinstance(max_failure_share, bool) or not isinstance(max_failure_share, (int, float)) \
-            or not 0 <= max_failure_share <= 1:
-        raise DataError(file, f"max_failure_share: need a share between 0 and 1, got {max_failure_share!r}",
-                        column="max_failure_share")
-
-    idx = raw["index"]
-    _keys(file, "index", idx, _INDEX_KEYS)
-    outcomes = _str_list(file, "index.outcomes", idx["outcomes"], INDEX_COLUMNS)
-    normalisations = _str_list(file, "index.normalisation", idx["normalisation"], NORMALISATIONS)
-    weightings = _str_list(file, "index.weighting", idx["weighting"], WEIGHTINGS)
-    aggregations = _str_list(file, "index.aggregation", idx["aggregation"], AGGREGATIONS)
+    idx = cfg.index
     sets: list[tuple[str, Period | None]] = []
-    if not isinstance(idx["indicator_sets"], list) or not idx["indicator_sets"]:
-        raise DataError(file, "index.indicator_sets: need a non-empty list", column="index.indicator_sets")
-    for i, entry in enumerate(idx["indicator_sets"]):
+    for i, entry in enumerate(idx.indicator_sets):
         where = f"index.indicator_sets[{i}]"
-        if isinstance(entry, str):
-            name, base = entry, None
-        else:
-            _keys(file, where, entry, {"name"}, {"base_period"})
-            name = entry["name"]
-            bp = entry.get("base_period")
-            base = None
-            if bp is not None:
-                _keys(file, f"{where}.base_period", bp, {"first_year", "last_year"})
-                base = Period(int(bp["first_year"]), int(bp["last_year"]))
+        name, base = (entry, None) if isinstance(entry, str) else (entry.name, entry.base_period)
         if name not in index_config.indicator_sets:
             raise DataError(file, f"{where}: {name!r} is not an indicator set of {index_config.source} "
                                   f"({sorted(index_config.indicator_sets)})", column=where)
         sets.append((name, base))
     index_choices = tuple(IndexChoice(n, w, a, s, b) for s, b in sets
-                          for n, w, a in itertools.product(normalisations, weightings, aggregations))
+                          for n, w, a in itertools.product(idx.normalisation, idx.weighting, idx.aggregation))
 
-    treatments = _parse_treatments(file, raw["treatments"])
-    estimators = _parse_estimators(file, raw["estimators"], {t.kind for t in treatments})
+    treatments = _treatments(cfg.treatments)
+    estimators = _estimators(file, cfg.estimators, {t.kind for t in treatments})
+    control_sets = {name: tuple(columns) for name, columns in cfg.controls.items()}
+    samples = tuple(Sample(name, tuple(s.drop_units or ()), tuple(s.drop_years or ()),
+                           tuple(s.years) if s.years else None)
+                    for name, s in ((name, s or config_models.Sample()) for name, s in cfg.samples.items()))
+    inf = cfg.inference
+    inference = None if inf is None else InferenceSettings(inf.n_permutations, inf.seed, inf.block_size)
 
-    controls = raw["controls"]
-    if not isinstance(controls, Mapping) or not controls:
-        raise DataError(file, "controls: need a mapping of set name -> list of columns", column="controls")
-    control_sets: dict[str, tuple[str, ...]] = {}
-    for name, columns in controls.items():
-        if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
-            raise DataError(file, f"controls.{name}: need a list of columns or log(column)", column=f"controls.{name}")
-        control_sets[str(name)] = tuple(columns)
-
-    samples_raw = raw["samples"]
-    if not isinstance(samples_raw, Mapping) or not samples_raw:
-        raise DataError(file, "samples: need a mapping of sample name -> {drop_units, drop_years, years}",
-                        column="samples")
-    samples = []
-    for name, spec in samples_raw.items():
-        where = f"samples.{name}"
-        spec = spec or {}
-        _keys(file, where, spec, set(), _SAMPLE_KEYS)
-        years = _int_list(file, f"{where}.years", spec.get("years"))
-        if years and (len(years) != 2 or years[0] > years[1]):
-            raise DataError(file, f"{where}.years: need [first, last] with first <= last", column=f"{where}.years")
-        samples.append(Sample(str(name), _int_list(file, f"{where}.drop_units", spec.get("drop_units")),
-                              _int_list(file, f"{where}.drop_years", spec.get("drop_years")),
-                              tuple(years) if years else None))
-
-    inference = None
-    if raw.get("inference") is not None:
-        inf = raw["inference"]
-        _keys(file, "inference", inf, {"n_permutations", "seed"}, _INFERENCE_KEYS)
-        inf_seed = inf["seed"]
-        if not isinstance(inf_seed, int) or isinstance(inf_seed, bool) or inf_seed < 0:
-            raise DataError(file, f"inference.seed: need a non-negative integer, got {inf_seed!r}",
-                            column="inference.seed")
-        inference = InferenceSettings(_positive_int(file, "inference.n_permutations", inf["n_permutations"]),
-                                      inf_seed, _positive_int(file, "inference.block_size", inf.get("block_size", 50)))
-
-    return MultiverseConfig(chunk_size=chunk_size, workers=workers, seed=seed, outcomes=outcomes,
-                            index_choices=index_choices, treatments=treatments, estimators=estimators,
-                            control_sets=control_sets, samples=tuple(samples), source=paths.relative(Path(file)),
-                            inference=inference, max_failure_share=float(max_failure_share))
+    return MultiverseConfig(chunk_size=cfg.chunk_size, workers=cfg.workers, seed=cfg.seed,
+                            outcomes=tuple(idx.outcomes), index_choices=index_choices, treatments=treatments,
+                            estimators=estimators, control_sets=control_sets, samples=samples,
+                            source=paths.relative(Path(file)), inference=inference,
+                            max_failure_share=float(cfg.max_failure_share))
 
 
-def _parse_treatments(file: str, raw: Any) -> tuple[Treatment, ...]:
-    _keys(file, "treatments", raw, set(), set(TREATMENT_KINDS))
-    if not raw:
-        raise DataError(file, "treatments: declare at least one kind", column="treatments")
+def _treatments(declared: config_models.Treatments) -> tuple[Treatment, ...]:
     out: list[Treatment] = []
-    if "exposure_post" in raw:
-        ep = raw["exposure_post"]
-        _keys(file, "treatments.exposure_post", ep, {"exposures", "events"})
-        exposures = _str_list(file, "treatments.exposure_post.exposures", ep["exposures"])
-        events = _str_list(file, "treatments.exposure_post.events", ep["events"])
-        for exposure, event in itertools.product(exposures, events):
+    if declared.exposure_post is not None:
+        for exposure, event in itertools.product(declared.exposure_post.exposures, declared.exposure_post.events):
             out.append(Treatment("exposure_post", f"{exposure} x {event}",
                                  (("exposure", exposure), ("treatment", event)), exposure, event))
-    if "cohort" in raw:
-        for cohort in _str_list(file, "treatments.cohort", raw["cohort"]):
-            out.append(Treatment("cohort", cohort, (("cohort", cohort),)))
-    if "intensity" in raw:
-        for column in _str_list(file, "treatments.intensity", raw["intensity"]):
-            out.append(Treatment("intensity", column, (("treatment", column),)))
+    for cohort in declared.cohort or ():
+        out.append(Treatment("cohort", cohort, (("cohort", cohort),)))
+    for column in declared.intensity or ():
+        out.append(Treatment("intensity", column, (("treatment", column),)))
     return tuple(out)
 
 
-def _parse_estimators(file: str, raw: Any, kinds: set[str]) -> tuple[EstimatorChoice, ...]:
-    if not isinstance(raw, Mapping) or not raw:
-        raise DataError(file, "estimators: need a mapping of choice name -> {treatment_kind, spec}", column="estimators")
+def _estimators(file: str, declared: Mapping[str, config_models.EstimatorChoice], kinds: set[str]
+                ) -> tuple[EstimatorChoice, ...]:
     out = []
-    for name, entry in raw.items():
+    for name, entry in declared.items():
         where = f"estimators.{name}"
-        _keys(file, where, entry, _ESTIMATOR_KEYS_REQUIRED, _ESTIMATOR_KEYS_OPTIONAL)
-        kind = entry["treatment_kind"]
-        if kind not in TREATMENT_KINDS:
-            raise DataError(file, f"{where}.treatment_kind: {kind!r} is not one of {list(TREATMENT_KINDS)}",
+        if entry.treatment_kind not in kinds:
+            raise DataError(file, f"{where}.treatment_kind: no treatment of kind {entry.treatment_kind!r} is declared",
                             column=f"{where}.treatment_kind")
-        if kind not in kinds:
-            raise DataError(file, f"{where}.treatment_kind: no treatment of kind {kind!r} is declared",
-                            column=f"{where}.treatment_kind")
-        spec = entry["spec"]
-        if not isinstance(spec, Mapping) or "estimator" not in spec:
-            raise DataError(file, f"{where}.spec: need a mapping with at least `estimator`", column=f"{where}.spec")
-        owned = sorted(set(spec) & _GRID_OWNED_SPEC_KEYS)
+        owned = sorted(set(entry.spec) & _GRID_OWNED_SPEC_KEYS)
         if owned:
             raise DataError(file, f"{where}.spec: {owned} are set by the grid's other axes, not here",
                             column=f"{where}.spec")
-        uses_controls = entry.get("uses_controls", True)
-        if not isinstance(uses_controls, bool):
-            raise DataError(file, f"{where}.uses_controls: need true or false", column=f"{where}.uses_controls")
-        term = entry.get("term")
-        if term is not None and not isinstance(term, str):
-            raise DataError(file, f"{where}.term: need a term name", column=f"{where}.term")
-        out.append(EstimatorChoice(str(name), kind, copy.deepcopy(dict(spec)), uses_controls, term))
+        out.append(EstimatorChoice(name, entry.treatment_kind, copy.deepcopy(dict(entry.spec)), entry.uses_controls,
+                                   entry.term))
     return tuple(out)
 
 
