@@ -46,7 +46,7 @@ NOTEBOOKS = ROOT / "notebooks"
 
 def companion(estimate_file: Path, name: str) -> Path:
     """``<dir>/<spec>.<name>.parquet``, a table an estimator writes beside ``<dir>/<spec>.parquet`` (synthetic
-    control: ``paths`` and ``weights``)."""
+    control: ``paths`` and ``weights``; synthetic DiD: ``paths``, ``weights`` and ``time_weights``)."""
     estimate_file = Path(estimate_file)
     return estimate_file.with_name(f"{estimate_file.stem}.{name}.parquet")
 

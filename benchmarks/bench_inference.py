@@ -18,7 +18,8 @@ panel) except for (a).
 (b) randomization inference, 1,000 permutations: vectorised vs a naive pyfixest refit loop (the loop is timed on
     100 permutations and scaled by 10);
 (c) synthetic control fit + 30 placebo refits: analysis.models.synth vs pysyncon.Synth with a custom V;
-(d) synthetic DiD with 200 placebo draws: analysis.models.sdid vs diff_diff.SyntheticDiD.
+(d) synthetic DiD with 200 placebo draws: analysis.models.sdid (diff_diff.SyntheticDiD plus the replay of its draws
+    for the per-period standard errors) vs diff_diff.SyntheticDiD alone.
 """
 
 from __future__ import annotations
