@@ -421,10 +421,11 @@ _TYPES = {str: StrictStr, int: StrictInt, float: Number, list: list}
 def _exhibits_model(kinds_key: tuple) -> type[Model]:
     models = []
     for kind, keys in kinds_key:
+        # an optional key defaults to None (not validated) but, written without a value, is refused
         fields = {"kind": (Literal[kind], ...), "caption": (StrictStr, ...), "note": (StrictStr, ...),
-                  "method": (Optional[StrictStr], None), "language": (Literal["en", "cn"], "en")}
+                  "method": (StrictStr, None), "language": (Literal["en", "cn"], "en")}
         for key, typ, required in keys:
-            fields[key] = (_TYPES[typ], ...) if required else (Optional[_TYPES[typ]], None)
+            fields[key] = (_TYPES[typ], ...) if required else (_TYPES[typ], None)
         models.append(create_model(f"Exhibit_{kind}", __base__=Model, **fields))
     exhibit = Annotated[Union[tuple(models)], Field(discriminator="kind")]
     return create_model("ExhibitsFile", __base__=Model,

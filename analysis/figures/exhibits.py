@@ -23,8 +23,9 @@ from analysis.io import SPEC_ID, DataError
 from analysis.window import study_window
 
 ID_PATTERN = re.compile(r"^(fig|tab)\d{2}_[a-z0-9_]+$")
-COMMON_KEYS = {"kind": str, "caption": str, "note": str, "method": str, "language": str}
-#: kind -> (output type, {key: (type, required)})
+#: kind -> (output type, {key: (type, required)}): the one list of what each kind accepts, beside the keys every
+#: exhibit has (kind, caption, note, method, language); the file's model is built from it
+#: (:func:`analysis.config_models.exhibits_model`)
 KINDS: dict[str, tuple[str, dict[str, tuple[type, bool]]]] = {
     "trajectories": ("fig", {"variable": (str, True), "years": (list, False)}),
     "maps": ("fig", {"variable": (str, True), "first_year": (int, False), "last_year": (int, False)}),
@@ -64,75 +65,51 @@ class Exhibit:
         return KINDS[self.kind][0]
 
 
-def _check_type(file, where: str, key: str, value, expected: type):
-    if expected is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if not isinstance(value, expected) or isinstance(value, bool):
-        raise DataError(file, f"{where}: key {key!r} must be {expected.__name__}, got {value!r}")
-    return value
-
-
 def load_exhibits(path: str | Path) -> list[Exhibit]:
-    """Read and validate configs/exhibits.yaml; returns the exhibits in file order."""
+    """Read and validate configs/exhibits.yaml; returns the exhibits in file order.
+
+    Keys, types, required keys per kind and allowed values are the file's model's
+    (:func:`analysis.config_models.exhibits_model` of :data:`KINDS`, one error style); here only what the model
+    does not state: the id's form and its agreement with the kind's output type, numbers used once, a year span of
+    two years, spec ids, one label per spec, and the study window put into captions and notes.
+    """
     path = Path(path)
     if not path.exists():
         raise DataError(path, "exhibit list not found")
     from analysis import config_models, schema
 
     raw = schema.read_yaml(path) or {}
-    schema.validate(config_models.exhibits_model(KINDS), raw, path)
-    if set(raw) - {"exhibits"} or not isinstance(raw.get("exhibits"), dict) or not raw["exhibits"]:
-        raise DataError(path, "expected one top-level key 'exhibits' mapping exhibit ids to their settings")
+    cfg = schema.validate(config_models.exhibits_model(KINDS), raw, path)
+    # {first_year} / {last_year} in a caption or note: the study window, so that moving it needs no text edit
+    first, last = study_window()
     out, numbers = [], {}
-    for exhibit_id, settings in raw["exhibits"].items():
-        where = f"exhibit {exhibit_id!r}"
-        if not ID_PATTERN.match(str(exhibit_id)):
-            raise DataError(path, f"{where}: id must look like figNN_name or tabNN_name")
-        if not isinstance(settings, dict):
-            raise DataError(path, f"{where}: settings must be a mapping")
-        kind = settings.get("kind")
-        if kind not in KINDS:
-            raise DataError(path, f"{where}: key 'kind' must be one of {sorted(KINDS)}, got {kind!r}")
+    for exhibit_id, settings in cfg.exhibits.items():
+        where, key = f"exhibit {exhibit_id!r}", f"exhibits.{exhibit_id}"
+        if not ID_PATTERN.match(exhibit_id):
+            raise DataError(path, f"{where}: id must look like figNN_name or tabNN_name", key=key)
+        kind = settings.kind
         output_type, allowed = KINDS[kind]
         if not exhibit_id.startswith(output_type):
             raise DataError(path, f"{where}: kind {kind!r} produces a {output_type}, so the id must start with "
-                            f"{output_type!r}")
+                            f"{output_type!r}", key=key)
         number = exhibit_id[:5]
         if number in numbers:
-            raise DataError(path, f"{where}: number {number} already used by {numbers[number]!r}")
+            raise DataError(path, f"{where}: number {number} already used by {numbers[number]!r}", key=key)
         numbers[number] = exhibit_id
-        unknown = sorted(set(settings) - set(COMMON_KEYS) - set(allowed))
-        if unknown:
-            raise DataError(path, f"{where}: unknown key(s) {unknown}; allowed: "
-                            f"{sorted(set(COMMON_KEYS) | set(allowed))}")
-        for key in ("caption", "note"):
-            if key not in settings:
-                raise DataError(path, f"{where}: key {key!r} is required")
-        options = {}
-        for key, (expected, required) in allowed.items():
-            if key in settings:
-                options[key] = _check_type(path, where, key, settings[key], expected)
-            elif required:
-                raise DataError(path, f"{where}: key {key!r} is required for kind {kind!r}")
-        for key in ("method", "language"):
-            if key in settings:
-                options[key] = _check_type(path, where, key, settings[key], str)
-        if options.get("language", "en") not in ("en", "cn"):
-            raise DataError(path, f"{where}: key 'language' must be 'en' or 'cn'")
-        for key in ("years",):
-            if key in options and (len(options[key]) != 2 or not all(isinstance(y, int) for y in options[key])):
-                raise DataError(path, f"{where}: key {key!r} must be [first_year, last_year]")
-        for key in ("specs", "spec", "pooled_spec"):
-            for spec_id in ([options[key]] if isinstance(options.get(key), str) else options.get(key) or []):
+        # the keys the file sets (a key left out takes the figure's default, not the model's None)
+        options = {k: getattr(settings, k) for k in (*allowed, "method", "language") if k in settings.model_fields_set}
+        if "years" in options and (len(options["years"]) != 2
+                                   or not all(isinstance(y, int) and not isinstance(y, bool) for y in options["years"])):
+            raise DataError(path, f"{where}: key 'years' must be [first_year, last_year]", key=f"{key}.years")
+        for name in ("specs", "spec", "pooled_spec"):
+            for spec_id in ([options[name]] if isinstance(options.get(name), str) else options.get(name) or []):
                 if not isinstance(spec_id, str) or not SPEC_ID.match(spec_id):
                     raise DataError(path, f"{where}: {spec_id!r} is not a spec id (letters, digits, _ and -: the "
-                                    "name of a file configs/specs/<id>.yaml)", key=f"exhibits.{exhibit_id}.{key}")
+                                    "name of a file configs/specs/<id>.yaml)", key=f"{key}.{name}")
         if "labels" in options and len(options["labels"]) != len(options["specs"]):
-            raise DataError(path, f"{where}: key 'labels' must have one label per spec")
-        # {first_year} / {last_year} in a caption or note: the study window, so that moving it needs no text edit
-        first, last = study_window()
-        text = {key: _check_type(path, where, key, settings[key], str).replace("{first_year}", str(first))
-                .replace("{last_year}", str(last)) for key in ("caption", "note")}
+            raise DataError(path, f"{where}: key 'labels' must have one label per spec", key=f"{key}.labels")
+        text = {name: getattr(settings, name).replace("{first_year}", str(first)).replace("{last_year}", str(last))
+                for name in ("caption", "note")}
         out.append(Exhibit(exhibit_id, kind, text["caption"], text["note"], options))
     return out
 
