@@ -168,10 +168,9 @@ def sdid_estimate(Y: np.ndarray, n_pre: int, reps: int = 200, seed: int = 0) -> 
     estimator = (synthetic_did(variance_method="placebo", n_bootstrap=reps, seed=seed) if reps > 0
                  else synthetic_did(variance_method="jackknife", n_bootstrap=0, seed=seed))
     with warnings.catch_warnings():
-        # Placebo pre-fit diagnostic ("pre-treatment fit is poor"): informative, but not ours to print for every
-        # spec; the fit is judged by the placebo SE and the synthetic path written beside the estimates.
-        warnings.filterwarnings("ignore", message="Pre-treatment fit is poor", category=UserWarning)
-        if reps == 0:  # the jackknife SE is discarded (NaN with one treated unit, which the library says)
+        # diff-diff's own warnings pass through (its "pre-treatment fit is poor" diagnostic included), except, for
+        # reps = 0, the note that the discarded jackknife SE is not available with one treated unit.
+        if reps == 0:
             warnings.filterwarnings("ignore", message="Jackknife variance requires", category=UserWarning)
         fit = estimator.fit(frame, outcome="y", treatment="treated", unit="unit", time="time",
                             post_periods=post_times)
