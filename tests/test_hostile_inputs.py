@@ -733,6 +733,14 @@ def _spec_reading(tmp_path: Path, panel: Path) -> str:
     return str(spec)
 
 
+def _stage_inputs(folder) -> list[str]:
+    """The analysis-panel stage's inputs in ``folder`` (copied there from conftest's stage_tree by the test), so
+    only the damaged file differs from a good build and nothing is read from data/processed."""
+    return ["--panel", f"{folder}/panel.parquet", "--indices", f"{folder}/indices.parquet", "--shocks",
+            f"{folder}/shocks.parquet", "--panel-codebook", f"{folder}/codebook.csv", "--shocks-codebook",
+            f"{folder}/shocks_codebook.csv"]
+
+
 PARQUET_CASES = {
     # case: (damaged file, how, module, argv(damaged file, temp dir, out dir))
     "index_panel_truncated": ("panel.parquet", "truncated", "analysis.index.__main__",
@@ -740,9 +748,11 @@ PARQUET_CASES = {
     "shocks_panel_empty": ("panel.parquet", "empty", "analysis.shocks.__main__",
                            lambda f, t, o: ["--panel", f, "--out-dir", o]),
     "analysis_panel_indices_truncated": ("indices.parquet", "truncated", "analysis.analysis_panel",
-                                         lambda f, t, o: ["--indices", f, "--out", f"{o}/ap.parquet"]),
+                                         lambda f, t, o: [*_stage_inputs(t), "--indices", f,
+                                                          "--out", f"{o}/ap.parquet"]),
     "analysis_panel_shocks_corrupt_page": ("shocks.parquet", "corrupt", "analysis.analysis_panel",
-                                           lambda f, t, o: ["--shocks", f, "--out", f"{o}/ap.parquet"]),
+                                           lambda f, t, o: [*_stage_inputs(t), "--shocks", f,
+                                                            "--out", f"{o}/ap.parquet"]),
     "estimate_panel_truncated": ("analysis_panel.parquet", "truncated", "analysis.estimate",
                                  lambda f, t, o: ["--spec", _spec_reading(t, Path(f)), "--out", f"{o}/x.parquet"]),
     "estimate_panel_corrupt_page": ("analysis_panel.parquet", "corrupt", "analysis.estimate",
@@ -757,6 +767,8 @@ def test_damaged_parquet_input_names_the_file_exit_2(tmp_path, capsys, case, sta
     import importlib
 
     name, how, module, argv = PARQUET_CASES[case]
+    for good in ("panel.parquet", "indices.parquet", "shocks.parquet", "codebook.csv", "shocks_codebook.csv"):
+        shutil.copy(stage_tree / good, tmp_path / good)
     damaged = _damaged(stage_tree / name, tmp_path / name, how)   # a stage output of conftest's stage_tree
     out = tmp_path / "out"
     out.mkdir()
