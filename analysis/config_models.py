@@ -545,30 +545,40 @@ class DataSourcesFile(Model):
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# configs/tables.yaml: the vocabulary (row kinds, headers, label kinds) is passed in by analysis.models.tables
+# configs/tables.yaml: the vocabulary (row kinds, headers, label kinds) is passed in by the table code
+# (analysis.models.table_config and analysis.models.table_labels)
 
 
 def tables_model(row_kinds: tuple[str, ...], headers: tuple[str, ...], label_kinds: tuple[str, ...] = ()
                  ) -> type[Model]:
     """The model of configs/tables.yaml; the vocabulary comes from the table code (analysis.models.table_config
-    ROW_KINDS, HEADERS; analysis.models.table_labels LABEL_KINDS), which passes it in."""
+    ROW_KINDS, HEADERS; analysis.models.table_labels LABEL_KINDS), which passes it in. It extends
+    :func:`label_map_model`, so the label map is declared once for both readers of the file."""
     return _tables_model(tuple(row_kinds), tuple(headers), tuple(label_kinds))
 
 
 @functools.cache
+def label_map_model(label_kinds: tuple[str, ...]) -> type[Model]:
+    """The ``labels:`` section of configs/tables.yaml (required), as the label-map reader
+    (analysis.models.table_labels.parse_labels) validates it: ``event_time`` (required) and, per kind of
+    ``label_kinds``, a mapping of raw names to non-blank labels (absent: empty)."""
+    labels = create_model("TableLabels", __base__=Model, event_time=(NonBlank, ...),
+                          **{kind: (dict[str, NonBlank], Field(default_factory=dict)) for kind in label_kinds})
+    return create_model("LabelMap", __base__=Model, labels=(labels, ...))
+
+
+@functools.cache
 def _tables_model(row_kinds: tuple[str, ...], headers: tuple[str, ...], label_kinds: tuple[str, ...]) -> type[Model]:
-    column = create_model("TableColumn", __base__=Model, spec=(SpecId, ...), label=(Optional[Text], None))
+    column = create_model("TableColumn", __base__=Model, spec=(SpecId, ...), label=(Optional[NonBlank], None))
     table = create_model(
-        "Table", __base__=Model, caption=(Text, ...),
+        "Table", __base__=Model, caption=(NonBlank, ...),
         columns=(Annotated[list[Union[SpecId, column]], Field(min_length=1)], ...),
         rows=(_choice(row_kinds), ...), header=(_choice(headers), ...),
-        terms=(Optional[list[StrictStr]], None), extra_specs=(Optional[list[SpecId]], None),
-        note=(Optional[Text], None))
-    labels = create_model("TableLabels", __base__=Model, event_time=(Optional[Text], None),
-                          **{kind: (Optional[dict[str, Text]], None) for kind in label_kinds})
-    return create_model("TablesFile", __base__=Model, __doc__="configs/tables.yaml: the regression tables and "
-                        "their label map.", tables=(Annotated[dict[str, table], Field(min_length=1)], ...),
-                        labels=(Optional[labels], None))
+        terms=(list[Text], Field(default_factory=list)), extra_specs=(list[SpecId], Field(default_factory=list)),
+        note=(NonBlank, ""))
+    return create_model("TablesFile", __base__=label_map_model(label_kinds), __doc__="configs/tables.yaml: the "
+                        "regression tables and their label map.",
+                        tables=(Annotated[dict[str, table], Field(min_length=1)], ...))
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -151,6 +151,39 @@ def test_label_map_validation_names_the_key(tmp_path):
     assert load_labels().terms == LABELS.terms
 
 
+@pytest.mark.parametrize("edit, key", [
+    (lambda r: r["tables"]["tab01_main_cont_did"].update(caption="  "), "tables.tab01_main_cont_did.caption"),
+    (lambda r: r["tables"]["tab01_main_cont_did"].update(note=None), "tables.tab01_main_cont_did.note"),
+    (lambda r: r["tables"]["tab01_main_cont_did"].update(terms=None), "tables.tab01_main_cont_did.terms"),
+    (lambda r: r["tables"]["tab01_main_cont_did"].update(terms=[""]), "tables.tab01_main_cont_did.terms[0]"),
+    (lambda r: r["tables"]["tab07_robustness"]["columns"][0].update(label=" "),
+     "tables.tab07_robustness.columns[0].label"),
+    (lambda r: r.pop("labels"), "labels"),
+    (lambda r: r["labels"].pop("event_time"), "labels.event_time"),
+    (lambda r: r["labels"]["terms"].update({"x": " "}), "labels.terms.x"),
+    (lambda r: r["labels"].update(levels=None), "labels.levels"),
+])
+def test_tables_file_model_alone_states_each_rule(edit, key):
+    """The rules table_config/table_labels once restated by hand (non-blank captions, notes and labels, lists of
+    names, a required label map and event-time label) are the file's model's: validating configs/tables.yaml by the
+    model alone refuses the value and names the dotted key, as the readers then do."""
+    from analysis import config_models, schema
+    from analysis.models import table_config
+    from analysis.models.table_labels import LABEL_KINDS
+
+    model = config_models.tables_model(table_config.ROW_KINDS, table_config.HEADERS, LABEL_KINDS)
+    raw = yaml.safe_load(paths.CONFIGS.joinpath("tables.yaml").read_text(encoding="utf-8"))
+    schema.validate(model, raw, "configs/tables.yaml")  # the unchanged file passes
+    edit(raw)
+    with pytest.raises(DataError) as by_model:
+        schema.validate(model, raw, "configs/tables.yaml")
+    assert by_model.value.key == key
+    reader = parse_labels if key.startswith("labels") else table_config.parse_tables
+    with pytest.raises(DataError) as by_reader:
+        reader(raw, "configs/tables.yaml")
+    assert key in (by_reader.value.key, by_reader.value.column)
+
+
 def test_notes_describe_only_what_the_cells_show(tmp_path):
     """No [p ri] / [p wild] / star levels / † in the note unless a cell shows them (the old note always listed
     them all)."""

@@ -38,70 +38,37 @@ class TableDef:
 ROW_KINDS = ("all", "events", "att", "treatment", "long")
 HEADERS = ("outcome", "estimator")
 _NAME = re.compile(r"^tab\d{2}_[a-z0-9_]+$")
-_SPEC_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 
 def parse_tables(raw, file: str | Path = paths.TABLES_CONFIG) -> tuple[TableDef, ...]:
-    """Validate the parsed ``configs/tables.yaml`` and return its tables in file order (DataError names the key)."""
+    """Validate the parsed ``configs/tables.yaml`` and return its tables in file order (DataError names the key).
+
+    Keys, types, choices and non-blank texts are the file's model's (:func:`analysis.config_models.tables_model`,
+    one error style); here only what relates parts of a table: the name's form, each spec once, labels on every
+    column or none, one column for ``rows: long``.
+    """
     def fail(key: str, message: str):
         raise DataError(file, message, column=key)
 
-    schema.validate(config_models.tables_model(ROW_KINDS, HEADERS, LABEL_KINDS), raw, file)
-    if (not isinstance(raw, dict) or "tables" not in raw or set(raw) - {"tables", "labels"}
-            or not isinstance(raw["tables"], dict) or not raw["tables"]):
-        fail("tables", "expected the top-level keys 'tables' (table names to their settings) and 'labels'")
+    cfg = schema.validate(config_models.tables_model(ROW_KINDS, HEADERS, LABEL_KINDS), raw, file)
     out = []
-    for name, t in raw["tables"].items():
+    for name, t in cfg.tables.items():
         where = f"tables.{name}"
-        if not isinstance(name, str) or not _NAME.match(name):
+        if not _NAME.match(name):
             fail(where, f"table name {name!r} must look like tabNN_words (lower case)")
-        if not isinstance(t, dict):
-            fail(where, "expected a mapping (caption, columns, rows, header, ...)")
-        allowed = {"caption", "columns", "rows", "header", "terms", "extra_specs", "note"}
-        for key in sorted(set(t) - allowed):
-            fail(f"{where}.{key}", f"unknown key {key!r}{did_you_mean(key, allowed)}")
-        for key in ("caption", "columns", "rows", "header"):
-            if key not in t:
-                fail(f"{where}.{key}", f"missing key {key!r}")
-        for key in ("caption", "note"):
-            if key in t and not (isinstance(t[key], str) and t[key].strip()):
-                fail(f"{where}.{key}", "expected non-empty text")
-        for key, choices in (("rows", ROW_KINDS), ("header", HEADERS)):
-            if t[key] not in choices:
-                fail(f"{where}.{key}", f"{t[key]!r} is not one of {list(choices)}{did_you_mean(t[key], choices)}")
-        columns = t["columns"]
-        if not isinstance(columns, list) or not columns:
-            fail(f"{where}.columns", "expected a non-empty list of spec ids or {spec, label} mappings")
         specs, labels = [], []
-        for i, c in enumerate(columns):
-            key = f"{where}.columns[{i}]"
-            if isinstance(c, dict):
-                if set(c) - {"spec", "label"} or "spec" not in c:
-                    fail(key, f"a column is a spec id or {{spec: <id>, label: <text>}}, got keys {sorted(c)}")
-                spec, label = c["spec"], c.get("label")
-                if label is not None and not (isinstance(label, str) and label.strip()):
-                    fail(key, "label must be non-empty text")
-            else:
-                spec, label = c, None
-            if not isinstance(spec, str) or not _SPEC_ID.match(spec):
-                fail(key, f"spec id {spec!r} is not a spec file name (configs/specs/<id>.yaml)")
+        for i, c in enumerate(t.columns):
+            spec, label = (c, None) if isinstance(c, str) else (c.spec, c.label)
             if spec in specs:
-                fail(key, f"spec {spec!r} appears twice")
+                fail(f"{where}.columns[{i}]", f"spec {spec!r} appears twice")
             specs.append(spec)
             labels.append(label)
         if any(labels) and not all(labels):
             fail(f"{where}.columns", "give a label to every column or to none")
-        if t["rows"] == "long" and len(specs) != 1:
+        if t.rows == "long" and len(specs) != 1:
             fail(f"{where}.columns", "rows: long shows one spec; list exactly one column")
-        lists = {}
-        for key in ("terms", "extra_specs"):
-            value = t.get(key, [])
-            if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-                fail(f"{where}.{key}", "expected a list of names")
-            lists[key] = tuple(value)
-        out.append(TableDef(name, t["caption"], tuple(specs), t["rows"], t["header"],
-                            extra_specs=lists["extra_specs"], note=t.get("note", ""), terms=lists["terms"],
-                            labels=tuple(labels) if all(labels) else ()))
+        out.append(TableDef(name, t.caption, tuple(specs), t.rows, t.header, extra_specs=tuple(t.extra_specs),
+                            note=t.note, terms=tuple(t.terms), labels=tuple(labels) if all(labels) else ()))
     return tuple(out)
 
 

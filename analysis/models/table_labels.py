@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from analysis import paths
+from analysis import config_models, paths, schema
 from analysis.io import DataError
 from analysis.schema import did_you_mean
 
@@ -74,30 +74,22 @@ class Labels:
 
 
 def parse_labels(raw, file: str | Path = paths.TABLES_CONFIG) -> Labels:
-    """Validate the ``labels:`` section of configs/tables.yaml (DataError naming the key)."""
-    section = raw.get("labels") if isinstance(raw, dict) else None
-    if not isinstance(section, dict):
-        raise DataError(file, "missing the 'labels' section (the label map of every term, outcome, estimator and "
-                              "long-table column the tables show)", key="labels")
-    allowed = set(LABEL_KINDS) | {"event_time"}
-    for key in sorted(set(section) - allowed):
-        raise DataError(file, f"unknown key {key!r}{did_you_mean(key, allowed)}", key=f"labels.{key}")
-    maps = {}
-    for kind in LABEL_KINDS:
-        value = section.get(kind, {})
-        if not isinstance(value, dict):
-            raise DataError(file, "expected a mapping of names to labels", key=f"labels.{kind}")
-        for name, label in value.items():
-            if not (isinstance(label, str) and label.strip()):
-                raise DataError(file, f"the label of {name!r} must be non-empty text", key=f"labels.{kind}.{name}")
-        maps[kind] = {str(k): v for k, v in value.items()}
-    event_time = section.get("event_time")
-    if not (isinstance(event_time, str) and "{k}" in event_time):
+    """Validate the ``labels:`` section of configs/tables.yaml (DataError naming the key).
+
+    Keys, types and non-blank labels are the section's model's (:func:`analysis.config_models.label_map_model`,
+    which the whole file's model extends); here only the ``str.format`` fields the labels are filled with:
+    ``{k}`` in ``event_time`` and ``{level}`` in every ``levels`` text.
+    """
+    # the section alone: the rest of the file (``tables:``) is the table definitions' (table_config.parse_tables)
+    section = {"labels": raw["labels"]} if isinstance(raw, dict) and "labels" in raw else {}
+    labels = schema.validate(config_models.label_map_model(LABEL_KINDS), section, file).labels
+    if "{k}" not in labels.event_time:
         raise DataError(file, "expected text containing {k} (the event time)", key="labels.event_time")
-    for name, text in maps["levels"].items():
+    for name, text in labels.levels.items():
         if "{level}" not in text:
             raise DataError(file, "expected text containing {level}", key=f"labels.levels.{name}")
-    return Labels(event_time=event_time, file=Path(file), **maps)
+    return Labels(event_time=labels.event_time, file=Path(file), **{kind: dict(getattr(labels, kind))
+                                                                    for kind in LABEL_KINDS})
 
 
 def load_labels(path: str | Path = paths.TABLES_CONFIG) -> Labels:
