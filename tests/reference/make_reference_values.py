@@ -192,7 +192,8 @@ def diff_diff_staggered(name: str, df, control_group: str = "never_treated") -> 
                     "event_study": _pairs(fit.event_study_effects)}
         if name == "bacon":
             fit = dd.BaconDecomposition().fit(df, **cols)
-            return {"twfe": float(fit.twfe_estimate), "weight_treated_vs_never": float(fit.total_weight_treated_vs_never),
+            return {"twfe": float(fit.twfe_estimate),
+                    "weight_treated_vs_never": float(fit.total_weight_treated_vs_never),
                     "later_vs_earlier": float(fit.weighted_avg_later_vs_earlier)}
     raise KeyError(name)
 
