@@ -295,8 +295,10 @@ def test_make_register_runs_no_payload(tmp_path, payload):
     """make -n expands a Makefile's text: a payload in ORIGIN or FILE must neither run nor reach a recipe."""
     flag = tmp_path / "pwned"
     text = payload.format(flag=flag)
-    # -o: never remake the included exhibits.mk (make remakes makefiles even under -n)
-    res = subprocess.run(["make", "-n", "-o", "data/processed/exhibits.mk", "register", f"FILE={text}",
+    # -o: never remake the included exhibits.mk and code_deps.mk (make remakes makefiles even under -n; without the
+    # second -o this test wrote data/processed/code_deps.mk, and spent minutes doing it on a fresh clone)
+    res = subprocess.run(["make", "-n", "-o", "data/processed/exhibits.mk", "-o", "data/processed/code_deps.mk",
+                          "register", f"FILE={text}",
                           f"ORIGIN={text}", f"LICENCE={text}"], capture_output=True, text=True, cwd=paths.ROOT)
     assert not flag.exists()
     assert str(flag) not in res.stdout  # the values are not in the command text (they travel in the environment)
