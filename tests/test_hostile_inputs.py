@@ -517,6 +517,27 @@ def test_identified_designs_pass_and_residual_share_is_the_within_share():
     assert np.isnan(residual_share(np.full(len(x), 2.0), panel, ["unit"]))
 
 
+def test_cohort_check_follows_the_estimators_that_need_a_cohort(monkeypatch):
+    """The cohort check runs for the estimators whose spec needs a cohort (analysis.models.spec.NEEDS, the one
+    list), not for a list restated in checks.py: an estimator added to NEEDS with a cohort is checked too."""
+    import importlib
+
+    from analysis.models import checks, spec
+
+    assert checks._COHORT == tuple(name for name, keys in spec.NEEDS.items() if "cohort" in keys)
+    panel = _synthetic_panel().assign(zero_cohort=0)
+    design = {"outcome": "y", "treatment": None, "unit": "unit", "time": "year", "fixed_effects": ["unit", "year"],
+              "controls": [], "exposure": None, "cohort": "zero_cohort", "spec_files": ["x.yaml"],
+              "estimator": "new_staggered"}
+    monkeypatch.setitem(spec.NEEDS, "new_staggered", ("cohort",))
+    try:
+        with pytest.raises(DataError, match="no unit of the sample has a cohort"):
+            importlib.reload(checks).check_identified(panel, design)
+    finally:
+        monkeypatch.undo()
+        importlib.reload(checks)
+
+
 def test_real_spec_with_outcome_absorbed_by_year_effects_is_refused(tmp_path, capsys, stage_tree):
     """The real main specification with its outcome replaced by a year-level column (post_zte_2016: 0 in 2015, 1
     after) gave an estimate of -8.8e-18 with a standard error of 1.6e-17 before the check; now exit 2. (On the

@@ -35,7 +35,7 @@ import pandas as pd
 
 from analysis.io import DataError
 from analysis.models.inference import MAX_REPS  # the documented limit, where the draws are allocated
-from analysis.models.spec import control_column
+from analysis.models.spec import NEEDS, control_column
 
 
 #: Share of a regressor's variation (sum of squares about its mean) that must survive the fixed effects. Below
@@ -47,7 +47,8 @@ ABSORBED_SHARE = 1e-10
 REPS_KEYS = ("inference.wild_bootstrap.reps", "inference.ri.reps", "inference.bootstrap.reps", "inference.reps")
 
 _REGRESSION = ("feols", "cont_did", "event_study", "panel_fe", "first_diff", "hausman", "panel_re")
-_COHORT = ("event_study", "att_gt", "sunab", "did_imputation", "bacon")
+#: The estimators whose spec needs a cohort (analysis.models.spec.NEEDS, the one list).
+_COHORT = tuple(name for name, keys in NEEDS.items() if "cohort" in keys)
 
 
 def spec_file(spec: dict) -> str | os.PathLike:
