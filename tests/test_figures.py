@@ -197,6 +197,21 @@ def test_exhibit_rules_live_in_the_file_model(tmp_path, edit, key):
     assert by_model.value.key == by_loader.value.key == f"exhibits.fig01_trajectories_u_military.{key}"
 
 
+@pytest.mark.parametrize("edit, words", [(lambda c: c.pop("default_method"), "required key is missing"),
+                                         (lambda c: c.update(default_method=3), "must be text, got 3")])
+def test_figures_read_the_index_method_through_the_index_model(tmp_path, edit, words):
+    """The figures' default index method comes from configs/index.yaml validated by its model (no hand check of
+    that file in the figure code): a missing or malformed default_method names the file and the key."""
+    raw = yaml.safe_load(paths.INDEX_CONFIG.read_text(encoding="utf-8"))
+    assert ex.index_settings(paths.INDEX_CONFIG)["default_method"] == raw["default_method"]
+    edit(raw)
+    bad = tmp_path / "index.yaml"
+    bad.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(DataError, match=words) as info:
+        ex.index_settings(bad)
+    assert info.value.key == "default_method" and "index.yaml" in str(info.value)
+
+
 def test_duplicate_exhibit_number_rejected(tmp_path):
     raw = yaml.safe_load((paths.CONFIGS / "exhibits.yaml").read_text())
     raw["exhibits"]["fig01_other"] = dict(raw["exhibits"]["fig01_trajectories_u_military"])

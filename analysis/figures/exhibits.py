@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from analysis import paths
 from analysis.io import SPEC_ID, DataError
@@ -116,11 +115,11 @@ def load_exhibits(path: str | Path) -> list[Exhibit]:
 
 def index_settings(index_config: Path, panel_config: Path = paths.PANEL_CONFIG) -> dict:
     """``default_method`` from configs/index.yaml and ``years`` = the study window (configs/panel.yaml ``window``):
-    the figures follow the index stage's choices."""
-    cfg = yaml.safe_load(Path(index_config).read_text(encoding="utf-8"))
-    if "default_method" not in cfg:
-        raise DataError(index_config, "missing key 'default_method'")
-    return {"default_method": cfg["default_method"], "years": list(study_window(panel_config))}
+    the figures follow the index stage's choices (the file validated by its model, config_models.IndexFile)."""
+    from analysis import config_models, schema
+
+    cfg, _ = schema.load(config_models.IndexFile, index_config)
+    return {"default_method": cfg.default_method, "years": list(study_window(panel_config))}
 
 
 def input_files(exhibit: Exhibit, where: Locations) -> list[Path]:
