@@ -158,15 +158,16 @@ def exposure_sd(panel: pd.DataFrame, exposure: str, unit: str = "province_code",
 # ---- config -------------------------------------------------------------------------------------------------------
 
 def load_config(path: Path = CONFIG) -> dict:
-    """Read and validate configs/power.yaml through :class:`analysis.config_models.PowerFile` (an unknown key, a
-    missing key or a bad value is a DataError naming the file and the dotted key); returns the parsed mapping."""
-    from analysis import config_models, schema
+    """Read and validate configs/power.yaml through :func:`analysis.config_models_exhibits.power_model` (an unknown
+    key, a missing key or a bad value is a DataError naming the file and the dotted key); returns the parsed mapping."""
+    from analysis import schema
+    from analysis.config_models_exhibits import power_model
 
     try:
         cfg = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise DataError(path, f"cannot read the power config: {exc}") from None
-    schema.validate(config_models.power_model(RULES), cfg, path)
+    schema.validate(power_model(RULES), cfg, path)
     return cfg
 
 

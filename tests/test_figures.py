@@ -181,15 +181,16 @@ def test_exhibit_list_validation_names_the_key(tmp_path, edit, message):
 @pytest.mark.parametrize("edit, key", [({"method": None}, "method"), ({"years": None}, "years"),
                                        ({"language": "fr"}, "language"), ({"caption": 3}, "caption")])
 def test_exhibit_rules_live_in_the_file_model(tmp_path, edit, key):
-    """The exhibit list's keys, types and choices are its model's (config_models.exhibits_model of KINDS), with no
-    restatement in load_exhibits: the model alone refuses the value (an optional key written without a value
-    included), and load_exhibits reports that error, naming the dotted key."""
-    from analysis import config_models, schema
+    """The exhibit list's keys, types and choices are its model's (config_models_exhibits.exhibits_model of
+    KINDS), with no restatement in load_exhibits: the model alone refuses the value (an optional key written without
+    a value included), and load_exhibits reports that error, naming the dotted key."""
+    from analysis import schema
+    from analysis.config_models_exhibits import exhibits_model
 
     raw = yaml.safe_load((paths.CONFIGS / "exhibits.yaml").read_text())
     raw["exhibits"]["fig01_trajectories_u_military"].update(edit)
     with pytest.raises(DataError) as by_model:
-        schema.validate(config_models.exhibits_model(ex.KINDS), raw, "configs/exhibits.yaml")
+        schema.validate(exhibits_model(ex.KINDS), raw, "configs/exhibits.yaml")
     bad = tmp_path / "exhibits.yaml"
     bad.write_text(yaml.safe_dump(raw, allow_unicode=True))
     with pytest.raises(DataError) as by_loader:

@@ -167,11 +167,12 @@ def test_tables_file_model_alone_states_each_rule(edit, key):
     """The rules table_config/table_labels once restated by hand (non-blank captions, notes and labels, lists of
     names, a required label map and event-time label) are the file's model's: validating configs/tables.yaml by the
     model alone refuses the value and names the dotted key, as the readers then do."""
-    from analysis import config_models, schema
+    from analysis import schema
+    from analysis.config_models_exhibits import tables_model
     from analysis.models import table_config
     from analysis.models.table_labels import LABEL_KINDS
 
-    model = config_models.tables_model(table_config.ROW_KINDS, table_config.HEADERS, LABEL_KINDS)
+    model = tables_model(table_config.ROW_KINDS, table_config.HEADERS, LABEL_KINDS)
     raw = yaml.safe_load(paths.CONFIGS.joinpath("tables.yaml").read_text(encoding="utf-8"))
     schema.validate(model, raw, "configs/tables.yaml")  # the unchanged file passes
     edit(raw)

@@ -124,15 +124,16 @@ def test_max_failure_share_is_required_and_read(index_config):
     (lambda r: r["treatments"].update(cohort=None), "treatments.cohort", "must be a list"),
 ])
 def test_the_file_model_alone_states_each_rule(mutate, key, words):
-    """The rules grid.py once restated by hand live in the file's model (config_models.MultiverseFile): validating
-    the file by the model alone, without grid.py, refuses the value and names the dotted key."""
-    from analysis import config_models, schema
+    """The rules grid.py once restated by hand live in the file's model (config_models_multiverse.MultiverseFile):
+    validating the file by the model alone, without grid.py, refuses the value and names the dotted key."""
+    from analysis import schema
+    from analysis.config_models_multiverse import MultiverseFile
 
     raw = copy.deepcopy(SMALL)
-    schema.validate(config_models.MultiverseFile, raw, "configs/multiverse.yaml")  # the unchanged file passes
+    schema.validate(MultiverseFile, raw, "configs/multiverse.yaml")  # the unchanged file passes
     mutate(raw)
     with pytest.raises(DataError, match=words) as info:
-        schema.validate(config_models.MultiverseFile, raw, "configs/multiverse.yaml")
+        schema.validate(MultiverseFile, raw, "configs/multiverse.yaml")
     assert info.value.key == key and info.value.file == "configs/multiverse.yaml"
     assert grid.TREATMENT_KINDS == ("exposure_post", "cohort", "intensity")  # the model's kinds, in file order
 

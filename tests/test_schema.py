@@ -1,4 +1,4 @@
-"""The schema layer (analysis.schema, analysis.config_models): every config file is validated through its model by
+"""The schema layer (analysis.schema, analysis.config_models*): every config file is validated through its model by
 its stage's loader, with one error style (file, dotted key, what is allowed, "did you mean"); shared types reject
 what they should; spec resolution is unchanged by the layer (hand-written expected resolutions)."""
 
@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from analysis import config_models, paths, schema
+from analysis import config_models, config_models_exhibits, config_models_multiverse, paths, schema
 from analysis.io import DataError
 from analysis.window import study_window
 
@@ -60,10 +60,11 @@ def model_of(name: str):
 
     if name.startswith("specs/"):
         return spec.SpecFile
-    return {"exhibits.yaml": lambda: config_models.exhibits_model(KINDS),
-            "tables.yaml": lambda: config_models.tables_model(table_config.ROW_KINDS, table_config.HEADERS,
-                                                                table_labels.LABEL_KINDS),
-            "power.yaml": lambda: config_models.power_model(power.RULES),
+    return {"exhibits.yaml": lambda: config_models_exhibits.exhibits_model(KINDS),
+            "tables.yaml": lambda: config_models_exhibits.tables_model(table_config.ROW_KINDS, table_config.HEADERS,
+                                                                         table_labels.LABEL_KINDS),
+            "power.yaml": lambda: config_models_exhibits.power_model(power.RULES),
+            "multiverse.yaml": lambda: config_models_multiverse.MultiverseFile,
             }.get(name, lambda: config_models.MODELS[name])()
 
 
@@ -82,7 +83,7 @@ def _dotted(where: list) -> str:
 
 def test_every_config_file_has_a_model_and_a_loader_case():
     files = {p.name for p in CONFIGS.glob("*.yaml")}
-    assert files == set(config_models.MODELS) | {"exhibits.yaml", "tables.yaml", "power.yaml"}
+    assert files == set(config_models.MODELS) | {"exhibits.yaml", "tables.yaml", "power.yaml", "multiverse.yaml"}
     assert set(LOADERS) - {"specs/att_gt_first_listing.yaml"} == files
 
 
@@ -366,9 +367,10 @@ def test_study_window_errors_name_the_window_key(tmp_path):
 
 
 @pytest.mark.parametrize("entry, absent", [
-    ("analysis.estimate", ("analysis/config_models.py", "analysis/figures/", "analysis/power.py",
+    ("analysis.estimate", ("analysis/config_models", "analysis/figures/", "analysis/power.py",
                            "analysis/models/table", "analysis/index/")),
-    ("analysis.multiverse.tasks", ("analysis/figures/", "analysis/power.py", "analysis/models/table")),
+    ("analysis.multiverse.tasks", ("analysis/figures/", "analysis/power.py", "analysis/models/table",
+                                   "analysis/config_models_exhibits.py")),
 ])
 def test_schema_layer_pulls_no_other_stage_into_a_code_fingerprint(entry, absent):
     """The estimates' and the multiverse cells' code fingerprints follow the import graph: the schema layer must
@@ -378,3 +380,27 @@ def test_schema_layer_pulls_no_other_stage_into_a_code_fingerprint(entry, absent
     files = [str(p.relative_to(paths.ROOT)) for p in code_files([entry])]
     assert "analysis/schema.py" in files or entry != "analysis.estimate"
     assert not [f for f in files if f.startswith(absent)], files
+
+
+def test_a_config_model_is_in_a_code_fingerprint_only_where_its_file_is_read():
+    """Each config file's model lives in a module of its stage: the models of the exhibit files (exhibits.yaml,
+    tables.yaml, power.yaml) are in no estimate's and no multiverse cell's code fingerprint (editing a table's
+    model must not rerun a model or invalidate the multiverse cache), the multiverse's model is in the cells'
+    fingerprint (a changed rule of that file re-fits the cells), and the estimates' fingerprint holds no file model
+    at all (the spec files' model is analysis.models.spec's). Found from the model the loaders use, wherever it
+    is defined (the old single module put the exhibit models into the multiverse cells' fingerprint)."""
+    import sys
+
+    from analysis import estimate
+    from analysis.fingerprint import code_files
+    from analysis.multiverse import cache
+
+    def defined_in(name: str) -> str:
+        return paths.relative(Path(sys.modules[model_of(name).__module__].__file__))
+
+    engine = {paths.relative(f) for f in code_files(estimate.ENGINE_ENTRIES)}
+    cells = {paths.relative(f) for f in code_files(cache.CODE_ENTRIES)}
+    for name in ("exhibits.yaml", "tables.yaml", "power.yaml"):
+        assert defined_in(name) not in engine | cells, name
+    assert defined_in("multiverse.yaml") in cells
+    assert not {defined_in(name) for name in CONFIG_FILES} & engine

@@ -24,7 +24,7 @@ from analysis.window import study_window
 ID_PATTERN = re.compile(r"^(fig|tab)\d{2}_[a-z0-9_]+$")
 #: kind -> (output type, {key: (type, required)}): the one list of what each kind accepts, beside the keys every
 #: exhibit has (kind, caption, note, method, language); the file's model is built from it
-#: (:func:`analysis.config_models.exhibits_model`)
+#: (:func:`analysis.config_models_exhibits.exhibits_model`)
 KINDS: dict[str, tuple[str, dict[str, tuple[type, bool]]]] = {
     "trajectories": ("fig", {"variable": (str, True), "years": (list, False)}),
     "maps": ("fig", {"variable": (str, True), "first_year": (int, False), "last_year": (int, False)}),
@@ -68,17 +68,18 @@ def load_exhibits(path: str | Path) -> list[Exhibit]:
     """Read and validate configs/exhibits.yaml; returns the exhibits in file order.
 
     Keys, types, required keys per kind and allowed values are the file's model's
-    (:func:`analysis.config_models.exhibits_model` of :data:`KINDS`, one error style); here only what the model
+    (:func:`analysis.config_models_exhibits.exhibits_model` of :data:`KINDS`, one error style); here only what the model
     does not state: the id's form and its agreement with the kind's output type, numbers used once, a year span of
     two years, spec ids, one label per spec, and the study window put into captions and notes.
     """
     path = Path(path)
     if not path.exists():
         raise DataError(path, "exhibit list not found")
-    from analysis import config_models, schema
+    from analysis import schema
+    from analysis.config_models_exhibits import exhibits_model
 
     raw = schema.read_yaml(path) or {}
-    cfg = schema.validate(config_models.exhibits_model(KINDS), raw, path)
+    cfg = schema.validate(exhibits_model(KINDS), raw, path)
     # {first_year} / {last_year} in a caption or note: the study window, so that moving it needs no text edit
     first, last = study_window()
     out, numbers = [], {}

@@ -1,7 +1,7 @@
 """The table definitions of ``configs/tables.yaml`` (``tables:``): which specs are a table's columns, which terms its
 rows, which sidecar field its column headers. Validated at load (the file's model in
-:func:`analysis.config_models.tables_model`, then the checks that relate keys), so that a student's typo stops the
-run naming the file and the key. The label map in the same file is :mod:`analysis.models.table_labels`; laying
+:func:`analysis.config_models_exhibits.tables_model`, then the checks that relate keys), so that a student's typo
+stops the run naming the file and the key. The label map in the same file is :mod:`analysis.models.table_labels`; laying
 tables out is :mod:`analysis.models.tables`.
 """
 
@@ -13,7 +13,8 @@ from pathlib import Path
 
 import yaml
 
-from analysis import config_models, paths, schema
+from analysis import paths, schema
+from analysis.config_models_exhibits import tables_model
 from analysis.io import DataError
 from analysis.models.table_labels import LABEL_KINDS
 from analysis.schema import did_you_mean
@@ -34,7 +35,7 @@ class TableDef:
     labels: tuple[str, ...] = ()        # column headers replacing the sidecar field (one per spec)
 
 
-#: Values of a table's ``rows`` and ``header`` keys (also the choices of its model in analysis.config_models).
+#: Values of a table's ``rows`` and ``header`` keys (also the choices of its model in analysis.config_models_exhibits).
 ROW_KINDS = ("all", "events", "att", "treatment", "long")
 HEADERS = ("outcome", "estimator")
 _NAME = re.compile(r"^tab\d{2}_[a-z0-9_]+$")
@@ -43,14 +44,14 @@ _NAME = re.compile(r"^tab\d{2}_[a-z0-9_]+$")
 def parse_tables(raw, file: str | Path = paths.TABLES_CONFIG) -> tuple[TableDef, ...]:
     """Validate the parsed ``configs/tables.yaml`` and return its tables in file order (DataError names the key).
 
-    Keys, types, choices and non-blank texts are the file's model's (:func:`analysis.config_models.tables_model`,
-    one error style); here only what relates parts of a table: the name's form, each spec once, labels on every
-    column or none, one column for ``rows: long``.
+    Keys, types, choices and non-blank texts are the file's model's
+    (:func:`analysis.config_models_exhibits.tables_model`, one error style); here only what relates parts of a
+    table: the name's form, each spec once, labels on every column or none, one column for ``rows: long``.
     """
     def fail(key: str, message: str):
         raise DataError(file, message, column=key)
 
-    cfg = schema.validate(config_models.tables_model(ROW_KINDS, HEADERS, LABEL_KINDS), raw, file)
+    cfg = schema.validate(tables_model(ROW_KINDS, HEADERS, LABEL_KINDS), raw, file)
     out = []
     for name, t in cfg.tables.items():
         where = f"tables.{name}"

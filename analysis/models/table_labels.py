@@ -13,13 +13,14 @@ from pathlib import Path
 
 import yaml
 
-from analysis import config_models, paths, schema
+from analysis import paths, schema
+from analysis.config_models_exhibits import label_map_model
 from analysis.io import DataError
 from analysis.schema import did_you_mean
 
 #: An event-time term: ``e=k`` (regression event studies) or ``ATT e=k`` (staggered estimators); group 1 is k.
 EVENT = re.compile(r"^(?:ATT )?e=(-?\d+)$")
-#: The mappings of the label map (and of its model in analysis.config_models).
+#: The mappings of the label map (and of its model in analysis.config_models_exhibits).
 LABEL_KINDS = ("terms", "levels", "outcomes", "estimators", "columns")
 
 
@@ -76,13 +77,14 @@ class Labels:
 def parse_labels(raw, file: str | Path = paths.TABLES_CONFIG) -> Labels:
     """Validate the ``labels:`` section of configs/tables.yaml (DataError naming the key).
 
-    Keys, types and non-blank labels are the section's model's (:func:`analysis.config_models.label_map_model`,
-    which the whole file's model extends); here only the ``str.format`` fields the labels are filled with:
-    ``{k}`` in ``event_time`` and ``{level}`` in every ``levels`` text.
+    Keys, types and non-blank labels are the section's model's
+    (:func:`analysis.config_models_exhibits.label_map_model`, which the whole file's model extends); here only the
+    ``str.format`` fields the labels are filled with: ``{k}`` in ``event_time`` and ``{level}`` in every ``levels``
+    text.
     """
     # the section alone: the rest of the file (``tables:``) is the table definitions' (table_config.parse_tables)
     section = {"labels": raw["labels"]} if isinstance(raw, dict) and "labels" in raw else {}
-    labels = schema.validate(config_models.label_map_model(LABEL_KINDS), section, file).labels
+    labels = schema.validate(label_map_model(LABEL_KINDS), section, file).labels
     if "{k}" not in labels.event_time:
         raise DataError(file, "expected text containing {k} (the event time)", key="labels.event_time")
     for name, text in labels.levels.items():

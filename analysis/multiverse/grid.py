@@ -32,7 +32,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from analysis import config_models, paths, schema
+from analysis import config_models_multiverse as file_model, paths, schema
 from analysis.index.config import IndexConfig, Method, Period
 from analysis.io import DataError
 from analysis.models import spec as engine_spec
@@ -40,7 +40,7 @@ from analysis.models import spec as engine_spec
 MULTIVERSE_CONFIG = paths.CONFIGS / "multiverse.yaml"
 
 #: Treatment kinds (the keys of ``treatments:``, from the file's model).
-TREATMENT_KINDS: tuple[str, ...] = tuple(config_models.Treatments.model_fields)
+TREATMENT_KINDS: tuple[str, ...] = tuple(file_model.Treatments.model_fields)
 
 #: Columns of the results that describe a cell's choices (in this order).
 CHOICE_COLUMNS = [
@@ -161,12 +161,12 @@ def parse_config(raw: Mapping, index_config: IndexConfig, file: str | os.PathLik
     """Validate a parsed configs/multiverse.yaml against the index vocabulary and the engine's spec rules.
 
     Keys, types, allowed values, non-empty and repeat-free lists are the file's model's
-    (:class:`analysis.config_models.MultiverseFile`, one error style); here only what relates parts of the file or
-    another file: an indicator set must be one of configs/index.yaml, an estimator's treatment kind must be declared
-    under ``treatments``, and its ``spec`` may not set the keys the other axes own.
+    (:class:`analysis.config_models_multiverse.MultiverseFile`, one error style); here only what relates parts of the
+    file or another file: an indicator set must be one of configs/index.yaml, an estimator's treatment kind must be
+    declared under ``treatments``, and its ``spec`` may not set the keys the other axes own.
     """
     file = str(file)
-    cfg = schema.validate(config_models.MultiverseFile, raw, file)
+    cfg = schema.validate(file_model.MultiverseFile, raw, file)
 
     idx = cfg.index
     sets: list[tuple[str, Period | None]] = []
@@ -185,7 +185,7 @@ def parse_config(raw: Mapping, index_config: IndexConfig, file: str | os.PathLik
     control_sets = {name: tuple(columns) for name, columns in cfg.controls.items()}
     samples = tuple(Sample(name, tuple(s.drop_units or ()), tuple(s.drop_years or ()),
                            tuple(s.years) if s.years else None)
-                    for name, s in ((name, s or config_models.Sample()) for name, s in cfg.samples.items()))
+                    for name, s in ((name, s or file_model.Sample()) for name, s in cfg.samples.items()))
     inf = cfg.inference
     inference = None if inf is None else InferenceSettings(inf.n_permutations, inf.seed, inf.block_size)
 
@@ -196,7 +196,7 @@ def parse_config(raw: Mapping, index_config: IndexConfig, file: str | os.PathLik
                             max_failure_share=float(cfg.max_failure_share))
 
 
-def _treatments(declared: config_models.Treatments) -> tuple[Treatment, ...]:
+def _treatments(declared: file_model.Treatments) -> tuple[Treatment, ...]:
     out: list[Treatment] = []
     if declared.exposure_post is not None:
         for exposure, event in itertools.product(declared.exposure_post.exposures, declared.exposure_post.events):
@@ -209,7 +209,7 @@ def _treatments(declared: config_models.Treatments) -> tuple[Treatment, ...]:
     return tuple(out)
 
 
-def _estimators(file: str, declared: Mapping[str, config_models.EstimatorChoice], kinds: set[str]
+def _estimators(file: str, declared: Mapping[str, file_model.EstimatorChoice], kinds: set[str]
                 ) -> tuple[EstimatorChoice, ...]:
     out = []
     for name, entry in declared.items():
