@@ -37,7 +37,6 @@ KINDS: dict[str, tuple[str, dict[str, tuple[type, bool]]]] = {
     "claims_check": ("fig", {}),
     "descriptives": ("tab", {"variables": (list, True), "years": (list, False), "label": (str, False)}),
 }
-DEFAULT_YEARS = [2015, 2021]
 
 
 @dataclass(frozen=True)
