@@ -46,6 +46,7 @@ def imported_top_level_names(folder: Path) -> dict[str, str]:
     """
     local = {p.stem for p in ROOT.glob("*.py")} | {p.name for p in ROOT.iterdir() if p.is_dir()}
     local |= {p.stem for p in folder.rglob("*.py")}  # tests import their sibling helper modules by name
+    local |= {p.parent.name for p in folder.rglob("*/*.py")}  # ...and their folders (tests/reference/*.py)
     found: dict[str, str] = {}
     for path in sorted(folder.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
