@@ -1,9 +1,12 @@
-"""Run every benchmark and write benchmarks/results.md: ``python -m benchmarks [--quick] [--skip-make] [--repeats N]``.
+"""Run every benchmark and write benchmarks/results.md: ``python -m benchmarks [--quick] [--skip-make] [--repeats N]
+[--only PART ...]``.
 
 Each timing is the median of several runs; ratios are measured side by side in the same run. ``--quick``: one
 run each (three for the no-op make) and a quarter of the multiverse grid — a smoke check, not the reference
 numbers. The whole default run takes a few minutes on a 2-core machine (the cold pipeline dominates).
 Inference benchmarks reuse :mod:`benchmarks.bench_inference` (written with the estimation engine).
+``--only`` runs some parts (make, make-test, inference, multiverse, permutation; make-test is the one part not in
+the default run: it times ``make test`` on the built working tree); the record then says which parts ran.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from benchmarks import bench_inference, bench_make, bench_multiverse, bench_perm
 from benchmarks.common import PACKAGES, Row, machine, version  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results.md"
+#: The parts of a run, in the order they run.
+PARTS = ("make", "make-test", "inference", "multiverse", "permutation")
 
 
 def inference_rows() -> list[Row]:
@@ -67,7 +72,8 @@ def render(rows: list[Row], started: float, args) -> str:
         "# Benchmarks",
         "",
         f"Produced by `python -m benchmarks{' --quick' if args.quick else ''}"
-        f"{' --skip-make' if args.skip_make else ''}` on {dt.date.today().isoformat()} "
+        f"{' --skip-make' if args.skip_make else ''}{' --only ' + ' '.join(args.only) if args.only else ''}` on "
+        f"{dt.date.today().isoformat()} "
         f"(total {time.perf_counter() - started:.0f} s). Not part of the tests.",
         "",
         f"Machine: {machine()}.",
@@ -110,18 +116,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-make", action="store_true", help="skip the make-based benchmarks")
     parser.add_argument("--repeats", type=int, default=None, help="runs per timing (default 3; --quick: 1)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="Markdown results file")
+    parser.add_argument("--only", nargs="+", choices=PARTS, default=None,
+                        help="run only these parts (default: all but make-test)")
     args = parser.parse_args(argv)
+    parts = set(args.only) if args.only else set(PARTS) - {"make-test"}
+    if args.skip_make:
+        parts.discard("make")
     repeats = args.repeats or (1 if args.quick else 3)
     started = time.perf_counter()
     rows: list[Row] = []
-    if not args.skip_make:
+    if "make" in parts:
         rows += bench_make.run(repeats=repeats)
-    rows += inference_rows()
-    limit = None
-    if args.quick:
-        limit = len(bench_multiverse.prepare()[2]) // 4
-    rows += bench_multiverse.run(repeats=repeats if args.quick else max(repeats, 7), limit=limit)
-    rows += bench_permutation.run(repeats=1 if args.quick else repeats)
+    if "make-test" in parts:
+        rows.append(bench_make.make_test_row())
+    if "inference" in parts:
+        rows += inference_rows()
+    if "multiverse" in parts:
+        limit = None
+        if args.quick:
+            limit = len(bench_multiverse.prepare()[2]) // 4
+        rows += bench_multiverse.run(repeats=repeats if args.quick else max(repeats, 7), limit=limit)
+    if "permutation" in parts:
+        rows += bench_permutation.run(repeats=1 if args.quick else repeats)
     text = render(rows, started, args)
     write_text(text + earlier_runs(args.out), args.out)
     print(text)
