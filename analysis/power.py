@@ -61,7 +61,7 @@ COLUMNS = ["spec_id", "term", "outcome", "estimator", "estimate", "std_error", "
            "mde_80", "ci_low", "ci_high", "ci90_low", "ci90_high", "equivalence_bound", "smallest_effect_rule",
            "p_tost", "equivalent", "smallest_effect", "effect_scale", "exposure_sd", "delta_within_province_sd",
            "delta_doubling", "equivalence_bound_doubling", "p_tost_doubling", "p_value", "p_value_wild",
-           "min_attainable_p", "n_donors", "units"]
+           "min_attainable_p", "n_donors", "units", "p_value_missing_reason"]
 
 
 # ---- formulas -----------------------------------------------------------------------------------------------------
@@ -272,6 +272,11 @@ def power_rows(estimates_dir: Path, panel: pd.DataFrame, cfg: dict, panel_file: 
                                      and pd.notna(row["n_donors"]) else np.nan),
                 "n_donors": float(row["n_donors"]) if "n_donors" in row.index else np.nan,
                 "units": "log points per year" if log_change else "index points",
+                # why an estimate file gives no p-value (e.g. synth: a perfect treated pre-period fit leaves the
+                # RMSPE ratio undefined), from its p_value_statistic column; empty where there is a p-value
+                "p_value_missing_reason": (str(row["p_value_statistic"]).removeprefix("none:").strip()
+                                           if pd.isna(row.get("p_value")) and isinstance(
+                                               row.get("p_value_statistic"), str) else ""),
             }
             if has_se:
                 _check_ci(row, df, alpha, source)
@@ -306,7 +311,12 @@ def sentence(r: pd.Series) -> str:
     per = " per SD of exposure" if r["effect_scale"].startswith("per unit") else ""
     head = f"{r['outcome']} ({r['spec_id']}, {term_label(r['term'])})"
     if r["reference_distribution"] == "placebo rank":
-        return (f"{head}: estimate {r['estimate']:.4f} {r['units']}, placebo p = {r['p_value']:.3f}; the smallest "
+        if pd.notna(r["p_value"]):
+            placebo = f"placebo p = {r['p_value']:.3f}"
+        else:
+            reason = r.get("p_value_missing_reason")
+            placebo = "no placebo p-value" + (f" — {reason}" if isinstance(reason, str) and reason else "")
+        return (f"{head}: estimate {r['estimate']:.4f} {r['units']}, {placebo}; the smallest "
                 f"attainable placebo p-value with {int(r['n_donors'])} donors is {r['min_attainable_p']:.3f}; no "
                 f"standard error, so no bounds.")
     verdict = "rejected" if r["equivalent"] else "not rejected"

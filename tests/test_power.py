@@ -281,6 +281,21 @@ def test_single_unit_placebo_rows(tmp_path):
     assert out.loc["sd", "p_tost"] == pytest.approx(tost(-0.01, 0.02, 1.0)[2], abs=1e-15)
 
 
+def test_placebo_row_without_p_value_says_why_not_nan():
+    # a synthetic control with a perfect treated pre-period fit has no RMSPE-ratio p-value: the finding gives the
+    # estimate file's reason instead of printing "p = nan"
+    row = pd.Series({"outcome": "capability_index", "spec_id": "sc", "term": "ATT", "effect_scale": "level",
+                     "reference_distribution": "placebo rank", "estimate": -0.0215, "units": "index points",
+                     "p_value": np.nan, "n_donors": 29.0, "min_attainable_p": 1 / 30,
+                     "p_value_missing_reason": "treated pre-RMSPE is 0 (perfect pre-period fit), RMSPE ratio undefined"})
+    text = power.sentence(row)
+    assert "nan" not in text
+    assert "no placebo p-value — treated pre-RMSPE is 0" in text
+    with_p = row.copy()
+    with_p["p_value"] = 0.4
+    assert "placebo p = 0.400" in power.sentence(with_p)
+
+
 # ---- the shipped config and, when built, the real estimates --------------------------------------------------------
 def test_shipped_config_names_shipped_specs():
     cfg = power.load_config()
