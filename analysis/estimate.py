@@ -32,7 +32,7 @@ from analysis import fingerprint, paths
 from analysis.io import SPEC_ID, DataError, sha256, write_json, write_parquet
 from analysis.models import checks, registry
 from analysis.models.sample import load_data
-from analysis.models.spec import data_path, resolve
+from analysis.models.spec import Spec, data_path, resolve
 from analysis.cli import guard, report
 
 #: Entry modules of the estimation code: the code that enters the fingerprint is every package module these reach
@@ -55,11 +55,11 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def input_hashes(spec: dict, data_file: Path, known: dict[Path, str] | None = None) -> dict[str, str]:
+def input_hashes(spec: Spec, data_file: Path, known: dict[Path, str] | None = None) -> dict[str, str]:
     """{relative path: SHA-256} of the panel the spec reads and of its spec files (``extends`` chain).
     ``known`` caches digests across specs that read the same panel."""
     known = {} if known is None else known
-    files = [Path(data_file)] + [paths.ROOT / f if not Path(f).is_absolute() else Path(f) for f in spec["spec_files"]]
+    files = [Path(data_file)] + [paths.ROOT / f if not Path(f).is_absolute() else Path(f) for f in spec.spec_files]
     inputs = {}
     for file in files:
         if file not in known:
@@ -68,22 +68,22 @@ def input_hashes(spec: dict, data_file: Path, known: dict[Path, str] | None = No
     return inputs
 
 
-def spec_fingerprint(spec: dict, inputs: dict[str, str], code: str) -> str:
+def spec_fingerprint(spec: Spec, inputs: dict[str, str], code: str) -> str:
     """SHA-256 of the canonical JSON of {resolved spec, input hashes, code version}: what the estimates depend on."""
-    return fingerprint.digest({"spec": spec, "inputs": inputs, "code": code})
+    return fingerprint.digest({"spec": spec.canonical(), "inputs": inputs, "code": code})
 
 
-def sidecar(spec: dict, estimates: pd.DataFrame, inputs: dict[str, str], code: str,
+def sidecar(spec: Spec, estimates: pd.DataFrame, inputs: dict[str, str], code: str,
             companions: dict[str, dict] | None = None) -> dict:
     """The JSON sidecar's content (no timestamps or machine paths, so it is reproducible); ``inputs`` from
     :func:`input_hashes`, ``code`` the version of the code :data:`ENGINE_ENTRIES` reach; ``companions``
     ``{name: {"file": file name, "n_rows": rows}}`` of the estimator's companion tables (the key is written only
     if there are any)."""
     side = {
-        "spec_id": spec["id"],
-        "spec": spec,
+        "spec_id": spec.id,
+        "spec": spec.canonical(),
         "inputs_sha256": inputs,
-        "seed": spec["seed"],
+        "seed": spec.seed,
         "versions": package_versions(),
         "fingerprint": spec_fingerprint(spec, inputs, code),
         "n_rows": int(len(estimates)),
@@ -94,7 +94,7 @@ def sidecar(spec: dict, estimates: pd.DataFrame, inputs: dict[str, str], code: s
     return side
 
 
-def estimate_spec(spec: dict, out_path: Path, code: str | None = None,
+def estimate_spec(spec: Spec, out_path: Path, code: str | None = None,
                   known: dict[Path, str] | None = None) -> pd.DataFrame:
     """Estimate an already resolved spec; write ``out_path``, its companion tables (``<stem>.<name>.parquet``, see
     :func:`analysis.paths.companion`) and its ``.json`` sidecar, the sidecar last; return the estimates."""

@@ -52,12 +52,10 @@ def simulate_panel(seed: int = 7, noise: float = 0.2) -> pd.DataFrame:
     return df.drop(columns=["alpha", "gamma"])
 
 
-def base_spec(**overrides) -> dict:
-    """A resolved spec dict (via the validator) for the simulated panel."""
-    from analysis.models.spec import validate
+def base_spec(**overrides):
+    """A resolved :class:`analysis.models.spec.Spec` (via the validator) for the simulated panel."""
+    from analysis.models.spec import Spec
 
-    raw = {"estimator": "feols", "outcome": "y_cont", "sample": {"years": [2015, 2021]}}
+    raw = {"estimator": "feols", "outcome": "y_cont", "sample": {"years": [2015, 2021]}, "id": "simulated"}
     raw.update(overrides)
-    spec = validate(raw, "tests/simulated.yaml")
-    spec["id"] = "simulated"
-    return spec
+    return Spec.from_mapping(raw, "tests/simulated.yaml")

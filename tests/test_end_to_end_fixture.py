@@ -86,7 +86,7 @@ def test_estimate_file_agrees_with_the_engine_on_the_same_panel(stage_tree, esti
     spec = resolve(spec_path)
     panel = pd.read_parquet(stage_tree / "analysis_panel.parquet")
     direct = registry.estimate(select_sample(panel, spec), spec).set_index("term")
-    term = f"{spec['exposure']}:{spec['treatment']}"
+    term = f"{spec.exposure}:{spec.treatment}"
     for column in ("estimate", "std_error", "p_value", "ci_low", "ci_high"):
         assert written.loc[term, column] == pytest.approx(direct.loc[term, column], rel=1e-12, abs=1e-15), column
     assert written.loc[term, "n_obs"] == direct.loc[term, "n_obs"]

@@ -66,9 +66,9 @@ def fixture_locations(tmp_path_factory, stage_tree):
             # as the estimation stage writes them: estimates, sidecar (resolved spec), companion paths and weights
             spec = resolve(paths.SPECS / f"{exhibit.options['spec']}.yaml")
             table, companions = registry.estimate_with_companions(select_sample(panel, spec), spec)
-            target = estimates / f"{spec['id']}.parquet"
+            target = estimates / f"{spec.id}.parquet"
             table.to_parquet(target, index=False)
-            target.with_suffix(".json").write_text(json.dumps({"spec": spec}, default=str))
+            target.with_suffix(".json").write_text(json.dumps({"spec": spec.canonical()}))
             for name, frame in companions.items():
                 frame.to_parquet(paths.companion(target, name), index=False)
         elif exhibit.kind == "event_study":

@@ -500,14 +500,15 @@ def test_identified_designs_pass_and_residual_share_is_the_within_share():
     import numpy as np
 
     from analysis.models.checks import check_identified, residual_share
+    from analysis.models.spec import Spec
 
     panel = _synthetic_panel()
     base = {"outcome": "y", "treatment": "d", "unit": "unit", "time": "year", "fixed_effects": ["unit", "year"],
             "controls": [], "exposure": None, "cohort": None, "spec_files": ["x.yaml"]}
     for estimator in ("feols", "panel_fe", "first_diff", "panel_re", "hausman"):
-        check_identified(panel, {**base, "estimator": estimator})
-    check_identified(panel, {**base, "estimator": "cont_did", "exposure": "unit_level"})
-    check_identified(panel, {**base, "estimator": "att_gt", "treatment": None, "cohort": "cohort"})
+        check_identified(panel, Spec.from_mapping({**base, "estimator": estimator}))
+    check_identified(panel, Spec.from_mapping({**base, "estimator": "cont_did", "exposure": "unit_level"}))
+    check_identified(panel, Spec.from_mapping({**base, "estimator": "att_gt", "treatment": None, "cohort": "cohort"}))
     x = panel["d"].to_numpy()
     within = (x - panel.groupby("unit")["d"].transform("mean") - panel.groupby("year")["d"].transform("mean")
               + x.mean()).to_numpy()
@@ -526,9 +527,10 @@ def test_cohort_check_follows_the_estimators_that_need_a_cohort(monkeypatch):
 
     assert checks._COHORT == tuple(name for name, keys in spec.NEEDS.items() if "cohort" in keys)
     panel = _synthetic_panel().assign(zero_cohort=0)
-    design = {"outcome": "y", "treatment": None, "unit": "unit", "time": "year", "fixed_effects": ["unit", "year"],
-              "controls": [], "exposure": None, "cohort": "zero_cohort", "spec_files": ["x.yaml"],
-              "estimator": "new_staggered"}
+    design = spec.Spec.from_mapping({"outcome": "y", "treatment": None, "unit": "unit", "time": "year",
+                                     "fixed_effects": ["unit", "year"], "controls": [], "exposure": None,
+                                     "cohort": "zero_cohort", "spec_files": ["x.yaml"], "estimator": "att_gt"})
+    design = design.model_copy(update={"estimator": "new_staggered"})  # not a registered name: no validation
     monkeypatch.setitem(spec.NEEDS, "new_staggered", ("cohort",))
     try:
         with pytest.raises(DataError, match="no unit of the sample has a cohort"):

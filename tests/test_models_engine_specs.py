@@ -32,12 +32,12 @@ MINIMAL = "estimator: feols\noutcome: y_cont\ntreatment: post\n"
 
 def test_minimal_spec_gets_defaults(tmp_path):
     spec = resolve(write(tmp_path, "m", MINIMAL))
-    assert spec["id"] == "m"
-    assert spec["fixed_effects"] == ["province_code", "year"]
-    assert spec["cluster"] == "province_code"
-    assert spec["inference"]["vcov"] == "CRV1"
-    assert spec["sample"]["years"] == list(study_window())  # configs/panel.yaml window
-    assert isinstance(spec["seed"], int)
+    assert spec.id == "m"
+    assert spec.fixed_effects == ("province_code", "year")
+    assert spec.cluster == "province_code"
+    assert spec.inference.vcov == "CRV1"
+    assert spec.sample.years == tuple(study_window())  # configs/panel.yaml window
+    assert isinstance(spec.seed, int)
 
 
 @pytest.mark.parametrize("text, key, fragment", [
@@ -90,11 +90,11 @@ def test_extends_deep_merges(tmp_path):
     write(tmp_path, "mid", "extends: base\ninference: {vcov: hetero}\n")
     leaf = write(tmp_path, "leaf", "extends: mid\ncontrols: [x1]\noutcome: y_bin\n")
     spec = resolve(leaf)
-    assert spec["outcome"] == "y_bin"
-    assert spec["controls"] == ["x1"]                              # lists are replaced
-    assert spec["inference"]["vcov"] == "hetero"                   # mappings merge ...
-    assert spec["inference"]["wild_bootstrap"] == {"reps": 99, "weights": "webb"}  # ... keeping parent keys
-    assert [Path(p).name for p in spec["spec_files"]] == ["leaf.yaml", "mid.yaml", "base.yaml"]
+    assert spec.outcome == "y_bin"
+    assert spec.controls == ("x1",)                            # lists are replaced
+    assert spec.inference.vcov == "hetero"                   # mappings merge ...
+    assert spec.inference.wild_bootstrap.model_dump() == {"reps": 99, "weights": "webb"}  # ... keeping parent keys
+    assert [Path(p).name for p in spec.spec_files] == ["leaf.yaml", "mid.yaml", "base.yaml"]
 
 
 def test_extends_cycle_is_an_error(tmp_path):
@@ -118,9 +118,9 @@ def test_every_shipped_spec_resolves():
     used = set()
     for path in specs:
         spec = resolve(path)
-        used.add(spec["estimator"])
+        used.add(spec.estimator)
         own = (yaml.safe_load(path.read_text(encoding="utf-8")).get("sample") or {}).get("years")
-        assert spec["sample"]["years"] == (own or list(study_window()))  # the window, unless the spec sets its own
+        assert list(spec.sample.years) == (own or list(study_window()))  # the window, unless the spec sets its own
     assert {"cont_did", "event_study", "att_gt", "sunab", "did_imputation", "bacon", "synth", "sdid",
             "panel_fe", "panel_re", "first_diff", "hausman"} <= used <= set(ESTIMATORS)
 

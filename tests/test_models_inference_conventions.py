@@ -42,7 +42,7 @@ def test_att_gt_balances_the_panel_by_default_as_r_did():
     """R did (panel = TRUE) drops units not observed in every period, with a warning. Old code kept the unit in the
     cells it had (silently): its estimate differed from the balanced one and no column said so."""
     df, never = _with_missing_never_treated()
-    spec = {**SPEC, "control_group": "notyettreated", "aggregate": "dynamic"}
+    spec = SPEC.replace(control_group="notyettreated", aggregate="dynamic")
     with pytest.warns(UserWarning, match="balances the panel"):
         out = CS.att_gt(df, spec)
     balanced = CS.att_gt(df.loc[df["province_code"] != never], spec)
@@ -56,7 +56,7 @@ def test_att_gt_balances_the_panel_by_default_as_r_did():
     # Asked for, the unbalanced estimator keeps the unit in the cells whose periods it has, and says so.
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        kept = CS.att_gt(df, {**spec, "allow_unbalanced_panel": True})
+        kept = CS.att_gt(df, spec.replace(allow_unbalanced_panel=True))
     assert (kept["n_units_dropped_unbalanced"] == 0).all() and (kept["n_units_partial"] == 1).all()
     assert (kept["units_partial"] == str(never)).all()
     assert not np.allclose(kept["estimate"], out["estimate"])
@@ -77,7 +77,7 @@ def test_staggered_estimators_report_the_always_treated_units_they_drop():
     df = simulate_staggered(seed=3)
     first = df["province_code"].unique()[:2]
     df.loc[df["province_code"].isin(first), "first_year"] = 2015  # treated in the first period: always treated
-    spec = {**SPEC, "aggregate": "dynamic", "event_window": [-2, 2]}
+    spec = SPEC.replace(aggregate="dynamic", event_window=[-2, 2])
     expected = ";".join(str(u) for u in sorted(first))
     for estimator in (CS.att_gt, SA.sunab, BJS.did_imputation):
         out = estimator(df, spec)
@@ -98,7 +98,7 @@ def test_collinear_control_is_reported_and_a_collinear_treatment_is_an_error():
 
     df["unit_constant"] = df.groupby("province_code")["x1"].transform("mean")  # absorbed by the unit effects
     spec = base_spec(treatment="unit_constant", controls=["x1"])
-    spec["spec_files"] = ["configs/specs/collinear_test.yaml"]
+    spec = spec.replace(spec_files=["configs/specs/collinear_test.yaml"])
     with pytest.raises(DataError, match="collinear") as caught:
         registry.estimate(df, spec)
     assert caught.value.key == "treatment" and "collinear_test.yaml" in str(caught.value)
@@ -118,7 +118,7 @@ def test_duplicated_control_stops_at_load_naming_the_key():
 def test_staggered_p_values_and_intervals_use_t_with_g_minus_1(estimator):
     """Old code: normal critical values (t(30) intervals are 4.2% wider with 31 clusters)."""
     df = simulate_staggered(seed=5)
-    spec = {**SPEC, "aggregate": "dynamic", "event_window": [-2, 2]}
+    spec = SPEC.replace(aggregate="dynamic", event_window=[-2, 2])
     out = estimator(df, spec)
     g = df["province_code"].nunique()
     assert (out["df_t"] == g - 1).all() and (out["n_clusters"] == g).all()
@@ -157,7 +157,7 @@ def test_randomization_inference_with_missing_outcomes_permutes_full_sample_path
 
     frame = df[["province_code", "year", "y_cont", "exposure_post"]]
     direct = inference.ri_pvalue(frame, "province_code", "year", "y_cont", "exposure_post", reps=199,
-                                 seed=spec["seed"])
+                                 seed=spec.seed)
     assert direct["observed"] == pytest.approx(out.loc["exposure_post", "estimate"], rel=1e-10)
     assert direct["p_value"] == pytest.approx(p)
 
@@ -171,7 +171,7 @@ def test_all_units_in_one_cohort_is_a_data_error_naming_the_key(estimator):
     "Shape of passed values" on an empty result) with no spec file or key."""
     df = simulate_staggered(seed=4)
     df["first_year"] = 2018
-    spec = {**SPEC, "aggregate": "dynamic", "spec_files": ["configs/specs/all_treated.yaml"]}
+    spec = SPEC.replace(aggregate="dynamic", spec_files=["configs/specs/all_treated.yaml"])
     with pytest.raises(DataError) as caught:
         estimator(df, spec)
     assert caught.value.key == "cohort" and "all_treated.yaml" in str(caught.value)

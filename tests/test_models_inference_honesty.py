@@ -11,6 +11,7 @@ import pytest
 
 from analysis.io import DataError
 from analysis.models import att_gt as CS, bacon as GB
+from analysis.models.spec import Spec
 from tests.test_models_staggered import SPEC, simulate_staggered
 
 
@@ -30,8 +31,8 @@ def test_att_gt_with_control_and_missing_base_row_has_finite_standard_errors():
     """Old code: 0 * NaN (the missing unit's base-period control times its zero residual) made every unit's
     influence function NaN in the cells the unit is absent from, so every aggregated SE was NaN (exit 0)."""
     df = _tibet_like()
-    spec = {**SPEC, "controls": ["x"], "control_group": "notyettreated", "aggregate": "dynamic",
-            "allow_unbalanced_panel": True}
+    spec = SPEC.replace(controls=["x"], control_group="notyettreated", aggregate="dynamic",
+                        allow_unbalanced_panel=True)
     out = CS.att_gt(df, spec)
     assert np.isfinite(out["std_error"]).all() and np.isfinite(out["p_value"]).all()
     gte = CS.group_time_effects(df, spec)
@@ -42,7 +43,7 @@ def test_att_gt_cell_variance_ignores_units_outside_the_cell():
     """A unit absent from cell (g, t) must not change that cell's estimate or variance: the cell's SE on the
     full panel equals its SE when only the units observed in t and its base period are kept."""
     df = _tibet_like()
-    spec = {**SPEC, "controls": ["x"], "control_group": "nevertreated", "allow_unbalanced_panel": True}
+    spec = SPEC.replace(controls=["x"], control_group="nevertreated", allow_unbalanced_panel=True)
     gte = CS.group_time_effects(df, spec)
     n = len(gte.cohort_of_unit)
     se_full, _ = CS._influence_inference(gte.influence, gte.cluster_of_unit, n, 0, None)
@@ -65,7 +66,7 @@ def test_att_gt_cell_variance_ignores_units_outside_the_cell():
 def test_non_finite_standard_error_is_a_data_error_naming_the_spec():
     with pytest.raises(DataError, match=r"configs/specs/x\.yaml.*ATT e=1.*not finite"):
         CS._require_finite_se(np.array([0.1, np.nan]), ["ATT", "ATT e=1"],
-                             {"spec_files": ["configs/specs/x.yaml"], "estimator": "att_gt"})
+                             SPEC.replace(spec_files=["configs/specs/x.yaml"]))
 
 
 # ------------------------------------------------------------------------------------------------- Hausman
@@ -158,7 +159,7 @@ def test_treated_clusters_per_event_time_and_cohort_flag_few():
     from analysis.models import registry
 
     df = simulate_staggered(seed=5, sizes={2016: 1, 2019: 8, 0: 22})
-    spec = {**SPEC, "aggregate": "dynamic", "estimator": "att_gt"}
+    spec = SPEC.replace(aggregate="dynamic", estimator="att_gt")
     out = registry.estimate(df, spec).set_index("term")
     assert out.loc["ATT", "n_treated_clusters"] == 9
     assert out.loc["ATT e=5", "n_treated_clusters"] == 1 and bool(out.loc["ATT e=5", "few_treated_clusters"])
@@ -197,7 +198,8 @@ def test_placebo_p_value_floor_is_one_over_j_plus_one():
     table = pd.DataFrame({"term": ["ATT t=2020"], "method": ["synth"], "p_value": [0.2667],
                           "p_value_placebo": [0.2667], "n_units_ranked": [30]})
     df = pd.DataFrame({"u": [1, 2], "t": [2019, 2020], "y": [0.0, 1.0], "d": [0.0, 1.0]})
-    spec = {"estimator": "synth", "outcome": "y", "unit": "u", "time": "t", "treatment": "d", "cluster": "u"}
+    spec = Spec.from_mapping({"estimator": "synth", "outcome": "y", "unit": "u", "time": "t", "treatment": "d",
+                              "cluster": "u"})
     out = annotate(table, df, spec)
     assert out["p_value_floor"].iloc[0] == pytest.approx(1 / 30)
     assert out["n_treated_clusters"].iloc[0] == 1 and not out["few_treated_clusters"].iloc[0]  # placebo p, no flag
@@ -211,6 +213,6 @@ def test_bacon_reports_the_observations_it_used():
     missing period and uses the 30 x 7 balanced panel."""
     df = simulate_staggered(seed=2)
     df = df.drop(index=df.index[(df["province_code"] == df["province_code"].iloc[0]) & (df["year"] == 2018)])
-    out = GB.bacon(df, {**SPEC, "estimator": "bacon"})
+    out = GB.bacon(df, SPEC.replace(estimator="bacon"))
     assert (out["n_obs"] == 30 * 7).all() and (out["n_units_dropped_unbalanced"] == 1).all()
     assert "1 unit(s) with a missing period dropped" in out["method"].iloc[0]

@@ -135,18 +135,18 @@ def test_robustness_table_lists_existing_specs_that_vary_one_thing():
     headline = resolved["cont_did_capability_index"]
     assert tab07.specs[0] == "cont_did_capability_index"
     for spec_id, spec in resolved.items():
-        assert spec["exposure"] == headline["exposure"] and spec["treatment"] == headline["treatment"]
-        differs = {k for k in ("trends", "controls", "sample", "outcome") if spec[k] != headline[k]}
+        assert spec.exposure == headline.exposure and spec.treatment == headline.treatment
+        differs = {k for k in ("trends", "controls", "sample", "outcome") if getattr(spec, k) != getattr(headline, k)}
         assert len(differs) == (0 if spec_id == tab07.specs[0] else 1), (spec_id, differs)
-    assert resolved["robust_trends_capability_index"]["trends"] == "unit_linear"
-    assert resolved["robust_no2020_capability_index"]["sample"]["drop_years"] == [2020]
-    assert resolved["robust_no_hubei_capability_index"]["sample"]["drop_units"] == [420000]
+    assert resolved["robust_trends_capability_index"].trends == "unit_linear"
+    assert resolved["robust_no2020_capability_index"].sample.drop_years == (2020,)
+    assert resolved["robust_no_hubei_capability_index"].sample.drop_units == (420000,)
     assert "2022" in tab07.note   # the window extension (f) is said to be missing, not faked
 
 
 def _write_estimates(directory, spec_id, table, spec):
     table.assign(spec_id=spec_id).to_parquet(directory / f"{spec_id}.parquet")
-    (directory / f"{spec_id}.json").write_text(json.dumps({"spec": spec, "terms": table["term"].tolist()}))
+    (directory / f"{spec_id}.json").write_text(json.dumps({"spec": spec.canonical(), "terms": table["term"].tolist()}))
 
 
 def test_robustness_grid_shows_only_the_treatment_row(tmp_path):

@@ -11,6 +11,7 @@ import pytest
 import reference_data
 from analysis.io import DataError
 from analysis.models import att_gt as CS, bacon as GB, did_imputation as BJS, staggered_panel, sunab as SA
+from analysis.models.spec import Spec
 
 YEARS = np.arange(2015, 2022)  # the analysis window, 7 years
 #: 31 "provinces": three cohorts and a never-treated group (0).
@@ -38,9 +39,11 @@ def simulate_staggered(seed: int = 20240501, noise_sd: float = 0.1, sizes: dict 
     return pd.DataFrame(rows)
 
 
-SPEC = {"outcome": "y", "unit": "province_code", "time": "year", "cohort": "first_year", "controls": [],
-        "control_group": "nevertreated", "aggregate": "simple", "event_window": None, "inference": {},
-        "seed": 7, "cluster": "province_code"}
+# event_window wider than any panel here: every event time is reported
+SPEC = Spec.from_mapping({"estimator": "att_gt", "outcome": "y", "unit": "province_code", "time": "year",
+                          "cohort": "first_year", "controls": [], "control_group": "nevertreated",
+                          "aggregate": "simple", "event_window": [-100, 100], "inference": {}, "seed": 7,
+                          "cluster": "province_code"})
 
 
 def true_att(df: pd.DataFrame) -> float:
@@ -59,8 +62,9 @@ def _mpdta() -> pd.DataFrame:
     return reference_data.load_mpdta()
 
 
-MPDTA_SPEC = {"outcome": "lemp", "unit": "countyreal", "time": "year", "cohort": "first_treat", "controls": [],
-              "control_group": "nevertreated", "aggregate": "simple", "seed": 1}
+MPDTA_SPEC = Spec.from_mapping({"estimator": "att_gt", "outcome": "lemp", "unit": "countyreal", "time": "year",
+                                "cohort": "first_treat", "controls": [], "control_group": "nevertreated",
+                                "aggregate": "simple", "event_window": [-100, 100], "seed": 1})
 
 
 # ---------------------------------------------------------------------------------------------------- contract
@@ -68,18 +72,18 @@ MPDTA_SPEC = {"outcome": "lemp", "unit": "countyreal", "time": "year", "cohort":
 
 def test_result_columns_and_terms(sim):
     for aggregate, prefix in [("simple", None), ("dynamic", "ATT e="), ("group", "ATT g="), ("calendar", "ATT t=")]:
-        out = CS.att_gt(sim, {**SPEC, "aggregate": aggregate})
+        out = CS.att_gt(sim, SPEC.replace(aggregate=aggregate))
         assert list(out.columns[:8]) == staggered_panel.RESULT_COLUMNS
         assert out["term"].iloc[0] == "ATT"
         if prefix:
             assert out["term"].iloc[1:].str.startswith(prefix).all()
-    dynamic = CS.att_gt(sim, {**SPEC, "aggregate": "dynamic", "event_window": [-2, 2]})
+    dynamic = CS.att_gt(sim, SPEC.replace(aggregate="dynamic", event_window=[-2, 2]))
     assert dynamic["term"].tolist() == ["ATT", "ATT e=-2", "ATT e=-1", "ATT e=0", "ATT e=1", "ATT e=2"]
 
 
 def test_bad_input_names_file_row_and_column(sim):
     with pytest.raises(DataError, match="column 'missing_outcome'"):
-        CS.att_gt(sim, {**SPEC, "outcome": "missing_outcome"})
+        CS.att_gt(sim, SPEC.replace(outcome="missing_outcome"))
     broken = sim.copy()
     broken.loc[3, "first_year"] = 2020  # unit 0's cohort changes in its 4th row
     with pytest.raises(DataError, match=r"row 4, column 'first_year'"):
@@ -101,7 +105,7 @@ def test_twfe_is_biased_and_heterogeneity_robust_estimators_recover_att(sim):
     assert truth - twfe > 0.5
     estimates = {
         "att_gt": CS.att_gt(sim, SPEC),
-        "att_gt_nyt": CS.att_gt(sim, {**SPEC, "control_group": "notyettreated"}),
+        "att_gt_nyt": CS.att_gt(sim, SPEC.replace(control_group="notyettreated")),
         "sunab": SA.sunab(sim, SPEC),
         "did_imputation": BJS.did_imputation(sim, SPEC),
     }
@@ -114,7 +118,7 @@ def test_twfe_is_biased_and_heterogeneity_robust_estimators_recover_att(sim):
 
 def test_dynamic_effects_recovered(sim):
     # True ATT at event time e: cohort-size-weighted mean of slope_g * (e + 1) over cohorts observed at e.
-    out = CS.att_gt(sim, {**SPEC, "aggregate": "dynamic"}).set_index("term")
+    out = CS.att_gt(sim, SPEC.replace(aggregate="dynamic")).set_index("term")
     imp = BJS.did_imputation(sim, SPEC).set_index("term")
     for e in range(0, 5):
         cohorts = [g for g in EFFECT_SLOPES if g + e <= YEARS[-1]]
@@ -131,7 +135,7 @@ def test_att_gt_cells_equal_hand_2x2_did():
     wide = df.pivot(index="province_code", columns="year", values="y")
     cohort = df.groupby("province_code")["first_year"].first()
     for control_group in ("nevertreated", "notyettreated"):
-        gte = CS.group_time_effects(df, {**SPEC, "control_group": control_group})
+        gte = CS.group_time_effects(df, SPEC.replace(control_group=control_group))
         assert len(gte.cells) == 3 * (len(YEARS) - 1)
         for cell in gte.cells.itertuples():
             dy = wide[cell.t] - wide[cell.base]
@@ -149,7 +153,7 @@ def test_att_gt_with_controls_reduces_to_unconditional_when_control_is_irrelevan
     # A control constant within units adds nothing when it is the same for all units: x = 1 for everyone.
     df = sim.assign(const=1.0)
     plain = CS.att_gt(df, SPEC)
-    with_x = CS.att_gt(df, {**SPEC, "controls": ["const"]})
+    with_x = CS.att_gt(df, SPEC.replace(controls=["const"]))
     np.testing.assert_allclose(with_x[["estimate", "std_error"]], plain[["estimate", "std_error"]], atol=1e-10)
 
 
@@ -189,7 +193,7 @@ def _flat(values, prefix: str = "") -> dict:
 def test_att_gt_agrees_with_diff_diff(sim, control_group, source):
     ref = _reference(source, f"cs_{control_group}", "cs", sim,
                      control_group={"nevertreated": "never_treated", "notyettreated": "not_yet_treated"}[control_group])
-    spec = {**SPEC, "control_group": control_group}
+    spec = SPEC.replace(control_group=control_group)
     gte = CS.group_time_effects(sim, spec)
     n = len(gte.cohort_of_unit)
     assert len(gte.cells) == len(ref["group_time"])
@@ -200,11 +204,11 @@ def test_att_gt_agrees_with_diff_diff(sim, control_group, source):
     simple = CS.att_gt(sim, spec).set_index("term")
     assert simple.loc["ATT", "estimate"] == pytest.approx(ref["overall"][0], abs=1e-10)
     assert simple.loc["ATT", "std_error"] == pytest.approx(ref["overall"][1], rel=1e-8)
-    dynamic = CS.att_gt(sim, {**spec, "aggregate": "dynamic"}).set_index("term")
+    dynamic = CS.att_gt(sim, spec.replace(aggregate="dynamic")).set_index("term")
     for e, (effect, ref_se) in ref["event_study"].items():
         assert dynamic.loc[f"ATT e={e}", "estimate"] == pytest.approx(effect, abs=1e-10)
         assert dynamic.loc[f"ATT e={e}", "std_error"] == pytest.approx(ref_se, rel=1e-8)
-    group = CS.att_gt(sim, {**spec, "aggregate": "group"}).set_index("term")
+    group = CS.att_gt(sim, spec.replace(aggregate="group")).set_index("term")
     for g, (effect, ref_se) in ref["group"].items():
         assert group.loc[f"ATT g={g}", "estimate"] == pytest.approx(effect, abs=1e-10)
         assert group.loc[f"ATT g={g}", "std_error"] == pytest.approx(ref_se, rel=1e-8)
@@ -234,11 +238,11 @@ def test_att_gt_mpdta_overall_agrees_with_diff_diff_and_bootstrap_is_seeded(sour
     ours = CS.att_gt(mpdta, MPDTA_SPEC).set_index("term").loc["ATT"]
     assert ours["estimate"] == pytest.approx(ref["overall"][0], abs=1e-10)
     assert ours["std_error"] == pytest.approx(ref["overall"][1], rel=1e-8)
-    boot_spec = {**MPDTA_SPEC, "inference": {"bootstrap": {"reps": 999}}, "seed": 11}
+    boot_spec = MPDTA_SPEC.replace(inference={"bootstrap": {"reps": 999}}, seed=11)
     first, second = CS.att_gt(mpdta, boot_spec), CS.att_gt(mpdta, boot_spec)
     pd.testing.assert_frame_equal(first, second)
     assert first["std_error"].iloc[0] == pytest.approx(ours["std_error"], rel=0.12)
-    other = CS.att_gt(mpdta, {**boot_spec, "seed": 12})
+    other = CS.att_gt(mpdta, boot_spec.replace(seed=12))
     assert other["std_error"].iloc[0] != first["std_error"].iloc[0]
 
 
@@ -262,7 +266,7 @@ def test_sunab_window_att_is_diff_diff_event_effects_weighted_by_treated_counts(
     import diff_diff as dd
 
     sim = simulate_staggered(seed=8, noise_sd=0.3)
-    ours = SA.sunab(sim, {**SPEC, "event_window": [-2, 3]}).set_index("term")
+    ours = SA.sunab(sim, SPEC.replace(event_window=[-2, 3])).set_index("term")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ref = dd.SunAbraham(cluster="province_code").fit(sim, outcome="y", unit="province_code", time="year",
@@ -324,7 +328,7 @@ def test_did_imputation_equals_bjs_theorem_3_by_hand_and_pyfixest_did2s(window_e
     import pyfixest as pf
 
     sim = simulate_staggered(seed=12, noise_sd=0.4)
-    ours = BJS.did_imputation(sim, {**SPEC, "event_window": [-1, window_end]}).set_index("term")
+    ours = BJS.did_imputation(sim, SPEC.replace(event_window=[-1, window_end])).set_index("term")
     hand = _bjs_by_hand(sim, window_end)
     assert [t for t in ours.index if not t.startswith("ATT e=-")] == [t for t in hand if t in ours.index]
     assert len(ours.index) == len(hand) + 1  # e = -1, BJS Test 1
@@ -348,7 +352,7 @@ def test_pyfixest_is_called_without_deprecated_arguments_and_with_the_same_demea
     that demeaner is what the legacy argument resolved to, so the numbers are unchanged: equal to the last digit."""
     import pyfixest as pf
 
-    spec = {**SPEC, "event_window": [-3, 4]}
+    spec = SPEC.replace(event_window=[-3, 4])
     with warnings.catch_warnings():
         warnings.filterwarnings("error", category=DeprecationWarning, message="The `demeaner_backend`")
         SA.sunab(sim, spec)

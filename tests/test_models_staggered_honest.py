@@ -58,7 +58,7 @@ def test_sd_sets_widen_with_m_and_agree_with_diff_diff(source):
     """Against diff-diff's smoothness sets: frozen in tests/data/reference_values.json (by
     tests/reference/make_reference_values.py), and live where diff-diff is installed (then equal to the frozen)."""
     df = simulate_staggered(seed=9, noise_sd=0.3)
-    spec = {**SPEC, "aggregate": "dynamic", "event_window": [-3, 3]}
+    spec = SPEC.replace(aggregate="dynamic", event_window=[-3, 3])
     es, vcov = CS.att_gt_event_study(df, spec)
     grid = HONEST_GRID
     sd = H.honest_did(es, vcov, "SD", grid, target="average")
@@ -76,7 +76,8 @@ def test_sd_sets_widen_with_m_and_agree_with_diff_diff(source):
     # diff-diff's event study keeps all event times; restrict both to the same window via its l_vec
     # default (average of post periods) only when the windows coincide.
     if ref["event_times"] != sorted(int(t.split("=")[1]) for t in es["term"]):
-        es_full, vcov_full = CS.att_gt_event_study(df, {**spec, "event_window": None})
+        # a window wider than the panel: every event time
+        es_full, vcov_full = CS.att_gt_event_study(df, spec.replace(event_window=[-100, 100]))
         sd = H.honest_did(es_full, vcov_full, "SD", grid, target="average")
     for row in sd.itertuples():
         ci_lb, ci_ub = ref["sd_sets"][repr(float(row.value))]
@@ -89,8 +90,8 @@ def test_sd_sets_widen_with_m_and_agree_with_diff_diff(source):
 
 def test_honest_rows_appended_by_estimators():
     df = simulate_staggered(seed=2)
-    spec = {**SPEC, "aggregate": "dynamic", "event_window": [-3, 3],
-            "inference": {"honest": {"M": [0.0, 0.1], "Mbar": [0.0, 1.0], "target": 0}}}
+    spec = SPEC.replace(aggregate="dynamic", event_window=[-3, 3],
+                        inference={"honest": {"M": [0.0, 0.1], "Mbar": [0.0, 1.0], "target": 0}})
     for estimator in (CS.att_gt, SA.sunab):
         out = estimator(df, spec).set_index("term")
         assert {"honest SD M=0 e=0", "honest SD M=0.1 e=0", "honest RM Mbar=0 e=0",

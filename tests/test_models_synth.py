@@ -13,9 +13,10 @@ from analysis.models.simplex import simplex_least_squares
 from analysis.models.single_treated import single_treated_panel
 from reference_data import reference_values   # tests/ is on sys.path
 from analysis.models.synth import synth, synth_fit
+from analysis.models.spec import Spec
 
-SPEC = {"outcome": "y", "unit": "unit", "time": "year", "treatment": "d", "controls": [], "inference": {},
-        "seed": 7}
+SPEC = Spec.from_mapping({"estimator": "synth", "outcome": "y", "unit": "unit", "time": "year", "treatment": "d",
+                          "controls": [], "inference": {}, "seed": 7})
 
 
 def factor_panel(effect: float = 5.0, n_donors: int = 20, n_years: int = 20, first_post: int = 2015,
@@ -187,7 +188,7 @@ def test_synth_agrees_with_pysyncon_custom_v():
 
 def test_synth_option_inverse_variance_matches_direct_solve():
     df, _ = factor_panel(seed=4, n_donors=5, n_years=12)
-    spec = {**SPEC, "synth": {"v": "inverse_variance"}}
+    spec = SPEC.replace(synth={"v": "inverse_variance"})
     w = synth_fit(df, spec).weights["weight"].to_numpy()
     wide = df.pivot(index="unit", columns="year", values="y")
     pre = wide.loc[:, wide.columns < 2015]
@@ -199,7 +200,7 @@ def test_synth_option_inverse_variance_matches_direct_solve():
 
 def test_sdid_recovers_known_effect_with_level_shift():
     df, _ = factor_panel(effect=4.0, level_shift=7.0, noise=0.05, seed=8, n_donors=25)
-    est = sdid(df, {**SPEC, "inference": {"reps": 50}}).set_index("term")
+    est = sdid(df, SPEC.replace(estimator="sdid", inference={"reps": 50})).set_index("term")
     # SC alone would be biased by the level shift; SDID's intercept absorbs it.
     assert est.loc["ATT", "estimate"] == pytest.approx(4.0, abs=0.3)
     assert est.loc["ATT", "p_value"] < 0.01
@@ -215,10 +216,10 @@ def test_sdid_recovers_known_effect_with_level_shift():
 
 def test_sdid_and_synth_are_deterministic_given_seed():
     df, _ = factor_panel(effect=1.0, noise=0.3, seed=9, n_donors=10, n_years=10)
-    spec = {**SPEC, "inference": {"reps": 30}}
+    spec = SPEC.replace(estimator="sdid", inference={"reps": 30})
     first, second = sdid(df, spec), sdid(df, spec)
     pd.testing.assert_frame_equal(first, second)
-    other_seed = sdid(df, {**spec, "seed": 8})
+    other_seed = sdid(df, spec.replace(seed=8))
     assert other_seed.loc[0, "std_error"] != first.loc[0, "std_error"]
     assert other_seed.loc[0, "estimate"] == first.loc[0, "estimate"]  # the point estimate has no randomness
     pd.testing.assert_frame_equal(synth(df, SPEC), synth(df.sample(frac=1.0, random_state=1), SPEC))

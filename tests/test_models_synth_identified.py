@@ -16,10 +16,11 @@ import yaml
 from analysis import paths
 from analysis.models.simplex import fit_weights, penalized_limit_weights, penalized_weights, simplex_least_squares
 from analysis.models.synth import synth_fit
+from analysis.models.spec import Spec
 from reference_data import reference_values   # tests/ is on sys.path
 
-SPEC = {"outcome": "y", "unit": "unit", "time": "year", "treatment": "d", "controls": [], "inference": {},
-        "seed": 7}
+SPEC = Spec.from_mapping({"estimator": "synth", "outcome": "y", "unit": "unit", "time": "year", "treatment": "d",
+                          "controls": [], "inference": {}, "seed": 7})
 
 # Two pre periods, four donors: the treated pre path (1, 1) is fitted exactly by w = (1/2 - s, 1/2 - s, s, s) for
 # every s in [0, 1/2] (solve 2 wB - wC + 3 wD = 1, 2 wB + 3 wC - wD = 1, sum = 1 by hand: wC = wD = s).
@@ -65,7 +66,7 @@ def matrices(df: pd.DataFrame, n_pre: int):
 
 @pytest.mark.parametrize("method", ["auto", "classic"])
 def test_identified_set_of_an_exact_fit_is_the_hand_computed_interval(method):
-    est = synth_fit(segment_panel(), {**SPEC, "synth": {"method": method}}).estimates.set_index("term")
+    est = synth_fit(segment_panel(), SPEC.replace(synth={"method": method})).estimates.set_index("term")
     assert not est.loc["ATT", "fit_unique"]
     assert est.loc["ATT", ["identified_low", "identified_high"]].tolist() == pytest.approx([0.5, 1.5], abs=1e-8)
     assert est.loc["ATT t=2017", ["identified_low", "identified_high"]].tolist() == pytest.approx([1, 3], abs=1e-8)
@@ -126,8 +127,8 @@ def test_penalised_limit_equals_classic_where_classic_is_unique():
     A, b, P, y = matrices(df, 15)
     classic = simplex_least_squares(A, b)
     np.testing.assert_allclose(penalized_limit_weights(A, b), classic, atol=1e-10)
-    penalised = synth_fit(df, {**SPEC, "synth": {"method": "penalized"}}).estimates.set_index("term")
-    reference = synth_fit(df, {**SPEC, "synth": {"method": "classic"}}).estimates.set_index("term")
+    penalised = synth_fit(df, SPEC.replace(synth={"method": "penalized"})).estimates.set_index("term")
+    reference = synth_fit(df, SPEC.replace(synth={"method": "classic"})).estimates.set_index("term")
     assert penalised.loc["ATT", "estimate"] == pytest.approx(reference.loc["ATT", "estimate"], abs=1e-10)
     # and the quadratic programme with a tiny lambda is the classic solution up to O(lambda)
     np.testing.assert_allclose(penalized_weights(A, b, 1e-7), classic, atol=1e-4)
@@ -177,7 +178,7 @@ def test_penalised_weights_agree_with_pysyncon():
 
 
 def test_fixed_penalty_is_reported():
-    est = synth_fit(segment_panel(), {**SPEC, "synth": {"penalty": 0.01}}).estimates.set_index("term")
+    est = synth_fit(segment_panel(), SPEC.replace(synth={"penalty": 0.01})).estimates.set_index("term")
     assert est.loc["ATT", "synth_method"] == "penalized" and est.loc["ATT", "penalty_rule"] == "fixed"
     assert est.loc["ATT", "penalty_lambda"] == 0.01
     assert est.loc["ATT", "estimate"] == pytest.approx(1.5, abs=0.05)
@@ -188,7 +189,7 @@ def test_fixed_penalty_is_reported():
 
 @pytest.mark.parametrize("method", ["auto", "classic"])
 def test_no_rmspe_ratio_p_value_when_the_treated_pre_fit_is_perfect(method):
-    est = synth_fit(segment_panel(), {**SPEC, "synth": {"method": method}}).estimates.set_index("term")
+    est = synth_fit(segment_panel(), SPEC.replace(synth={"method": method})).estimates.set_index("term")
     assert est.loc["ATT", "rmspe_pre"] == 0.0
     assert np.isnan(est.loc["ATT", "p_value"]) and np.isnan(est.loc["ATT", "p_value_placebo"])
     assert est.loc["ATT", "p_value_statistic"].startswith("none: treated pre-RMSPE is 0")
@@ -229,7 +230,7 @@ def test_bad_synth_option_values_fail_at_load_naming_the_key(tmp_path, options, 
     assert info.value.key == key
     spec["synth"] = {"method": "classic", "penalty": 0.5}
     file.write_text(yaml.safe_dump(spec))
-    assert resolve(file)["synth"] == {"method": "classic", "penalty": 0.5}
+    assert resolve(file).synth.model_dump() == {"v": "identity", "method": "classic", "penalty": 0.5}
 
 
 def test_paths_and_weights_are_written_with_the_estimates_and_read_back_without_refitting(tmp_path, monkeypatch):

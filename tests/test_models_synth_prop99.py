@@ -19,12 +19,13 @@ from analysis.models import registry
 from analysis.models.sample import select_sample
 from analysis.models.sdid import sdid_estimate, sdid_fit
 from analysis.models.synth import synth
+from analysis.models.spec import Spec
 from models_engine_sim import base_spec   # tests/ is on sys.path (pytest rootdir-relative import)
 from reference_data import load_prop99, reference_values
 
 
-SPEC = {"outcome": "PacksPerCapita", "unit": "State", "time": "Year", "treatment": "treated", "controls": [],
-        "inference": {"reps": 200}, "seed": 1}
+SPEC = Spec.from_mapping({"estimator": "sdid", "outcome": "PacksPerCapita", "unit": "State", "time": "Year",
+                          "treatment": "treated", "controls": [], "inference": {"reps": 200}, "seed": 1})
 
 
 REFERENCE = reference_values()["prop99"]
@@ -186,7 +187,7 @@ def test_sdid_matches_reference_r_port_live(prop99):
 def test_synthetic_control_reproduces_published_estimate(prop99):
     # The published SC number comes from synthdid's Frank-Wolfe SC (tiny ridge, sparsified weights, -19.62);
     # the exact outcome-path QP solved here gives -19.51: equal to the published -19.6 within 0.15 packs.
-    table = synth(prop99, {**SPEC, "inference": {}}).set_index("term")
+    table = synth(prop99, SPEC.replace(estimator="synth", inference={})).set_index("term")
     assert table.loc["ATT", "estimate"] == pytest.approx(-19.6, abs=0.15)
     # Abadie et al. (2010): California's post/pre RMSPE ratio is among the very largest (p small).
     assert table.loc["ATT", "p_value"] <= 3 / 39
@@ -194,7 +195,8 @@ def test_synthetic_control_reproduces_published_estimate(prop99):
     # identified range, and the penalised rule (lambda -> 0+) gives the same number (issue 13).
     assert table.loc["ATT", "fit_unique"] and table.loc["ATT", "synth_method"] == "classic"
     assert np.isnan(table.loc["ATT", "identified_low"]) and np.isnan(table.loc["ATT", "identified_high"])
-    penalized = synth(prop99, {**SPEC, "inference": {"placebo": False}, "synth": {"method": "penalized"}})
+    penalized = synth(prop99, SPEC.replace(estimator="synth", inference={"placebo": False},
+                                           synth={"method": "penalized"}))
     assert penalized.set_index("term").loc["ATT", "estimate"] == pytest.approx(table.loc["ATT", "estimate"],
                                                                                 abs=1e-9)
 

@@ -121,7 +121,8 @@ def test_cell_equals_direct_engine_call(prepared, workdir, tmp_path):
     cell = next(c for c in cells if c.index.normalisation == "zscore_probit" and c.choices["controls"] == "macro"
                 and c.choices["sample"] == "drop_guangdong" and c.choices["exposure"] == "exposure_defence_z")
     frame = tasks.analysis_frame(window, base, index_config, cell.index, config.outcomes)
-    mine = tasks.fit_cell(frame, {"key": "k", "spec": {**cell.spec, "id": "k"}, "drop_years": [], "term": cell.term})
+    mine = tasks.fit_cell(frame, {"key": "k", "spec": cell.spec.model_copy(update={"id": "k"}), "drop_years": [],
+                                  "term": cell.term})
     assert mine["error"] == ""
 
     method = cell.index.method()
@@ -133,7 +134,7 @@ def test_cell_equals_direct_engine_call(prepared, workdir, tmp_path):
     panel = panel.merge(wide, on=["province_code", "year"], how="left", validate="one_to_one")
     panel.to_parquet(tmp_path / "panel.parquet", index=False)
     spec = {"estimator": "cont_did", "outcome": "capability_index", "exposure": "exposure_defence_z",
-            "treatment": cell.spec["treatment"], "controls": cell.spec["controls"], "seed": 7,
+            "treatment": cell.spec.treatment, "controls": list(cell.spec.controls), "seed": 7,
             "sample": {"drop_units": [440000]}, "data": str(tmp_path / "panel.parquet")}
     (tmp_path / "direct.yaml").write_text(yaml.safe_dump(spec), encoding="utf-8")
     table = estimate_run(tmp_path / "direct.yaml", tmp_path / "direct.parquet")

@@ -60,10 +60,10 @@ def test_small_grid_count_by_hand(index_config):
     study = [c for c in cells if c.choices["estimator"] == "twfe_event_study"]
     assert {c.choices["controls"] for c in study} == {"none"} and {c.term for c in study} == {"ATT"}
     did = next(c for c in cells if c.choices["estimator"] == "cont_did")
-    assert did.term == f"{did.spec['exposure']}:{did.spec['treatment']}"
+    assert did.term == f"{did.spec.exposure}:{did.spec.treatment}"
     # the engine resolved the spec: defaults filled (fixed effects, cluster, years from configs/panel.yaml)
-    assert did.spec["fixed_effects"] == ["province_code", "year"] and did.spec["cluster"] == "province_code"
-    assert did.spec["sample"]["years"] == [2015, 2021] and did.spec["seed"] == 7
+    assert did.spec.fixed_effects == ("province_code", "year") and did.spec.cluster == "province_code"
+    assert did.spec.sample.years == (2015, 2021) and did.spec.seed == 7
 
 
 def test_default_config_count_matches_closed_form(index_config):

@@ -212,14 +212,16 @@ def test_panel_estimators_skip_a_period_whose_rows_all_drop():
     year's rows; first_diff and panel_re then match the fit on the panel without that year instead of failing on an
     all-zero period dummy (rank-deficient design)."""
     from analysis.models.panel import first_diff, panel_re
+    from analysis.models.spec import Spec
 
     rng = np.random.default_rng(7)
     units, years = np.arange(12), np.arange(2015, 2023)
     df = pd.DataFrame([(u, t) for u in units for t in years], columns=["unit", "year"])
     df["x"] = rng.normal(size=len(df))
     df["y"] = 0.5 * df["x"] + rng.normal(size=len(df)) + df["unit"] * 0.1 + (df["year"] - 2015) * 0.2
-    spec = {"unit": "unit", "time": "year", "fixed_effects": ["unit", "year"], "outcome": "y", "treatment": "x",
-            "controls": [], "cluster": "unit"}
+    spec = Spec.from_mapping({"estimator": "first_diff", "unit": "unit", "time": "year",
+                              "fixed_effects": ["unit", "year"], "outcome": "y", "treatment": "x", "controls": [],
+                              "cluster": "unit"})
     gap = df.assign(x=df["x"].where(df["year"] < 2022))
     for fit in (first_diff, panel_re):
         with_gap = fit(gap, spec).set_index("term")

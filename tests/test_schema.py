@@ -254,7 +254,7 @@ def test_resolved_spec_equals_hand_written(spec_id, expected):
     from analysis.fingerprint import canonical_json
     from analysis.models.spec import resolve
 
-    resolved = resolve(CONFIGS / "specs" / f"{spec_id}.yaml")
+    resolved = resolve(CONFIGS / "specs" / f"{spec_id}.yaml").canonical()
     assert resolved == expected()
     assert canonical_json(resolved) == canonical_json(expected())
 
@@ -266,10 +266,12 @@ def test_every_spec_resolves_to_a_fixed_point(path):
     from analysis.models.spec import resolve, validate
 
     resolved = resolve(path)
-    bare = {k: copy.deepcopy(v) for k, v in resolved.items() if k not in ("id", "spec_files", "data_file")}
+    bare = {k: copy.deepcopy(v) for k, v in resolved.canonical().items() if k not in ("id", "spec_files", "data_file")}
     schema.validate(model_of("specs/x.yaml"), bare, path)
     again = validate(copy.deepcopy(bare), path)
-    assert again == bare
+    assert again.canonical() == bare
+    assert again == resolved.model_copy(update={k: None if k == "data_file" else () if k == "spec_files" else ""
+                                                for k in ("id", "spec_files", "data_file")})
 
 
 def test_one_year_span_type():
@@ -297,8 +299,36 @@ def test_defaults_live_in_the_spec_module(tmp_path):
     path = tmp_path / "boot.yaml"
     path.write_text("estimator: att_gt\noutcome: y\ncohort: g\ninference: {bootstrap: {}}\n", encoding="utf-8")
     resolved = spec.resolve(path)
-    assert resolved["inference"]["bootstrap"] == {"reps": spec.DEFAULT_MULTIPLIER_BOOTSTRAP_REPS}
-    assert resolved["seed"] == spec.DEFAULT_SEED
+    assert resolved.inference.bootstrap.reps == spec.DEFAULT_MULTIPLIER_BOOTSTRAP_REPS
+    assert resolved.seed == spec.DEFAULT_SEED
+
+
+def test_resolved_spec_is_typed_frozen_and_complete(tmp_path):
+    """resolve() returns a frozen Spec whose every default is filled in the model (nested models too), so no
+    estimator needs ``.get(key, default)``; its canonical form keeps only what the resolved dict of old held (the
+    spec's inference family, the honest and option keys given), so sidecar fingerprints do not move."""
+    from pydantic import ValidationError
+
+    from analysis.models import spec
+
+    path = tmp_path / "es.yaml"
+    path.write_text("estimator: event_study\noutcome: y\ncohort: g\ninference: {honest: {M: [0, 0.5]}}\n",
+                    encoding="utf-8")
+    resolved = spec.resolve(path)
+    assert isinstance(resolved, spec.Spec)
+    assert resolved.inference.honest.target == 0 and resolved.inference.honest.Mbar is None  # filled in the model
+    assert resolved.inference.alpha == spec.DEFAULT_ALPHA and resolved.synth.method == "auto"
+    assert resolved.sample.years == tuple(study_window()) and resolved.fixed_effects == ("province_code", "year")
+    canonical = resolved.canonical()
+    assert canonical["inference"] == {"vcov": "CRV1", "bandwidth": None, "wild_bootstrap": None, "ri": None,
+                                      "honest": {"M": [0, 0.5]}}
+    assert canonical["synth"] == {} and canonical["id"] == "es"
+    assert spec.Spec.model_validate(canonical) == resolved            # the canonical form round-trips
+    assert spec.Spec.from_mapping(canonical).canonical() == canonical
+    with pytest.raises(ValidationError):
+        resolved.seed = 1                                             # frozen
+    with pytest.raises(TypeError):
+        resolved["seed"]                                              # attributes only, no dict interface
 
 
 def test_one_estimator_registry(tmp_path):

@@ -13,6 +13,8 @@ universal-base event study (:func:`att_gt_event_study`) are appended. Written on
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import warnings
 from dataclasses import dataclass
 
@@ -23,20 +25,22 @@ from tqdm import tqdm
 from analysis.io import DataError
 from analysis.models.distributions import norm_ppf, norm_sf
 from analysis.models.honest_did import honest_rows
-from analysis.models.spec import DEFAULT_MULTIPLIER_BOOTSTRAP_REPS
 from analysis.models.staggered_panel import (alpha_level, cluster_sums, dropped_always_columns, event_window_bounds,
                                              prepare_panel, result_frame, spec_file, t_row)
+
+if TYPE_CHECKING:  # annotations only: the spec module imports the registry
+    from analysis.models.spec import Spec
 
 #: Standard-normal quantile difference used to turn a bootstrap interquartile range into a standard error
 #: (as R ``did::mboot``): IQR / (z_0.75 - z_0.25).
 IQR_TO_SD = float(norm_ppf(0.75) - norm_ppf(0.25))
 
 
-def _bootstrap_reps(spec: dict) -> int:
+def _bootstrap_reps(spec: Spec) -> int:
     """Number of multiplier-bootstrap draws requested: ``inference: {bootstrap: {reps: 999}}`` (the one form the
     spec schema accepts); 0 = analytical standard errors only."""
-    boot = (spec.get("inference") or {}).get("bootstrap")
-    return 0 if boot is None else int(boot.get("reps", DEFAULT_MULTIPLIER_BOOTSTRAP_REPS))
+    boot = spec.inference.bootstrap
+    return 0 if boot is None else int(boot.reps)
 
 
 def _normal_row(term: str, estimate: float, se: float, alpha: float, n_obs: int, method: str, **extra) -> dict:
@@ -75,7 +79,7 @@ class GroupTimeEffects:
     always_treated_units: tuple = ()
 
 
-def group_time_effects(df: pd.DataFrame, spec: dict, base_period: str | None = None) -> GroupTimeEffects:
+def group_time_effects(df: pd.DataFrame, spec: Spec, base_period: str | None = None) -> GroupTimeEffects:
     """Callaway--Sant'Anna ATT(g,t) for every cohort g and period t (outcome-regression estimator).
 
     For cohort g and period t the comparison is a 2x2 DiD between base period b and t:
@@ -100,18 +104,18 @@ def group_time_effects(df: pd.DataFrame, spec: dict, base_period: str | None = N
     n_rows = data.groupby("unit")["time"].nunique()
     incomplete = tuple(sorted(n_rows.index[n_rows < len(periods)].tolist()))
     dropped_unbalanced: tuple = ()
-    if incomplete and not spec.get("allow_unbalanced_panel", False):
+    if incomplete and not spec.allow_unbalanced_panel:
         warnings.warn(f"{spec_file(spec)}: att_gt balances the panel (as R did): {len(incomplete)} unit(s) not "
                       f"observed in every period {periods[0]}-{periods[-1]} dropped: "
                       f"{', '.join(str(u) for u in incomplete)}; set allow_unbalanced_panel: true to keep them",
                       stacklevel=2)
         data = data.loc[~data["unit"].isin(incomplete)]
         dropped_unbalanced, incomplete = incomplete, ()
-    anticipation = int(spec.get("anticipation", 0))
-    control_group = spec.get("control_group", "nevertreated")
+    anticipation = int(spec.anticipation)
+    control_group = spec.control_group
     if control_group not in ("nevertreated", "notyettreated"):
         raise DataError(panel.source, f"control_group must be nevertreated or notyettreated, not {control_group!r}")
-    base_period = base_period or spec.get("base_period", "varying")
+    base_period = base_period or spec.base_period
     if base_period not in ("varying", "universal"):
         raise DataError(panel.source, f"base_period must be varying or universal, not {base_period!r}")
 
@@ -124,9 +128,9 @@ def group_time_effects(df: pd.DataFrame, spec: dict, base_period: str | None = N
               for c in panel.controls}
     groups = np.sort(np.unique(cohort_of_unit[cohort_of_unit > 0]))
     if len(groups) == 0:
-        raise DataError(panel.source, "no treated cohort in the sample", column=spec["cohort"])
+        raise DataError(panel.source, "no treated cohort in the sample", column=spec.cohort)
     if control_group == "nevertreated" and not (cohort_of_unit == 0).any():
-        raise DataError(panel.source, "control_group nevertreated but no never-treated unit", column=spec["cohort"])
+        raise DataError(panel.source, "control_group nevertreated but no never-treated unit", column=spec.cohort)
 
     rows, influence = [], []
     for g in groups:
@@ -177,7 +181,7 @@ def group_time_effects(df: pd.DataFrame, spec: dict, base_period: str | None = N
                          "n_treated": n_g, "n_control": n_c, "post": bool(t >= g)})
             influence.append(psi)
     if not rows:
-        raise DataError(panel.source, "no estimable group-time cell", column=spec["cohort"])
+        raise DataError(panel.source, "no estimable group-time cell", column=spec.cohort)
     return GroupTimeEffects(cells=pd.DataFrame(rows), influence=np.column_stack(influence),
                             cohort_of_unit=cohort_of_unit, cluster_of_unit=unit_info["cluster"].to_numpy(),
                             n_obs=len(data), units_dropped_unbalanced=dropped_unbalanced, units_partial=incomplete,
@@ -290,16 +294,16 @@ def _influence_inference(psis: np.ndarray, clusters: np.ndarray, n_units: int, r
     return se, vcov
 
 
-def _require_finite_se(se: np.ndarray, terms: list[str], spec: dict) -> None:
+def _require_finite_se(se: np.ndarray, terms: list[str], spec: Spec) -> None:
     """Stop with a :class:`DataError` naming the spec (file and key) when a standard error is not finite: an
     estimator never writes NaN inference silently."""
     bad = [term for term, s in zip(terms, se) if not np.isfinite(s)]
     if bad:
         raise DataError(spec_file(spec), f"standard error of {', '.join(bad)} is not finite (estimator "
-                        f"{spec.get('estimator', 'att_gt')!r}); check the sample and `controls`", column="controls")
+                        f"{spec.estimator!r}); check the sample and `controls`", column="controls")
 
 
-def att_gt(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
+def att_gt(df: pd.DataFrame, spec: Spec) -> pd.DataFrame:
     """Callaway--Sant'Anna (2021) aggregated ATTs (see :func:`group_time_effects` for ATT(g,t)).
 
     Aggregations follow R ``did::aggte``: ``simple`` = cohort-size-weighted mean of post ATT(g,t);
@@ -311,18 +315,18 @@ def att_gt(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
     With ``inference.honest`` rows from :func:`honest_did` on the universal-base event study are appended.
     """
     gte = group_time_effects(df, spec)
-    aggregate = spec.get("aggregate", "simple")
+    aggregate = spec.aggregate
     terms = _att_gt_aggregations(gte, aggregate, event_window_bounds(spec))
     n_units = len(gte.cohort_of_unit)
     reps = _bootstrap_reps(spec)
     se, _ = _influence_inference(np.column_stack([p for _, _, p in terms]), gte.cluster_of_unit, n_units,
-                                 reps, spec.get("seed"))
+                                 reps, spec.seed)
     _require_finite_se(se, [term for term, _, _ in terms], spec)
     n_clusters = len(pd.unique(gte.cluster_of_unit))
     always, always_text = dropped_always_columns(gte.always_treated_units)
     dropped = gte.units_dropped_unbalanced
-    method = (f"att_gt (Callaway-Sant'Anna 2021, outcome regression, {spec.get('control_group', 'nevertreated')}"
-              f" controls, {spec.get('base_period', 'varying')} base, "
+    method = (f"att_gt (Callaway-Sant'Anna 2021, outcome regression, {spec.control_group}"
+              f" controls, {spec.base_period} base, "
               + (f"multiplier bootstrap {reps} reps" if reps else "analytical influence-function SE")
               + f", t({n_clusters - 1}) with G={n_clusters} clusters)" + always_text
               + (f"; panel balanced (as R did): {len(dropped)} unit(s) not observed in every period dropped: "
@@ -336,14 +340,14 @@ def att_gt(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
     rows = [t_row(term, est, s, alpha, gte.n_obs, method, n_clusters, **extra)
             for (term, est, _), s in zip(terms, se)]
     out = result_frame(rows)
-    honest = (spec.get("inference") or {}).get("honest")
+    honest = spec.inference.honest
     if honest:
         event_study, vcov = att_gt_event_study(df, spec)
         out = pd.concat([out, honest_rows(event_study, vcov, honest, alpha, gte.n_obs)], ignore_index=True)
     return out
 
 
-def att_gt_event_study(df: pd.DataFrame, spec: dict) -> tuple[pd.DataFrame, np.ndarray]:
+def att_gt_event_study(df: pd.DataFrame, spec: Spec) -> tuple[pd.DataFrame, np.ndarray]:
     """Dynamic (event-study) aggregation of ATT(g,t) with a universal base period, and its covariance.
 
     Returns the rows ``ATT e=k`` (k != -1; e = -1 is the reference, identically zero) and the analytical

@@ -6,14 +6,19 @@ coefficient). Inputs and result rows: :mod:`analysis.models.staggered_panel`.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
 from analysis.io import DataError
 from analysis.models.staggered_panel import prepare_panel, result_frame
 
+if TYPE_CHECKING:  # annotations only: the spec module imports the registry
+    from analysis.models.spec import Spec
 
-def bacon_decomposition(df: pd.DataFrame, spec: dict) -> tuple[pd.DataFrame, float]:
+
+def bacon_decomposition(df: pd.DataFrame, spec: Spec) -> tuple[pd.DataFrame, float]:
     """All 2x2 comparisons of the Goodman-Bacon (2021) decomposition and the TWFE coefficient.
 
     Treatment D_it = 1{G_i > 0 and t >= G_i}; units are grouped by cohort (never treated D-bar = 0, treated in
@@ -71,7 +76,7 @@ def bacon_decomposition(df: pd.DataFrame, spec: dict) -> tuple[pd.DataFrame, flo
                              "estimate": did(l, k, window, periods >= l), "weight": s})
     pairs = pd.DataFrame(rows)
     if pairs.empty:
-        raise DataError(panel.source, "no treatment variation to decompose", column=spec["cohort"])
+        raise DataError(panel.source, "no treatment variation to decompose", column=spec.cohort)
     pairs["weight"] = pairs["weight"] / pairs["weight"].sum()
 
     # TWFE coefficient by the within transformation on the balanced panel.
@@ -86,7 +91,7 @@ def bacon_decomposition(df: pd.DataFrame, spec: dict) -> tuple[pd.DataFrame, flo
     return pairs, twfe
 
 
-def bacon(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
+def bacon(df: pd.DataFrame, spec: Spec) -> pd.DataFrame:
     """Goodman-Bacon (2021) decomposition summarised by comparison type, plus the TWFE coefficient.
 
     Rows: ``TWFE`` (the decomposed coefficient) and ``bacon <type>`` with ``weight`` (sum of the type's

@@ -35,7 +35,7 @@ import pandas as pd
 
 from analysis.io import DataError
 from analysis.models.inference import MAX_REPS  # the documented limit, where the draws are allocated
-from analysis.models.spec import NEEDS, control_column
+from analysis.models.spec import NEEDS, Spec, control_column
 
 
 #: Share of a regressor's variation (sum of squares about its mean) that must survive the fixed effects. Below
@@ -51,22 +51,23 @@ _REGRESSION = ("feols", "cont_did", "event_study", "panel_fe", "first_diff", "ha
 _COHORT = tuple(name for name, keys in NEEDS.items() if "cohort" in keys)
 
 
-def spec_file(spec: dict) -> str | os.PathLike:
+def spec_file(spec: Spec) -> str | os.PathLike:
     """The file a spec error names: the spec's own file (first of its ``extends`` chain)."""
-    files = spec.get("spec_files") or []
-    return files[0] if files else f"configs/specs/{spec.get('id', '<spec>')}.yaml"
+    files = spec.spec_files
+    return files[0] if files else f"configs/specs/{spec.id or '<spec>'}.yaml"
 
 
-def _lookup(spec: dict, dotted: str):
+def _lookup(spec, dotted: str):
+    """The value at the dotted key of a :class:`analysis.models.spec.Spec` (None where a level is unset)."""
     value = spec
     for part in dotted.split("."):
-        if not isinstance(value, dict) or part not in value:
+        value = getattr(value, part, None)
+        if value is None:
             return None
-        value = value[part]
     return value
 
 
-def check_spec(spec: dict) -> None:
+def check_spec(spec: Spec) -> None:
     """Resampling counts (:data:`REPS_KEYS`) are integers in ``[1, MAX_REPS]``; else a DataError naming the key."""
     for key in REPS_KEYS:
         reps = _lookup(spec, key)
@@ -105,13 +106,13 @@ def residual_share(values: np.ndarray, df: pd.DataFrame, fixed_effects: list[str
     return float((resid[:, 0] @ resid[:, 0]) / total)
 
 
-def _absorbing(spec: dict) -> list[str]:
+def _absorbing(spec: Spec) -> list[str]:
     """The fixed effects the estimator absorbs before estimating the regressor of interest."""
-    fixed_effects = list(spec.get("fixed_effects") or [])
-    if spec["estimator"] == "panel_re":
-        return [fe for fe in fixed_effects if fe != spec["unit"]]
-    if spec["estimator"] == "first_diff" and spec["unit"] not in fixed_effects:
-        return [spec["unit"], *fixed_effects]
+    fixed_effects = list(spec.fixed_effects)
+    if spec.estimator == "panel_re":
+        return [fe for fe in fixed_effects if fe != spec.unit]
+    if spec.estimator == "first_diff" and spec.unit not in fixed_effects:
+        return [spec.unit, *fixed_effects]
     return fixed_effects
 
 
@@ -123,20 +124,20 @@ def _which_absorbs(values: np.ndarray, df: pd.DataFrame, fixed_effects: list[str
     return f"it is a sum of the fixed effects {fixed_effects} (collinear with them jointly)"
 
 
-def _estimation_rows(df: pd.DataFrame, spec: dict, regressors: list[str]) -> pd.DataFrame:
-    columns = [spec["outcome"], *regressors, *[control_column(c)[0] for c in spec.get("controls") or []]]
-    columns += [part for fe in spec.get("fixed_effects") or [] for part in fe.split("^")]
+def _estimation_rows(df: pd.DataFrame, spec: Spec, regressors: list[str]) -> pd.DataFrame:
+    columns = [spec.outcome, *regressors, *[control_column(c)[0] for c in spec.controls]]
+    columns += [part for fe in spec.fixed_effects for part in fe.split("^")]
     columns = [c for c in dict.fromkeys(columns) if c in df.columns]
     return df.dropna(subset=columns)
 
 
-def check_identified(df: pd.DataFrame, spec: dict) -> None:
+def check_identified(df: pd.DataFrame, spec: Spec) -> None:
     """Refuse a sample in which the spec's effect is not identified (module docstring); ``df`` is the selected
     sample. Raises :class:`DataError` naming the spec file and the key to change."""
     file = spec_file(spec)
-    estimator = spec["estimator"]
-    outcome = spec["outcome"]
-    regressors = [c for c in (spec.get("treatment"), spec.get("exposure")) if c and estimator in _REGRESSION]
+    estimator = spec.estimator
+    outcome = spec.outcome
+    regressors = [c for c in (spec.treatment, spec.exposure) if c and estimator in _REGRESSION]
     rows = _estimation_rows(df, spec, regressors)
     if rows.empty:
         raise DataError(file, f"no row of the sample has {outcome!r} and the regressors all present; check "
@@ -145,26 +146,26 @@ def check_identified(df: pd.DataFrame, spec: dict) -> None:
     if np.nanmax(y) == np.nanmin(y):
         raise DataError(file, f"outcome {outcome!r} is constant ({y[0]:g} in all {len(y)} rows of the sample): "
                         "there is nothing to explain; choose another outcome or widen `sample`", key="outcome")
-    if estimator in _REGRESSION and spec.get("treatment"):
+    if estimator in _REGRESSION and spec.treatment:
         fixed_effects = _absorbing(spec)
-        what = spec["treatment"]
+        what = spec.treatment
         key = "treatment"
-        x = rows[spec["treatment"]].to_numpy(dtype=float)
-        if estimator == "cont_did" and spec.get("exposure"):
-            exposure = rows[spec["exposure"]].to_numpy(dtype=float)
+        x = rows[spec.treatment].to_numpy(dtype=float)
+        if estimator == "cont_did" and spec.exposure:
+            exposure = rows[spec.exposure].to_numpy(dtype=float)
             if np.ptp(exposure) == 0:
-                raise DataError(file, f"exposure {spec['exposure']!r} is the same ({exposure[0]:g}) for every unit of "
+                raise DataError(file, f"exposure {spec.exposure!r} is the same ({exposure[0]:g}) for every unit of "
                                 "the sample: exposure × treatment is then collinear with the period effects; choose "
                                 "an exposure that differs across units", key="exposure")
             x = exposure * x
-            what = f"{spec['exposure']} × {spec['treatment']}"
+            what = f"{spec.exposure} × {spec.treatment}"
         share = residual_share(x, rows, fixed_effects)
         if np.isnan(share):
             raise DataError(file, f"treatment {what!r} is constant ({x[0]:g}) in the sample: its effect is not "
                             "identified; choose a treatment that varies, or widen `sample`", key=key)
         if share <= ABSORBED_SHARE:
             fix = ("first differences remove whatever is constant within a unit; choose a treatment that changes "
-                   "over time" if estimator == "first_diff" and residual_share(x, rows, [spec["unit"]]) <= ABSORBED_SHARE
+                   "over time" if estimator == "first_diff" and residual_share(x, rows, [spec.unit]) <= ABSORBED_SHARE
                    else "drop that effect from `fixed_effects` or choose a treatment that varies within it")
             raise DataError(file, f"treatment {what!r} has no variation left after absorbing the fixed effects "
                             f"{fixed_effects} (residual share {share:.1e} of its variance): "
@@ -174,13 +175,13 @@ def check_identified(df: pd.DataFrame, spec: dict) -> None:
             raise DataError(file, f"outcome {outcome!r} has no variation left after absorbing the fixed effects "
                             f"{fixed_effects}: {_which_absorbs(y, rows, fixed_effects)}; choose another outcome or "
                             "fewer fixed effects", key="outcome")
-    if estimator in _COHORT and spec.get("cohort"):
+    if estimator in _COHORT and spec.cohort:
         _check_cohort(rows, spec, file)
 
 
-def _check_cohort(rows: pd.DataFrame, spec: dict, file) -> None:
+def _check_cohort(rows: pd.DataFrame, spec: Spec, file) -> None:
     """At least one unit treated within the sample's periods and one comparison unit (untreated at the start)."""
-    unit, time, cohort = spec["unit"], spec["time"], spec["cohort"]
+    unit, time, cohort = spec.unit, spec.time, spec.cohort
     first = rows.groupby(unit, sort=True)[cohort].first()
     first_period, last_period = rows[time].min(), rows[time].max()
     start = pd.to_numeric(first, errors="coerce").fillna(0)
@@ -195,7 +196,7 @@ def _check_cohort(rows: pd.DataFrame, spec: dict, file) -> None:
                         key="cohort")
 
 
-def check(df: pd.DataFrame, spec: dict) -> None:
+def check(df: pd.DataFrame, spec: Spec) -> None:
     """:func:`check_spec` and :func:`check_identified` (what the estimation runner calls before dispatching)."""
     check_spec(spec)
     check_identified(df, spec)

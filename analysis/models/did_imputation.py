@@ -12,6 +12,8 @@ and the t(G - 1) convention: :mod:`analysis.models.staggered_panel`.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import warnings
 
 import numpy as np
@@ -21,8 +23,11 @@ from analysis.io import DataError
 from analysis.models.staggered_panel import (alpha_level, dropped_always_columns, event_window_bounds, prepare_panel,
                                              pyfixest_demeaner, result_frame, spec_file, t_row)
 
+if TYPE_CHECKING:  # annotations only: the spec module imports the registry
+    from analysis.models.spec import Spec
 
-def did_imputation(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
+
+def did_imputation(df: pd.DataFrame, spec: Spec) -> pd.DataFrame:
     """Borusyak--Jaravel--Spiess (2024) imputation estimator.
 
     1. Fit Y_it = a_i + l_t + X_it'c on untreated observations (never treated, or t < g - anticipation).
@@ -42,7 +47,7 @@ def did_imputation(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
 
     panel = prepare_panel(df, spec)
     data = panel.data.copy()
-    anticipation = int(spec.get("anticipation", 0))
+    anticipation = int(spec.anticipation)
     data["treated"] = (data["g"] > 0) & (data["time"] >= data["g"] - anticipation)
     if not (data["g"] == 0).any() and len(np.unique(data["g"])) < 2:
         raise DataError(spec_file(spec), f"did_imputation: every unit in the sample is treated in "

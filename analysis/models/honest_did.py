@@ -534,17 +534,18 @@ def honest_did(event_study: pd.DataFrame, vcov: np.ndarray, restriction: str = "
     return pd.DataFrame(rows)
 
 
-def honest_rows(event_study: pd.DataFrame, vcov: np.ndarray, config: dict, alpha: float, n_obs: int
+def honest_rows(event_study: pd.DataFrame, vcov: np.ndarray, config, alpha: float, n_obs: int
                 ) -> pd.DataFrame:
-    """Result rows for ``inference.honest: {M: [...], Mbar: [...], target: 0 | average}``.
+    """Result rows for ``inference.honest: {M: [...], Mbar: [...], target: 0 | average}`` (``config``: the spec's
+    :class:`analysis.models.spec.Honest`, defaults filled).
 
     Term ``honest SD M=0.01 e=0`` etc.; ``estimate`` is the original point estimate, the CI the robust set.
     """
-    target = config.get("target", 0)
+    target = config.target
     parts = []
     for restriction, key in (("SD", "M"), ("RM", "Mbar")):
-        if config.get(key) is not None:
-            parts.append(honest_did(event_study, vcov, restriction, config[key], target, alpha))
+        if getattr(config, key) is not None:
+            parts.append(honest_did(event_study, vcov, restriction, list(getattr(config, key)), target, alpha))
     if not parts:
         return pd.DataFrame(columns=RESULT_COLUMNS)
     sets = pd.concat(parts, ignore_index=True)

@@ -29,6 +29,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
@@ -37,38 +39,41 @@ from analysis.models.ols import ols_fe
 from analysis.models.regression import (add_resampling_pvalues, control_matrix, fe_codes_for, fit_design, result_table,
                                         tidy_rows)
 
+if TYPE_CHECKING:  # annotations only: the spec module imports the registry
+    from analysis.models.spec import Spec
 
-def panel_fe(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
+
+def panel_fe(df: pd.DataFrame, spec: Spec) -> pd.DataFrame:
     """Within estimator: outcome on treatment + controls with unit (and optionally period) effects."""
-    if spec["unit"] not in spec["fixed_effects"]:
-        raise ValueError(f"panel_fe needs the unit {spec['unit']!r} among fixed_effects, got {spec['fixed_effects']}")
-    regressor = df[spec["treatment"]].to_numpy(dtype=float)[:, None]
-    fit, used = fit_design(df, spec, regressor, [spec["treatment"]])
-    table = result_table(fit, f"within estimator FE[{', '.join(spec['fixed_effects'])}]")
-    return add_resampling_pvalues(table, fit, used, spec, [spec["treatment"]], data=df)
+    if spec.unit not in spec.fixed_effects:
+        raise ValueError(f"panel_fe needs the unit {spec.unit!r} among fixed_effects, got {spec.fixed_effects}")
+    regressor = df[spec.treatment].to_numpy(dtype=float)[:, None]
+    fit, used = fit_design(df, spec, regressor, [spec.treatment])
+    table = result_table(fit, f"within estimator FE[{', '.join(spec.fixed_effects)}]")
+    return add_resampling_pvalues(table, fit, used, spec, [spec.treatment], data=df)
 
 
-def _linearmodels_data(df: pd.DataFrame, spec: dict, constant: bool) -> tuple[pd.Series, pd.DataFrame, list[str], pd.Series]:
+def _linearmodels_data(df: pd.DataFrame, spec: Spec, constant: bool) -> tuple[pd.Series, pd.DataFrame, list[str], pd.Series]:
     """(dependent, exog, names of the reported regressors, cluster codes) on complete rows, MultiIndex unit×time."""
-    controls, control_names = control_matrix(df, spec["controls"])
-    names = [spec["treatment"]] + control_names
-    exog = pd.DataFrame(np.column_stack([df[spec["treatment"]].to_numpy(dtype=float), controls])
-                        if controls.size else df[[spec["treatment"]]].to_numpy(dtype=float), columns=names)
-    if spec["time"] in spec["fixed_effects"]:
+    controls, control_names = control_matrix(df, spec.controls)
+    names = [spec.treatment] + control_names
+    exog = pd.DataFrame(np.column_stack([df[spec.treatment].to_numpy(dtype=float), controls])
+                        if controls.size else df[[spec.treatment]].to_numpy(dtype=float), columns=names)
+    if spec.time in spec.fixed_effects:
         # Dummies only for periods with at least one complete row: a period whose rows all drop (a regressor not
         # observed that year, e.g. Entity List measures past the transcription's last year) would leave an all-zero
         # column and a rank-deficient design.
-        observed = df[spec["outcome"]].notna().to_numpy() & np.isfinite(exog.to_numpy(dtype=float)).all(axis=1)
-        periods = sorted(df.loc[observed, spec["time"]].unique())
+        observed = df[spec.outcome].notna().to_numpy() & np.isfinite(exog.to_numpy(dtype=float)).all(axis=1)
+        periods = sorted(df.loc[observed, spec.time].unique())
         for period in periods[1:]:  # first period is the base
-            exog[f"{spec['time']}={period}"] = (df[spec["time"]].to_numpy() == period).astype(float)
+            exog[f"{spec.time}={period}"] = (df[spec.time].to_numpy() == period).astype(float)
     if constant:
         exog.insert(0, "const", 1.0)
-    exog.index = pd.MultiIndex.from_arrays([df[spec["unit"]].to_numpy(), df[spec["time"]].to_numpy()],
-                                           names=[spec["unit"], spec["time"]])
-    y = pd.Series(df[spec["outcome"]].to_numpy(dtype=float), index=exog.index, name=spec["outcome"])
+    exog.index = pd.MultiIndex.from_arrays([df[spec.unit].to_numpy(), df[spec.time].to_numpy()],
+                                           names=[spec.unit, spec.time])
+    y = pd.Series(df[spec.outcome].to_numpy(dtype=float), index=exog.index, name=spec.outcome)
     complete = y.notna() & np.isfinite(exog).all(axis=1)
-    cluster = pd.Series(pd.factorize(df[spec["cluster"]], sort=True)[0], index=exog.index, name="cluster")
+    cluster = pd.Series(pd.factorize(df[spec.cluster], sort=True)[0], index=exog.index, name="cluster")
     return y[complete], exog[complete], names, cluster[complete]
 
 
@@ -77,7 +82,7 @@ def _linearmodels_table(res, names: list[str], n_clusters: int, method: str) -> 
     return tidy_rows(names, params, se, n_clusters - 1, int(res.nobs), method, n_clusters=n_clusters)
 
 
-def panel_re(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
+def panel_re(df: pd.DataFrame, spec: Spec) -> pd.DataFrame:
     """Random effects (linearmodels RandomEffects), clustered by ``cluster`` (debiased, G/(G−1)), t(G−1)."""
     from linearmodels import RandomEffects
 
@@ -86,12 +91,12 @@ def panel_re(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
                                      group_debias=True)
     n_clusters = int(cluster.nunique())
     method = (f"random effects (linearmodels RandomEffects, theta median {float(np.median(res.theta)):.3f}); "
-              f"clustered by {spec['cluster']} (linearmodels debiased, group_debias: G/(G-1)*N/(N-K), G={n_clusters}), "
+              f"clustered by {spec.cluster} (linearmodels debiased, group_debias: G/(G-1)*N/(N-K), G={n_clusters}), "
               f"t({n_clusters - 1})")
     return _linearmodels_table(res, names, n_clusters, method)
 
 
-def first_diff(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
+def first_diff(df: pd.DataFrame, spec: Spec) -> pd.DataFrame:
     """First differences (linearmodels FirstDifferenceOLS), clustered by ``cluster``, t(G−1)."""
     from linearmodels import FirstDifferenceOLS
 
@@ -100,7 +105,7 @@ def first_diff(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
     # FirstDifferenceOLS differences the data; clusters are given on the differenced rows by entity.
     res = model.fit(cov_type="clustered", cluster_entity=True, debiased=True)
     n_clusters = int(cluster.nunique())
-    method = (f"first differences (linearmodels FirstDifferenceOLS); clustered by {spec['unit']} "
+    method = (f"first differences (linearmodels FirstDifferenceOLS); clustered by {spec.unit} "
               f"(linearmodels debiased: N/(N-K), no G/(G-1)), t({n_clusters - 1})")
     return _linearmodels_table(res, names, n_clusters, method)
 
@@ -132,7 +137,7 @@ def hausman_definiteness(b_fe: np.ndarray, b_re: np.ndarray, v_fe: np.ndarray, v
     return bool(eig.min() > 1e-12 * max(eig.max(), 1e-300)), float(eig.min()), part
 
 
-def hausman(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
+def hausman(df: pd.DataFrame, spec: Spec) -> pd.DataFrame:
     """Hausman test FE vs RE on treatment + controls (classical covariances of both).
 
     Rows: ``FE:<name>`` and ``RE:<name>`` (the two estimates, classical SEs), then ``hausman_chi2`` with the
@@ -166,12 +171,12 @@ def hausman(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
     w_stat, k, w_p, n_obs, n_clusters = mundlak_test(df, spec, with_clusters=True)
     robust_f = tidy_rows(["hausman_mundlak_F"], [w_stat / k], [np.nan], n_clusters - 1, n_obs,
                          f"Mundlak regression-based Hausman test (cluster-robust; headline): F = W/{k} on the "
-                         f"province means against F({k}, {n_clusters - 1}) = F(k, G-1), CRV1 by {spec['cluster']} "
+                         f"province means against F({k}, {n_clusters - 1}) = F(k, G-1), CRV1 by {spec.cluster} "
                          f"(fixest small-sample), G={n_clusters}", df_num=k, n_clusters=n_clusters)
     robust_f["p_value"] = float(f_sf(w_stat / k, k, n_clusters - 1))
     robust = tidy_rows(["hausman_mundlak_chi2"], [w_stat], [np.nan], k, n_obs,
                        f"Mundlak regression-based Hausman test, Wald chi2({k}) on province means, CRV1 by "
-                       f"{spec['cluster']} (fixest small-sample); asymptotic in G, see hausman_mundlak_F",
+                       f"{spec.cluster} (fixest small-sample); asymptotic in G, see hausman_mundlak_F",
                        n_clusters=n_clusters)
     robust["p_value"] = w_p
     out = pd.concat(rows + [robust_f, robust, test], ignore_index=True)
@@ -183,21 +188,21 @@ def hausman(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
     return out
 
 
-def mundlak_test(df: pd.DataFrame, spec: dict, with_clusters: bool = False) -> tuple:
+def mundlak_test(df: pd.DataFrame, spec: Spec, with_clusters: bool = False) -> tuple:
     """(W, k, χ²(k) p-value, N) of the cluster-robust Mundlak test, plus G (clusters) ``with_clusters``; see the
     module docstring."""
-    controls, control_names = control_matrix(df, spec["controls"])
-    X = np.column_stack([df[spec["treatment"]].to_numpy(dtype=float), controls]) if controls.size else \
-        df[[spec["treatment"]]].to_numpy(dtype=float)
-    y = df[spec["outcome"]].to_numpy(dtype=float)
+    controls, control_names = control_matrix(df, spec.controls)
+    X = np.column_stack([df[spec.treatment].to_numpy(dtype=float), controls]) if controls.size else \
+        df[[spec.treatment]].to_numpy(dtype=float)
+    y = df[spec.outcome].to_numpy(dtype=float)
     complete = np.isfinite(y) & np.isfinite(X).all(axis=1)
     used = df.loc[complete]
     X, y = X[complete], y[complete]
-    means = pd.DataFrame(X).groupby(used[spec["unit"]].to_numpy()).transform("mean").to_numpy()
+    means = pd.DataFrame(X).groupby(used[spec.unit].to_numpy()).transform("mean").to_numpy()
     names = [f"x{j}" for j in range(X.shape[1])] + [f"mean_x{j}" for j in range(X.shape[1])]
-    fe = [spec["time"]] if spec["time"] in spec["fixed_effects"] else []
+    fe = [spec.time] if spec.time in spec.fixed_effects else []
     fit = ols_fe(y, np.column_stack([X, means]), names, fe_codes=fe_codes_for(used, fe) if fe else None,
-                 clusters=pd.factorize(used[spec["cluster"]], sort=True)[0], vcov="CRV1")
+                 clusters=pd.factorize(used[spec.cluster], sort=True)[0], vcov="CRV1")
     idx = [i for i, name in enumerate(fit.names) if name.startswith("mean_")]
     gamma = fit.coef[idx]
     stat = float(gamma @ np.linalg.solve(fit.vcov[np.ix_(idx, idx)], gamma))

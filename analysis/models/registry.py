@@ -9,11 +9,14 @@ only what it runs (pyfixest and scipy.special load slowly).
 from __future__ import annotations
 
 import importlib
-from typing import Callable
+from typing import Callable, TYPE_CHECKING
 
 import pandas as pd
 
 from analysis.models.treated import annotate
+
+if TYPE_CHECKING:  # annotations only: the spec module imports the registry
+    from analysis.models.spec import Spec
 
 REQUIRED_COLUMNS = ("term", "estimate", "std_error", "p_value", "ci_low", "ci_high", "n_obs", "method")
 
@@ -43,38 +46,38 @@ COMPANION_FUNCTIONS: dict[str, tuple[str, str]] = {
 }
 
 
-def estimator_function(name: str) -> Callable[[pd.DataFrame, dict], pd.DataFrame]:
+def estimator_function(name: str) -> Callable[[pd.DataFrame, Spec], pd.DataFrame]:
     """The fit function for an estimator name (imports its module now)."""
     module_name, function_name = ESTIMATOR_FUNCTIONS[name]
     return getattr(importlib.import_module(module_name), function_name)
 
 
-def estimate(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
+def estimate(df: pd.DataFrame, spec: Spec) -> pd.DataFrame:
     """Run the spec's estimator on an already-loaded, sample-filtered panel; check the contract's columns.
 
     Adds ``spec_id`` and ``estimator`` columns and the treated-cluster counts (:func:`analysis.models.treated.annotate`),
     and returns columns in a fixed order (required first).
     """
-    return _contract(annotate(estimator_function(spec["estimator"])(df, spec), df, spec), spec)
+    return _contract(annotate(estimator_function(spec.estimator)(df, spec), df, spec), spec)
 
 
-def estimate_with_companions(df: pd.DataFrame, spec: dict) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+def estimate_with_companions(df: pd.DataFrame, spec: Spec) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
     """:func:`estimate` plus the estimator's companion tables (``{}`` for estimators without any), from one fit."""
-    target = COMPANION_FUNCTIONS.get(spec["estimator"])
+    target = COMPANION_FUNCTIONS.get(spec.estimator)
     if target is None:
         return estimate(df, spec), {}
     table, companions = getattr(importlib.import_module(target[0]), target[1])(df, spec)
     return _contract(annotate(table, df, spec), spec), dict(companions)
 
 
-def _contract(table: pd.DataFrame, spec: dict) -> pd.DataFrame:
+def _contract(table: pd.DataFrame, spec: Spec) -> pd.DataFrame:
     """Check the contract's columns, add ``spec_id`` and ``estimator``, fix the column order."""
     missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
     if missing:
-        raise ValueError(f"estimator {spec['estimator']!r} broke the contract: missing columns {missing}")
+        raise ValueError(f"estimator {spec.estimator!r} broke the contract: missing columns {missing}")
     table = table.copy()
-    table["spec_id"] = spec.get("id", "")
-    table["estimator"] = spec["estimator"]
+    table["spec_id"] = spec.id
+    table["estimator"] = spec.estimator
     extra = [c for c in table.columns if c not in REQUIRED_COLUMNS and c not in ("spec_id", "estimator")]
     table = table[list(REQUIRED_COLUMNS) + extra + ["spec_id", "estimator"]].reset_index(drop=True)
     if table["n_obs"].notna().all():

@@ -25,7 +25,7 @@ import pandas as pd
 from analysis.io import DataError
 from analysis.models.distributions import t_ppf, t_sf
 from analysis.models.ols import OLSResult, ols_fe
-from analysis.models.spec import control_column, control_name
+from analysis.models.spec import Spec, control_column, control_name
 
 CONFIDENCE = 0.95
 # Name prefix of the unit-trend regressors (never reported in the tidy output).
@@ -127,48 +127,48 @@ def unit_trend_matrix(df: pd.DataFrame, unit: str, time: str) -> tuple[np.ndarra
     return np.column_stack(cols), [f"{TREND_PREFIX}{unit}={level}" for level in levels]
 
 
-def fit_design(df: pd.DataFrame, spec: dict, regressors: np.ndarray, names: list[str]) -> tuple[OLSResult, pd.DataFrame]:
+def fit_design(df: pd.DataFrame, spec: Spec, regressors: np.ndarray, names: list[str]) -> tuple[OLSResult, pd.DataFrame]:
     """Add controls (and unit trends when ``trends: unit_linear``), drop incomplete rows, and run :func:`ols_fe`
     with the spec's FE, cluster and vcov.
 
     Returns the fit and the rows used (for the inference hooks).
     """
-    controls, control_names = control_matrix(df, spec["controls"])
+    controls, control_names = control_matrix(df, spec.controls)
     X = np.column_stack([regressors, controls]) if controls.size else regressors
     all_names = list(names) + control_names
-    y = df[spec["outcome"]].to_numpy(dtype=float)
-    fe_cols = sorted({part for fe in spec["fixed_effects"] for part in fe.split("^")})
+    y = df[spec.outcome].to_numpy(dtype=float)
+    fe_cols = sorted({part for fe in spec.fixed_effects for part in fe.split("^")})
     complete = np.isfinite(y) & np.isfinite(X).all(axis=1)
-    trend_cols = [spec["unit"]] if spec.get("trends") == "unit_linear" else []
-    for column in fe_cols + [spec["cluster"], spec["time"]] + trend_cols:
+    trend_cols = [spec.unit] if spec.trends == "unit_linear" else []
+    for column in fe_cols + [spec.cluster, spec.time] + trend_cols:
         complete &= df[column].notna().to_numpy()
     used = df.loc[complete]
-    if spec.get("trends") == "unit_linear" and len(used):
+    if spec.trends == "unit_linear" and len(used):
         # Built on the complete rows only, after the treatment and controls, so that the one slope that is
         # collinear with the period effects is the one dropped (ols_fe drops later collinear columns).
-        trends, trend_names = unit_trend_matrix(used, spec["unit"], spec["time"])
+        trends, trend_names = unit_trend_matrix(used, spec.unit, spec.time)
         X = np.column_stack([X[complete], trends])
         y = y[complete]
         all_names += trend_names
         complete = np.ones(len(used), dtype=bool)
     if len(used) == 0:
-        raise ValueError(f"spec {spec.get('id')}: no complete rows for {spec['outcome']} and its regressors")
-    inference = spec["inference"]
+        raise ValueError(f"spec {spec.id}: no complete rows for {spec.outcome} and its regressors")
+    inference = spec.inference
     try:
         fit = _ols_fe_for_spec(y, X, complete, all_names, used, spec, inference)
     except ValueError as exc:
         if not str(exc).startswith("every regressor is collinear"):
             raise
-        files = spec.get("spec_files") or [spec.get("id") or "spec"]
+        files = spec.spec_files or [spec.id or "spec"]
         raise DataError(files[0], f"requested term(s) {', '.join(names)} are collinear with the fixed effects "
-                        f"{spec['fixed_effects']} and cannot be estimated ({exc})", key="treatment") from None
+                        f"{spec.fixed_effects} and cannot be estimated ({exc})", key="treatment") from None
     lost = [name for name in names if name in fit.dropped]
     if lost:
         key = "event_window" if any(name.startswith("e=") for name in lost) else (
-            "heterogeneity" if spec.get("heterogeneity") else "treatment")
-        files = spec.get("spec_files") or [spec.get("id") or "spec"]
+            "heterogeneity" if spec.heterogeneity else "treatment")
+        files = spec.spec_files or [spec.id or "spec"]
         raise DataError(files[0], f"requested term(s) {', '.join(lost)} are collinear with the fixed effects "
-                        f"{spec['fixed_effects']} or the other regressors and cannot be estimated (a dropped treatment "
+                        f"{spec.fixed_effects} or the other regressors and cannot be estimated (a dropped treatment "
                         "term is an error, not a missing row)", key=key)
     return fit, used
 
@@ -177,11 +177,11 @@ def _ols_fe_for_spec(y, X, complete, all_names, used, spec, inference) -> OLSRes
     """:func:`ols_fe` with the spec's fixed effects, clusters, covariance and bandwidth on the complete rows."""
     return ols_fe(
         y[complete], X[complete], all_names,
-        fe_codes=fe_codes_for(used, spec["fixed_effects"]),
-        clusters=pd.factorize(used[spec["cluster"]], sort=True)[0],
-        vcov=inference["vcov"],
-        time_codes=pd.factorize(used[spec["time"]], sort=True)[0],
-        bandwidth=inference["bandwidth"],
+        fe_codes=fe_codes_for(used, spec.fixed_effects),
+        clusters=pd.factorize(used[spec.cluster], sort=True)[0],
+        vcov=inference.vcov,
+        time_codes=pd.factorize(used[spec.time], sort=True)[0],
+        bandwidth=inference.bandwidth,
     )
 
 
@@ -190,9 +190,9 @@ def heterogeneity_levels(df: pd.DataFrame, column: str) -> list:
     return sorted(df[column].dropna().unique().tolist())
 
 
-def shock_period(df: pd.DataFrame, spec: dict) -> int:
+def shock_period(df: pd.DataFrame, spec: Spec) -> int:
     """First period with ``treatment == 1`` for a common-timing post indicator (same for every unit)."""
-    treat, time = spec["treatment"], spec["time"]
+    treat, time = spec.treatment, spec.time
     by_time = df.groupby(time)[treat].agg(["min", "max"])
     if (by_time["min"] != by_time["max"]).any():
         raise ValueError(f"{treat!r} varies across units within a period; cont_did's event-study form needs a "
@@ -228,7 +228,7 @@ def add_att_row(table: pd.DataFrame, fit: OLSResult, method: str) -> pd.DataFram
     return pd.concat([table, row], ignore_index=True)
 
 
-def add_honest_rows(table: pd.DataFrame, fit: OLSResult, spec: dict) -> pd.DataFrame:
+def add_honest_rows(table: pd.DataFrame, fit: OLSResult, spec: Spec) -> pd.DataFrame:
     """Append Rambachan–Roth (2023) sensitivity rows when the spec sets ``inference.honest`` (event-study forms).
 
     The event-time coefficients ``e=k`` and their block of the covariance (the spec's ``inference.vcov``, CRV1 by
@@ -238,7 +238,7 @@ def add_honest_rows(table: pd.DataFrame, fit: OLSResult, spec: dict) -> pd.DataF
     version would be. Event times binned at the ends of ``event_window`` are treated as single periods, so set the
     window to cover the sample (as the shipped specs do) before reading the smoothness bounds.
     """
-    honest = (spec.get("inference") or {}).get("honest")
+    honest = spec.inference.honest
     if not honest:
         return table
     from analysis.models.honest_did import honest_rows
@@ -254,9 +254,9 @@ def add_honest_rows(table: pd.DataFrame, fit: OLSResult, spec: dict) -> pd.DataF
 # Estimators (contract: fit(df, spec) -> tidy DataFrame)
 
 
-def _treatment_design(df: pd.DataFrame, spec: dict, base: np.ndarray, base_name: str) -> tuple[np.ndarray, list[str]]:
+def _treatment_design(df: pd.DataFrame, spec: Spec, base: np.ndarray, base_name: str) -> tuple[np.ndarray, list[str]]:
     """The regressor of interest, or its interaction with each level of ``heterogeneity``."""
-    het = spec["heterogeneity"]
+    het = spec.heterogeneity
     if het is None:
         return base[:, None], [base_name]
     cols, names = [], []
@@ -266,32 +266,32 @@ def _treatment_design(df: pd.DataFrame, spec: dict, base: np.ndarray, base_name:
     return np.column_stack(cols), names
 
 
-def add_level_clusters(table: pd.DataFrame, used: pd.DataFrame, spec: dict) -> pd.DataFrame:
+def add_level_clusters(table: pd.DataFrame, used: pd.DataFrame, spec: Spec) -> pd.DataFrame:
     """With ``heterogeneity``: column ``n_clusters_level`` = the number of clusters (provinces) among the rows used
     that have the term's level, i.e. how many clusters identify that interaction (NaN for other terms). A
     coefficient identified from 5–7 clusters has unreliable CRV1 inference even when G is 31 (MacKinnon & Webb
     2017, JAE 32(2)), so tables print this count."""
-    het = spec["heterogeneity"]
+    het = spec.heterogeneity
     if het is None:
         return table
-    counts = used.groupby(het)[spec["cluster"]].nunique()
+    counts = used.groupby(het)[spec.cluster].nunique()
     suffix = {f":{het}={level}": int(n) for level, n in counts.items()}
     table["n_clusters_level"] = [next((float(n) for end, n in suffix.items() if term.endswith(end)), np.nan)
                                  for term in table["term"]]
     return table
 
 
-def feols(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
+def feols(df: pd.DataFrame, spec: Spec) -> pd.DataFrame:
     """OLS of ``outcome`` on ``treatment`` (per ``heterogeneity`` level if set) and ``controls`` with
     ``fixed_effects``; reports every non-FE regressor. Inference: ``inference.vcov`` (see module docstring)."""
-    base = df[spec["treatment"]].to_numpy(dtype=float)
-    X, names = _treatment_design(df, spec, base, spec["treatment"])
+    base = df[spec.treatment].to_numpy(dtype=float)
+    X, names = _treatment_design(df, spec, base, spec.treatment)
     fit, used = fit_design(df, spec, X, names)
-    table = add_level_clusters(result_table(fit, f"feols FE[{', '.join(spec['fixed_effects'])}]"), used, spec)
+    table = add_level_clusters(result_table(fit, f"feols FE[{', '.join(spec.fixed_effects)}]"), used, spec)
     return add_resampling_pvalues(table, fit, used, spec, names, data=df)
 
 
-def cont_did(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
+def cont_did(df: pd.DataFrame, spec: Spec) -> pd.DataFrame:
     """Continuous-exposure difference in differences: y_it = β · exposure_i × post_t + FE + controls + ε.
 
     ``aggregate: dynamic`` gives the event-study form: exposure_i × 1[t − t* = k] for event times k in
@@ -299,35 +299,35 @@ def cont_did(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
     times outside the window binned into the end points), reported as terms ``e=k`` plus ``ATT`` (mean of e ≥ 0).
     β is the effect per unit of exposure (per standard deviation for the ``*_z`` exposures).
     """
-    exposure = df[spec["exposure"]].to_numpy(dtype=float)
-    if spec["aggregate"] == "dynamic":
+    exposure = df[spec.exposure].to_numpy(dtype=float)
+    if spec.aggregate == "dynamic":
         t_star = shock_period(df, spec)
-        event_time = (df[spec["time"]].to_numpy(dtype=float) - t_star)
-        X, names = event_dummies(event_time, spec["event_window"], spec["reference_period"], scale=exposure)
+        event_time = (df[spec.time].to_numpy(dtype=float) - t_star)
+        X, names = event_dummies(event_time, spec.event_window, spec.reference_period, scale=exposure)
         fit, used = fit_design(df, spec, X, names)
-        method = (f"cont_did event study ({spec['exposure']} x 1[{spec['time']}-{t_star}=k]) "
-                  f"FE[{', '.join(spec['fixed_effects'])}]")
+        method = (f"cont_did event study ({spec.exposure} x 1[{spec.time}-{t_star}=k]) "
+                  f"FE[{', '.join(spec.fixed_effects)}]")
         table = result_table(fit, method)
         table = add_att_row(table, fit, f"{method}; {method_string(fit)}")
         table = add_resampling_pvalues(table, fit, used, spec, [n for n in fit.names if n.startswith("e=")], data=df)
         return add_honest_rows(table, fit, spec)
-    base = exposure * df[spec["treatment"]].to_numpy(dtype=float)
-    X, names = _treatment_design(df, spec, base, f"{spec['exposure']}:{spec['treatment']}")
+    base = exposure * df[spec.treatment].to_numpy(dtype=float)
+    X, names = _treatment_design(df, spec, base, f"{spec.exposure}:{spec.treatment}")
     fit, used = fit_design(df, spec, X, names)
-    table = result_table(fit, f"cont_did ({spec['exposure']} x {spec['treatment']}) FE[{', '.join(spec['fixed_effects'])}]")
+    table = result_table(fit, f"cont_did ({spec.exposure} x {spec.treatment}) FE[{', '.join(spec.fixed_effects)}]")
     table = add_level_clusters(table, used, spec)
     return add_resampling_pvalues(table, fit, used, spec, names, data=df)
 
 
-def cohort_event_time(df: pd.DataFrame, spec: dict) -> np.ndarray:
+def cohort_event_time(df: pd.DataFrame, spec: Spec) -> np.ndarray:
     """time − cohort for units with a positive cohort; NaN for never treated (cohort 0 or missing)."""
-    cohort = df[spec["cohort"]].to_numpy(dtype=float)
-    time = df[spec["time"]].to_numpy(dtype=float)
+    cohort = df[spec.cohort].to_numpy(dtype=float)
+    time = df[spec.time].to_numpy(dtype=float)
     treated = np.isfinite(cohort) & (cohort > 0)
     return np.where(treated, time - np.where(treated, cohort, 0.0), np.nan)
 
 
-def event_study(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
+def event_study(df: pd.DataFrame, spec: Spec) -> pd.DataFrame:
     """Two-way fixed-effects event study on first-treatment cohorts: y_it = Σ_k β_k 1[t − g_i = k] + FE + ε.
 
     Never-treated units (cohort 0/missing) have all dummies zero; ``reference_period`` (default −1) is omitted;
@@ -336,9 +336,9 @@ def event_study(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
     negative (Goodman-Bacon 2021; Sun & Abraham 2021) — compare with att_gt/sunab/did_imputation.
     """
     event_time = cohort_event_time(df, spec)
-    X, names = event_dummies(event_time, spec["event_window"], spec["reference_period"])
+    X, names = event_dummies(event_time, spec.event_window, spec.reference_period)
     fit, used = fit_design(df, spec, X, names)
-    method = f"TWFE event study (cohort {spec['cohort']}) FE[{', '.join(spec['fixed_effects'])}]"
+    method = f"TWFE event study (cohort {spec.cohort}) FE[{', '.join(spec.fixed_effects)}]"
     table = result_table(fit, method)
     table = add_att_row(table, fit, f"{method}; {method_string(fit)}")
     table = add_resampling_pvalues(table, fit, used, spec, [n for n in fit.names if n.startswith("e=")], data=df)
@@ -349,7 +349,7 @@ def event_study(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
 # Resampling inference hooks (other module; imported only when asked for)
 
 
-def add_resampling_pvalues(table: pd.DataFrame, fit: OLSResult, used: pd.DataFrame, spec: dict,
+def add_resampling_pvalues(table: pd.DataFrame, fit: OLSResult, used: pd.DataFrame, spec: Spec,
                            terms: list[str], data: pd.DataFrame | None = None) -> pd.DataFrame:
     """Add ``p_value_wild`` and ``p_value_ri`` when the spec's inference asks for them.
 
@@ -365,8 +365,8 @@ def add_resampling_pvalues(table: pd.DataFrame, fit: OLSResult, used: pd.DataFra
     before 2017) can receive, and pass on, a complete treatment path: the statistic is computed on the rows with an
     observed outcome, the permutation is over the full sample's paths.
     """
-    inference = spec["inference"]
-    wild, ri = inference.get("wild_bootstrap"), inference.get("ri")
+    inference = spec.inference
+    wild, ri = inference.wild_bootstrap, inference.ri
     if wild is None and ri is None:
         return table
     from analysis.models import inference as module  # only when asked for: keeps plain fits' imports small
@@ -375,41 +375,41 @@ def add_resampling_pvalues(table: pd.DataFrame, fit: OLSResult, used: pd.DataFra
     if wild is not None:
         n_absorbed = fit.k_ssc - len(fit.names)
         # The effects that were partialled out (ols_fe: an intercept when the spec lists none).
-        absorbed = fe_codes_for(used, spec["fixed_effects"]) or [np.zeros(len(used), dtype=np.int64)]
+        absorbed = fe_codes_for(used, spec.fixed_effects) or [np.zeros(len(used), dtype=np.int64)]
         pvals = {}
         for term in terms:
             result = module.wild_bootstrap_pvalue(
-                fit.y_tilde, fit.x_tilde, fit.clusters, fit.names.index(term), reps=wild["reps"],
-                weights=wild["weights"], seed=spec["seed"], n_absorbed=n_absorbed, fixed_effects=absorbed)
+                fit.y_tilde, fit.x_tilde, fit.clusters, fit.names.index(term), reps=wild.reps,
+                weights=wild.weights, seed=spec.seed, n_absorbed=n_absorbed, fixed_effects=absorbed)
             pvals[term] = float(result["p_value"])
         table["p_value_wild"] = table["term"].map(pvals).astype(float)
         table["method"] = table["method"].where(
             ~table["term"].isin(list(pvals)),
-            table["method"] + f"; wild cluster bootstrap WCR ({wild['weights']}, {wild['reps']} reps, "
-                              f"seed {spec['seed']})")
+            table["method"] + f"; wild cluster bootstrap WCR ({wild.weights}, {wild.reps} reps, "
+                              f"seed {spec.seed})")
     if ri is not None:
         single = len(terms) == 1 and not any(t.startswith("e=") for t in terms)
-        if not single or sorted(spec["fixed_effects"]) != sorted([spec["unit"], spec["time"]]):
+        if not single or sorted(spec.fixed_effects) != sorted([spec.unit, spec.time]):
             raise NotImplementedError(
                 "randomization inference is wired for one treatment regressor with unit and time effects "
-                f"(feols, static cont_did without heterogeneity); spec {spec.get('id')!r} has terms {terms} and "
-                f"fixed effects {spec['fixed_effects']}")
+                f"(feols, static cont_did without heterogeneity); spec {spec.id!r} has terms {terms} and "
+                f"fixed effects {spec.fixed_effects}")
         (term,) = terms
         sample = used if data is None else data
-        frame = sample[[spec["unit"], spec["time"], spec["outcome"]]].copy()
-        if spec["estimator"] == "cont_did":
-            frame["ri_treatment"] = (sample[spec["exposure"]].to_numpy(float)
-                                     * sample[spec["treatment"]].to_numpy(float))
+        frame = sample[[spec.unit, spec.time, spec.outcome]].copy()
+        if spec.estimator == "cont_did":
+            frame["ri_treatment"] = (sample[spec.exposure].to_numpy(float)
+                                     * sample[spec.treatment].to_numpy(float))
         else:
-            frame["ri_treatment"] = sample[spec["treatment"]].to_numpy(float)
-        controls, control_names = control_matrix(sample, spec["controls"])
+            frame["ri_treatment"] = sample[spec.treatment].to_numpy(float)
+        controls, control_names = control_matrix(sample, spec.controls)
         for j, name in enumerate(control_names):
             frame[f"ri_control_{name}"] = controls[:, j]
-        result = module.ri_pvalue(frame, spec["unit"], spec["time"], spec["outcome"], "ri_treatment",
-                                  reps=ri["reps"], seed=spec["seed"], fe="twoway",
+        result = module.ri_pvalue(frame, spec.unit, spec.time, spec.outcome, "ri_treatment",
+                                  reps=ri.reps, seed=spec.seed, fe="twoway",
                                   controls=[f"ri_control_{n}" for n in control_names])
         table["p_value_ri"] = np.where(table["term"] == term, float(result["p_value"]), np.nan)
         table["method"] = table["method"].where(
             table["term"] != term,
-            table["method"] + f"; randomization inference ({ri['reps']} permutations of units, seed {spec['seed']})")
+            table["method"] + f"; randomization inference ({ri.reps} permutations of units, seed {spec.seed})")
     return table

@@ -32,6 +32,8 @@ the published California Proposition 99 number in tests/test_models_synth_prop99
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import warnings
 from dataclasses import dataclass
 from importlib import metadata
@@ -40,12 +42,11 @@ import numpy as np
 import pandas as pd
 
 from analysis.models.distributions import norm_ppf, norm_sf
-from analysis.models.single_treated import estimator_options, single_treated_panel
+from analysis.models.single_treated import single_treated_panel
 
-#: Estimator options a spec may set, with their defaults (for the engine's spec validation).
-SDID_OPTIONS: dict[str, object] = {}
-#: Inference options sdid reads from ``spec["inference"]``, with defaults.
-SDID_INFERENCE_OPTIONS: dict[str, object] = {"method": "placebo", "reps": 200}
+if TYPE_CHECKING:  # annotations only: the spec module imports the registry
+    from analysis.models.spec import Spec
+
 #: Largest difference allowed between a replayed placebo ATT and diff-diff's, relative to the largest |placebo
 #: ATT|. Same inputs, same solver, same permutations: the replay agrees to rounding (about 1e-15 on the real
 #: panel and on Proposition 99); anything near this bound means the library's draws changed.
@@ -215,21 +216,20 @@ class SdidOutputs:
     fit: SdidResult
 
 
-def sdid_fit(df: pd.DataFrame, spec: dict) -> SdidOutputs:
+def sdid_fit(df: pd.DataFrame, spec: Spec) -> SdidOutputs:
     """Synthetic DiD under the estimator contract, with its companion tables; see the module docstring.
 
-    Reads ``spec["inference"]`` keys ``method`` ('placebo') and ``reps`` (default 200) and ``spec["seed"]``.
+    Reads ``spec.inference`` keys ``method`` ('placebo') and ``reps`` (default 200) and ``spec.seed``.
     Estimates: rows ``ATT`` and ``ATT t=<time>`` per post period. Companions: ``paths`` (treated unit by time:
     ``actual``, ``synthetic`` = omega'Y_0t, ``gap`` = actual - synthetic, ``counterfactual`` = synthetic + the
     lambda-weighted pre-period gap, so that a post period's effect is ``actual - counterfactual``, ``post``,
     ``time_weight`` lambda_t (0 after the treatment)); ``weights`` (donor ``unit``, ``weight`` omega);
     ``time_weights`` (pre-period ``time``, ``weight`` lambda).
     """
-    estimator_options(spec, "sdid", SDID_OPTIONS)
-    inference = estimator_options(spec, "inference", SDID_INFERENCE_OPTIONS)
-    if inference["method"] != "placebo":
-        raise ValueError(f"sdid supports inference method 'placebo' only, got {inference['method']!r}")
-    reps, seed = int(inference["reps"]), int(spec["seed"])
+    inference = spec.inference  # method and reps: defaults in analysis.models.spec.Inference
+    if inference.method != "placebo":
+        raise ValueError(f"sdid supports inference method 'placebo' only, got {inference.method!r}")
+    reps, seed = int(inference.reps), int(spec.seed)
     panel = single_treated_panel(df, spec)
     result = sdid_estimate(panel.Y, panel.n_pre, reps=reps, seed=seed)
     z = norm_ppf(0.975)
@@ -261,12 +261,12 @@ def sdid_fit(df: pd.DataFrame, spec: dict) -> SdidOutputs:
     return SdidOutputs(estimates=estimates, paths=paths, weights=weights, time_weights=time_weights, fit=result)
 
 
-def sdid(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
+def sdid(df: pd.DataFrame, spec: Spec) -> pd.DataFrame:
     """Synthetic-DiD estimates (ATT and per-period effects) under the estimator contract; see :func:`sdid_fit`."""
     return sdid_fit(df, spec).estimates
 
 
-def sdid_outputs(df: pd.DataFrame, spec: dict) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+def sdid_outputs(df: pd.DataFrame, spec: Spec) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
     """Estimates and the companion tables the estimation stage writes beside them (``paths``, ``weights``,
     ``time_weights``; :func:`analysis.paths.companion`)."""
     result = sdid_fit(df, spec)

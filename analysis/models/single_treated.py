@@ -3,13 +3,15 @@
 
 Both estimators follow the shared estimator contract ``fit(df, spec) -> DataFrame`` (tidy estimates with columns
 term, estimate, std_error, p_value, ci_low, ci_high, n_obs, method and extras). ``df`` is a long panel with one
-row per ``spec["unit"]`` x ``spec["time"]``; ``spec["treatment"]`` is a 0/1 column that is 1 for exactly one unit
+row per ``spec.unit`` x ``spec.time``; ``spec.treatment`` is a 0/1 column that is 1 for exactly one unit
 (the treated unit) in its post periods and 0 everywhere else. The pre periods are the times before the treated
 unit's first 1; the donors are all other units. Donors with a missing outcome in any sample period are dropped
 (listed in ``donors_excluded``); nothing is imputed.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from dataclasses import dataclass, field
 
@@ -18,6 +20,9 @@ import pandas as pd
 
 from analysis.io import DataError
 from analysis.paths import ANALYSIS_PANEL
+
+if TYPE_CHECKING:  # annotations only: the spec module imports the registry
+    from analysis.models.spec import Spec
 
 
 @dataclass(frozen=True)
@@ -44,12 +49,12 @@ class SingleTreatedPanel:
         return self.times[self.n_pre]
 
 
-def _source(spec: dict):
+def _source(spec: Spec):
     """The file named in error messages: the spec's ``data`` file if it names one, else the analysis panel."""
-    return spec.get("data") or ANALYSIS_PANEL
+    return spec.data or ANALYSIS_PANEL
 
 
-def single_treated_panel(df: pd.DataFrame, spec: dict) -> SingleTreatedPanel:
+def single_treated_panel(df: pd.DataFrame, spec: Spec) -> SingleTreatedPanel:
     """Validate ``df`` for a single-treated-unit design and reshape its outcome into a unit x time matrix.
 
     Raises :class:`analysis.io.DataError` (file, 1-based record, column) for missing columns, duplicate
@@ -57,16 +62,16 @@ def single_treated_panel(df: pd.DataFrame, spec: dict) -> SingleTreatedPanel:
     a missing outcome of the treated unit, fewer than two pre periods or fewer than two complete donors.
     """
     source = _source(spec)
-    unit, time, outcome, treatment = spec["unit"], spec["time"], spec["outcome"], spec["treatment"]
+    unit, time, outcome, treatment = spec.unit, spec.time, spec.outcome, spec.treatment
     for column in (unit, time, outcome, treatment):
         if column not in df.columns:
             raise DataError(source, f"column {column!r} named in the spec is missing", column=column)
-    if spec.get("controls"):
+    if spec.controls:
         raise DataError(
             source,
             "synthetic control / synthetic DiD here match on the outcome path only; remove `controls` "
-            f"{list(spec['controls'])} from the spec",
-            column=str(spec["controls"][0]),
+            f"{list(spec.controls)} from the spec",
+            column=str(spec.controls[0]),
         )
     data = df.reset_index(drop=True)
     duplicated = data.duplicated([unit, time], keep="first")
@@ -116,11 +121,3 @@ def single_treated_panel(df: pd.DataFrame, spec: dict) -> SingleTreatedPanel:
                               donors_excluded=excluded)
 
 
-
-def estimator_options(spec: dict, key: str, allowed: dict) -> dict:
-    """``spec[key]`` (a mapping of options) over the defaults ``allowed``; an unknown option is a ValueError."""
-    given = dict(spec.get(key) or {})
-    unknown = sorted(set(given) - set(allowed))
-    if unknown:
-        raise ValueError(f"unknown {key} option(s) {unknown}; allowed: {sorted(allowed)}")
-    return {**allowed, **given}

@@ -1,4 +1,4 @@
-"""Model specifications: one YAML file per model, validated at load, resolved to a plain dict.
+"""Model specifications: one YAML file per model, validated at load, resolved to a frozen, typed :class:`Spec`.
 
 A spec lives in ``configs/specs/<id>.yaml``; the file name is the spec id and the name of its output
 (``data/processed/estimates/<id>.parquet``). ``extends: <other id>`` makes a variant: the parent (looked up in
@@ -9,8 +9,11 @@ Validation is strict: an unknown key, a value of the wrong type or outside its a
 naming the file and the dotted key (e.g. ``inference.wild_bootstrap.weights``). Configs hold no code: the only
 transformation a spec may ask for is ``log(column)`` in ``controls`` (natural log, checked to be positive).
 
-The resolved spec (:func:`resolve`) fills every optional key with its default, so estimators receive one shape:
-see :data:`DEFAULTS`. Estimators: :data:`ESTIMATORS`.
+The resolved spec (:func:`resolve`; :meth:`Spec.from_mapping` for a mapping, e.g. a multiverse cell or a test)
+fills every optional key with its default, so estimators receive one shape and read attributes (``spec.cluster``,
+``spec.inference.alpha``, ``spec.synth.method``): see :data:`DEFAULTS` and :class:`Spec`. ``Spec.canonical()`` is
+the plain form recorded in sidecars and hashed by fingerprints (the same keys and values as the resolved dict that
+preceded the model, so fingerprints did not move). Estimators: :data:`ESTIMATORS`.
 """
 
 from __future__ import annotations
@@ -19,10 +22,10 @@ import copy
 import os
 import re
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 import yaml
-from pydantic import create_model
+from pydantic import create_model, model_serializer
 
 from analysis import paths, schema
 from analysis.io import DataError
@@ -93,8 +96,8 @@ DEFAULTS: dict[str, Any] = {
     "anticipation": 0,            # staggered DiD: periods of anticipation before the cohort year
     "base_period": "varying",     # staggered DiD (att_gt): varying | universal pre-period base
     "allow_unbalanced_panel": False,  # att_gt: False = drop units not observed in every period (R did), with a warning
-    "synth": {},                  # synth options (analysis.models.synth.SYNTH_OPTIONS)
-    "sdid": {},                   # sdid options (analysis.models.sdid.SDID_OPTIONS)
+    "synth": {},                  # synth options (SynthOptions below)
+    "sdid": {},                   # sdid options (SdidOptions below)
     "extends": None,
 }
 REQUIRED = ("estimator", "outcome")
@@ -248,11 +251,16 @@ def _column(file, key, value, allow_none=True):
         _fail(file, key, f"must be a column name (letters, digits, underscore), got {value!r}")
 
 
-def validate(spec: dict, file: str | os.PathLike) -> dict:
-    """Check types and allowed values of a merged spec and fill defaults; returns the resolved spec.
+def validate(spec: dict, file: str | os.PathLike) -> "Spec":
+    """Check types and allowed values of a merged spec and fill defaults; returns the resolved, frozen :class:`Spec`.
 
     Raises :class:`SpecError` naming ``file`` and the dotted key.
     """
+    return Spec.model_validate(_validate_mapping(spec, file))
+
+
+def _validate_mapping(spec: dict, file: str | os.PathLike) -> dict:
+    """:func:`validate`'s checks, on plain mappings: the resolved spec as a dict (the input of :class:`Spec`)."""
     file = Path(file)
     _check_keys(spec, DEFAULTS, file, prefix="")
     out = deep_merge(DEFAULTS, spec)
@@ -341,9 +349,9 @@ def _validate_estimator_options(out: dict, key: str, file) -> None:
     if options and out["estimator"] != key:
         _fail(file, key, f"options for estimator {key!r} given, but the estimator is {out['estimator']!r}")
     if options:
-        from analysis.models import sdid, synth  # the estimator modules declare their options
+        from analysis.models import synth  # the estimator module checks the values
 
-        allowed = synth.SYNTH_OPTIONS if key == "synth" else sdid.SDID_OPTIONS
+        allowed = (SynthOptions if key == "synth" else SdidOptions)().model_dump()
         for name in options:
             if name not in allowed:
                 _fail(file, f"{key}.{name}", f"unknown option; allowed: {', '.join(sorted(allowed)) or 'none'}")
@@ -457,27 +465,31 @@ def _validate_inference(inference, estimator: str, file) -> dict:
     return inference
 
 
-def resolve(path: str | os.PathLike) -> dict:
-    """Load, merge (``extends``) and validate a spec file; returns the resolved spec as a plain dict.
+def resolve(path: str | os.PathLike) -> "Spec":
+    """Load, merge (``extends``) and validate a spec file; returns the resolved, frozen :class:`Spec`.
 
     Adds ``id`` (the file stem) and ``spec_files`` (repository-relative paths of the files in the extends chain,
     child first) so the sidecar can fingerprint them.
     """
     path = Path(path)
     merged, chain = load_raw(path)
-    spec = validate(merged, path)
+    spec = _validate_mapping(merged, path)
     spec["id"] = path.stem
     spec["spec_files"] = [paths.relative(p) for p in chain]
     # The file estimators name in their DataErrors (repository-relative, so no machine paths in sidecars).
-    spec["data_file"] = paths.relative(data_path(spec))
-    return spec
+    spec["data_file"] = paths.relative(_data_path(spec["data"]))
+    return Spec.model_validate(spec)
 
 
-def data_path(spec: dict) -> Path:
+def data_path(spec: "Spec") -> Path:
     """The panel a spec reads: its ``data`` (relative to the repository root unless absolute) or the default."""
-    if spec["data"] is None:
+    return _data_path(spec.data)
+
+
+def _data_path(data: str | None) -> Path:
+    if data is None:
         return paths.ANALYSIS_PANEL
-    candidate = Path(spec["data"])
+    candidate = Path(data)
     return candidate if candidate.is_absolute() else paths.ROOT / candidate
 
 
@@ -491,3 +503,151 @@ def control_name(control: str) -> str:
     """The regressor's name in the estimates: ``'log(gdp)'`` -> ``'log_gdp'``."""
     column, transform = control_column(control)
     return f"{transform}_{column}" if transform else column
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The typed, frozen, resolved spec the estimators receive.
+# ---------------------------------------------------------------------------------------------------------------
+
+_Number = Union[int, float]  # kept as written (0 stays 0, not 0.0), so the canonical JSON is unchanged
+
+
+class Sample(schema.Model):
+    """``sample:`` — the rows an estimator uses. ``years``: [first, last] inclusive (default: the study window);
+    ``drop_units``/``keep_units``: unit ids (as written: int codes or text); ``drop_years``: periods removed."""
+
+    years: tuple[int, int]
+    drop_units: tuple[Union[int, str], ...] = ()
+    keep_units: tuple[Union[int, str], ...] = ()
+    drop_years: tuple[int, ...] = ()
+
+
+class WildBootstrap(schema.Model):
+    """``inference.wild_bootstrap``: wild cluster bootstrap (``reps`` draws; Webb's six-point weights by default,
+    better than Rademacher with few clusters)."""
+
+    reps: int = DEFAULT_WILD_BOOTSTRAP_REPS
+    weights: str = "webb"
+
+
+class Resampling(schema.Model):
+    """``inference.ri`` (randomization inference) and ``inference.bootstrap`` (multiplier bootstrap): ``reps``."""
+
+    reps: int
+
+
+class Honest(schema.Model):
+    """``inference.honest``: Rambachan–Roth sensitivity: smoothness bounds ``M`` and/or relative-magnitude bounds
+    ``Mbar`` (outcome units / multiples of the largest pre-period violation); ``target``: ``average`` or an event
+    time >= 0. Only the keys the spec gives enter its canonical form (the estimators read the defaults here)."""
+
+    M: Optional[tuple[_Number, ...]] = None
+    Mbar: Optional[tuple[_Number, ...]] = None
+    target: Union[int, str] = 0
+
+
+class Inference(schema.Model):
+    """``inference:`` every key of every estimator family, each with its default; a spec may set only its family's
+    keys (:data:`INFERENCE_DEFAULTS`, checked by :func:`validate`) and only those enter its canonical form."""
+
+    vcov: str = _REGRESSION_INFERENCE["vcov"]
+    bandwidth: Optional[int] = None
+    wild_bootstrap: Optional[WildBootstrap] = None
+    ri: Optional[Resampling] = None
+    honest: Optional[Honest] = None
+    alpha: float = DEFAULT_ALPHA
+    bootstrap: Optional[Resampling] = None
+    placebo: bool = INFERENCE_DEFAULTS["synth"]["placebo"]
+    method: str = INFERENCE_DEFAULTS["synth"]["method"]
+    reps: int = INFERENCE_DEFAULTS["sdid"]["reps"]
+
+
+class SynthOptions(schema.Model):
+    """``synth:`` options: V (``identity`` or ``inverse_variance``), weight ``method`` and ``penalty`` (see
+    :func:`analysis.models.synth.check_method`). The one place their defaults live."""
+
+    v: str = "identity"
+    method: str = "auto"
+    penalty: Union[str, float, int] = "min"
+
+
+class SdidOptions(schema.Model):
+    """``sdid:`` options (none today)."""
+
+
+#: Keys the spec carries beside the file's keys, set by :func:`resolve` (absent from the canonical form if unset).
+_RESOLVED_KEYS = ("id", "spec_files", "data_file")
+
+
+class Spec(schema.Model):
+    """A resolved spec: every key of :data:`DEFAULTS` with its default filled in (``fixed_effects`` = [unit, time],
+    ``cluster`` = unit, ``sample.years`` = study window, ``inference`` = the family's defaults), frozen. Built only
+    by :func:`validate` (:func:`resolve` for a file, :meth:`from_mapping` for a mapping); estimators read its
+    attributes. :meth:`canonical` is the plain form the sidecars record and the fingerprints hash."""
+
+    description: str = ""
+    data: Optional[str] = None
+    estimator: str
+    outcome: str
+    treatment: Optional[str] = None
+    exposure: Optional[str] = None
+    heterogeneity: Optional[str] = None
+    unit: str = DEFAULTS["unit"]
+    time: str = DEFAULTS["time"]
+    cohort: Optional[str] = None
+    controls: tuple[str, ...] = ()
+    fixed_effects: tuple[str, ...]
+    cluster: str
+    control_group: str = DEFAULTS["control_group"]
+    aggregate: str = DEFAULTS["aggregate"]
+    trends: Optional[str] = None
+    sample: Sample
+    inference: Inference = Inference()
+    seed: int = DEFAULT_SEED
+    event_window: tuple[int, int] = tuple(DEFAULTS["event_window"])
+    reference_period: int = DEFAULTS["reference_period"]
+    anticipation: int = DEFAULTS["anticipation"]
+    base_period: str = DEFAULTS["base_period"]
+    allow_unbalanced_panel: bool = False
+    synth: SynthOptions = SynthOptions()
+    sdid: SdidOptions = SdidOptions()
+    extends: Optional[str] = None
+    id: str = ""
+    spec_files: tuple[str, ...] = ()
+    data_file: Optional[str] = None
+
+    @model_serializer(mode="wrap")
+    def _canonical_form(self, handler, info):
+        """Only the inference keys of the spec's estimator family, the option and ``honest`` keys the spec gave,
+        and the resolved keys that were set: the same plain form (hence fingerprints) as the resolved dict of old."""
+        data = handler(self)
+        family = INFERENCE_DEFAULTS[self.estimator]
+        data["inference"] = {k: v for k, v in data["inference"].items() if k in family}
+        if "honest" in family and self.inference.honest is not None:
+            data["inference"]["honest"] = self.inference.honest.model_dump(mode=info.mode, exclude_unset=True)
+        for key in ("synth", "sdid"):
+            data[key] = getattr(self, key).model_dump(mode=info.mode, exclude_unset=True)
+        for key in _RESOLVED_KEYS:
+            if key not in self.model_fields_set:
+                data.pop(key, None)
+        return data
+
+    def canonical(self) -> dict:
+        """The plain JSON-ready form (lists, not tuples): what sidecars record and fingerprints hash."""
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def from_mapping(cls, mapping: dict, file: str | os.PathLike = "<spec>") -> "Spec":
+        """Validate a spec mapping (as a spec file would hold it, optionally with ``id``/``spec_files``/
+        ``data_file``) and fill its defaults: the one way tests and the multiverse build a spec by hand."""
+        raw = dict(mapping)
+        resolved = {key: raw.pop(key) for key in _RESOLVED_KEYS if key in raw}
+        return cls.model_validate({**_validate_mapping(raw, file), **resolved})
+
+    def replace(self, **changes) -> "Spec":
+        """A copy with ``changes`` (top-level keys and values as a spec file would hold them; a mapping replaces
+        the whole key), validated again. A new ``estimator`` keeps only the inference keys of its family."""
+        base = self.canonical()
+        family = INFERENCE_DEFAULTS[changes.get("estimator", self.estimator)]
+        base["inference"] = {k: v for k, v in base["inference"].items() if k in family}
+        return Spec.from_mapping({**base, **changes})

@@ -31,7 +31,7 @@ import pandas as pd
 
 from analysis.io import DataError
 from analysis.models.distributions import t_ppf, t_sf
-from analysis.models.spec import DEFAULT_ALPHA
+from analysis.models.spec import DEFAULT_ALPHA, Spec
 from analysis.paths import ANALYSIS_PANEL
 
 #: Convergence tolerance of pyfixest's alternating-projection demeaning (sunab, did_imputation's pre-trend test).
@@ -74,18 +74,18 @@ class StaggeredPanel:
     always_treated_units: tuple = ()
 
 
-def _source(spec: dict) -> str | os.PathLike:
+def _source(spec: Spec) -> str | os.PathLike:
     """The file named in error messages: the spec's ``data_file`` if the engine passes one."""
-    return spec.get("data_file", ANALYSIS_PANEL)
+    return spec.data_file or ANALYSIS_PANEL
 
 
-def spec_file(spec: dict) -> str | os.PathLike:
+def spec_file(spec: Spec) -> str | os.PathLike:
     """The spec file named in errors about a spec's settings (the child of an ``extends`` chain), else the data."""
-    files = spec.get("spec_files") or []
+    files = spec.spec_files
     return files[0] if files else _source(spec)
 
 
-def prepare_panel(df: pd.DataFrame, spec: dict, keep_always_treated: bool = False) -> StaggeredPanel:
+def prepare_panel(df: pd.DataFrame, spec: Spec, keep_always_treated: bool = False) -> StaggeredPanel:
     """Validate the spec's columns in ``df`` and return a :class:`StaggeredPanel`.
 
     Rows with a missing outcome or control are dropped (never imputed). Raises :class:`DataError` naming the
@@ -94,38 +94,38 @@ def prepare_panel(df: pd.DataFrame, spec: dict, keep_always_treated: bool = Fals
     """
     source = _source(spec)
     for key in ("outcome", "unit", "time", "cohort"):
-        if key not in spec or spec[key] is None:
+        if getattr(spec, key) is None:
             raise DataError(source, f"spec has no {key!r}")
-    controls = tuple(spec.get("controls") or ())
-    cluster = spec.get("cluster") or spec["unit"]
-    needed = [spec["outcome"], spec["unit"], spec["time"], spec["cohort"], *controls, cluster]
+    controls = tuple(spec.controls)
+    cluster = spec.cluster
+    needed = [spec.outcome, spec.unit, spec.time, spec.cohort, *controls, cluster]
     for column in needed:
         if column not in df.columns:
             raise DataError(source, "column named in the spec is missing from the data", column=column)
     if df.empty:
         raise DataError(source, "no rows after sample filtering")
 
-    for column in [spec["outcome"], *controls]:
+    for column in [spec.outcome, *controls]:
         values = pd.to_numeric(df[column], errors="coerce")
         bad = values.isna() & df[column].notna()
         if bad.any():
             raise DataError(source, f"non-numeric value {df[column][bad].iloc[0]!r}",
                             row=int(np.flatnonzero(bad.to_numpy())[0]) + 1, column=column)
-    time = pd.to_numeric(df[spec["time"]], errors="coerce")
+    time = pd.to_numeric(df[spec.time], errors="coerce")
     bad_time = time.isna() | (time != np.round(time))
     if bad_time.any():
         raise DataError(source, "period must be an integer", row=int(np.flatnonzero(bad_time.to_numpy())[0]) + 1,
-                        column=spec["time"])
-    cohort = pd.to_numeric(df[spec["cohort"]], errors="coerce").fillna(0.0)
+                        column=spec.time)
+    cohort = pd.to_numeric(df[spec.cohort], errors="coerce").fillna(0.0)
     bad_cohort = (cohort != np.round(cohort)) | (cohort < 0)
     if bad_cohort.any():
         raise DataError(source, "cohort must be a non-negative integer period (0 = never treated)",
-                        row=int(np.flatnonzero(bad_cohort.to_numpy())[0]) + 1, column=spec["cohort"])
+                        row=int(np.flatnonzero(bad_cohort.to_numpy())[0]) + 1, column=spec.cohort)
 
     data = pd.DataFrame({
-        "unit": df[spec["unit"]].to_numpy(),
+        "unit": df[spec.unit].to_numpy(),
         "time": time.astype(np.int64).to_numpy(),
-        "y": pd.to_numeric(df[spec["outcome"]], errors="coerce").astype(float).to_numpy(),
+        "y": pd.to_numeric(df[spec.outcome], errors="coerce").astype(float).to_numpy(),
         "g": cohort.astype(np.int64).to_numpy(),
         "cluster": df[cluster].to_numpy(),
     })
@@ -137,21 +137,21 @@ def prepare_panel(df: pd.DataFrame, spec: dict, keep_always_treated: bool = Fals
     varies = data["g"] != data.groupby("unit")["g"].transform("first")
     if varies.any():
         raise DataError(source, "cohort (first treated period) differs across a unit's rows",
-                        row=int(data.loc[varies, "_record"].iloc[0]), column=spec["cohort"])
+                        row=int(data.loc[varies, "_record"].iloc[0]), column=spec.cohort)
     if data.duplicated(["unit", "time"]).any():
         first = data.loc[data.duplicated(["unit", "time"]), "_record"].iloc[0]
-        raise DataError(source, "duplicate unit x period row", row=int(first), column=spec["time"])
-    if cluster != spec["unit"]:
+        raise DataError(source, "duplicate unit x period row", row=int(first), column=spec.time)
+    if cluster != spec.unit:
         if (data.groupby("unit")["cluster"].nunique() > 1).any():
             raise DataError(source, "units must be nested in clusters", column=cluster)
 
     data = data.dropna(subset=["y", *controls])
     periods = np.sort(data["time"].unique())
     if len(periods) < 2:
-        raise DataError(source, "need at least two periods with data", column=spec["time"])
+        raise DataError(source, "need at least two periods with data", column=spec.time)
     # Cohorts first treated after the sample ends are untreated throughout the sample (as R did does).
     data.loc[data["g"] > periods[-1], "g"] = 0
-    always = (data["g"] > 0) & (data["g"] <= periods[0] + int(spec.get("anticipation", 0)))
+    always = (data["g"] > 0) & (data["g"] <= periods[0] + int(spec.anticipation))
     n_always = int(data.loc[always, "unit"].nunique())
     always_units = tuple(sorted(data.loc[always, "unit"].unique().tolist()))
     if not keep_always_treated:
@@ -161,17 +161,15 @@ def prepare_panel(df: pd.DataFrame, spec: dict, keep_always_treated: bool = Fals
                           dropped_always_treated=n_always, source=str(source), always_treated_units=always_units)
 
 
-def alpha_level(spec: dict) -> float:
+def alpha_level(spec: Spec) -> float:
     """Significance level of the intervals: ``inference.alpha``, default :data:`DEFAULT_ALPHA`."""
-    return float((spec.get("inference") or {}).get("alpha", DEFAULT_ALPHA))
+    return float(spec.inference.alpha)
 
 
-def event_window_bounds(spec: dict) -> tuple[float, float]:
-    """(first, last) event time of ``event_window`` (unbounded if the spec sets none)."""
-    window = spec.get("event_window")
-    if window is None:
-        return -np.inf, np.inf
-    return float(window[0]), float(window[1])
+def event_window_bounds(spec: Spec) -> tuple[float, float]:
+    """(first, last) event time of ``event_window`` (always set in a resolved spec; default [-3, 3])."""
+    first, last = spec.event_window
+    return float(first), float(last)
 
 
 def t_row(term: str, estimate: float, se: float, alpha: float, n_obs: int, method: str, n_clusters: int,

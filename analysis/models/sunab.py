@@ -9,6 +9,8 @@ result rows and the t(G - 1) convention: :mod:`analysis.models.staggered_panel`.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
@@ -17,8 +19,11 @@ from analysis.models.honest_did import honest_rows
 from analysis.models.staggered_panel import (alpha_level, dropped_always_columns, event_window_bounds, prepare_panel,
                                              pyfixest_demeaner, result_frame, spec_file, t_row)
 
+if TYPE_CHECKING:  # annotations only: the spec module imports the registry
+    from analysis.models.spec import Spec
 
-def sunab(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
+
+def sunab(df: pd.DataFrame, spec: Spec) -> pd.DataFrame:
     """Sun--Abraham (2021) interaction-weighted event study.
 
     Step 1 (pyfixest ``feols``): Y_it = a_i + l_t + sum_{g, e != -1} b_{g,e} 1{G_i=g} 1{t-g=e} + X_it'c + u_it
@@ -33,7 +38,7 @@ def sunab(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
 
     panel = prepare_panel(df, spec)
     data = panel.data.copy()
-    anticipation = int(spec.get("anticipation", 0))
+    anticipation = int(spec.anticipation)
     if anticipation:
         raise DataError(spec_file(spec), "sunab supports anticipation 0 only (reference period e = -1)",
                         key="anticipation")
@@ -97,13 +102,13 @@ def sunab(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
     n_clusters = int(data["cluster"].nunique())
     always, always_text = dropped_always_columns(panel.always_treated_units)
     method = (f"sunab (Sun-Abraham 2021 interaction-weighted, {control_note}, CRV1 by "
-              f"{spec.get('cluster') or spec['unit']}, t({n_clusters - 1}))" + always_text
+              f"{spec.cluster}, t({n_clusters - 1}))" + always_text
               + (f"; collinear and dropped: {', '.join(collinear)}" if collinear else ""))
     alpha = alpha_level(spec)
     out = result_frame([t_row(term, est, s, alpha, model._N, method, n_clusters, **always,
                         dropped_collinear=";".join(collinear))
                  for term, est, s in zip(terms, estimates, se)])
-    honest = (spec.get("inference") or {}).get("honest")
+    honest = spec.inference.honest
     if honest:
         es_mask = out["term"].str.startswith("ATT e=").to_numpy()
         es_vcov = vcov[np.ix_(es_mask, es_mask)]

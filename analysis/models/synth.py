@@ -47,18 +47,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from analysis.models.simplex import check_method, fit_weights
-from analysis.models.single_treated import SingleTreatedPanel, estimator_options, single_treated_panel
+from analysis.models.single_treated import SingleTreatedPanel, single_treated_panel
 
-#: Estimator options a spec may set, with their defaults (for the engine's spec validation).
-SYNTH_OPTIONS: dict[str, object] = {"v": "identity", "method": "auto", "penalty": "min"}
-#: Inference options synth reads from ``spec["inference"]``, with defaults.
-SYNTH_INFERENCE_OPTIONS: dict[str, object] = {"placebo": True}
+if TYPE_CHECKING:  # annotations only: the spec module imports the registry
+    from analysis.models.spec import Spec
+
 
 #: Pre-period RMSPE at or below this share of the largest |pre-period outcome| counts as a perfect fit.
 PERFECT_FIT_TOLERANCE = 1e-9
@@ -89,14 +90,14 @@ def _perfect(rmspe_pre: np.ndarray, Y_pre: np.ndarray) -> np.ndarray:
     return rmspe_pre <= PERFECT_FIT_TOLERANCE * np.abs(Y_pre).max()
 
 
-def _in_time_placebos(Y: np.ndarray, T0: int, times: list, v: np.ndarray | None, options: dict) -> list[dict]:
+def _in_time_placebos(Y: np.ndarray, T0: int, times: list, v: np.ndarray | None, options) -> list[dict]:
     """Backdated fits of the treated unit: for each pre year ``s`` with at least two years before it, fit on the
     years before ``s`` and report the mean gap over ``s`` .. the last real pre year (no real post data used)."""
     rows = []
     donors, treated = Y[:-1, :T0], Y[-1, :T0]
     for k in range(2, T0):
         fit = fit_weights(donors[:, :k].T, treated[:k], donors[:, k:].T, treated[k:],
-                          None if v is None else v[:k], options["method"], options["penalty"], detail=True)
+                          None if v is None else v[:k], options.method, options.penalty, detail=True)
         gap = treated - fit.weights @ donors
         rmspe_pre = float(np.sqrt(np.mean(gap[:k] ** 2)))
         low, high = fit.gap_ranges[-1]
@@ -115,30 +116,30 @@ def _in_time_placebos(Y: np.ndarray, T0: int, times: list, v: np.ndarray | None,
     return rows
 
 
-def synth_fit(df: pd.DataFrame, spec: dict) -> SynthResult:
+def synth_fit(df: pd.DataFrame, spec: Spec) -> SynthResult:
     """Fit the synthetic control for the treated unit and (unless ``inference: {placebo: false}``) every placebo.
 
     See the module docstring for the estimator and the inference. Returns a :class:`SynthResult`.
     """
-    options = estimator_options(spec, "synth", SYNTH_OPTIONS)
-    check_method(options["method"], options["penalty"])
-    inference = estimator_options(spec, "inference", {**SYNTH_INFERENCE_OPTIONS, "method": "placebo"})
+    options = spec.synth  # analysis.models.spec.SynthOptions: v, method, penalty (defaults filled there)
+    check_method(options.method, options.penalty)
+    inference = spec.inference
     panel = single_treated_panel(df, spec)
-    v = _v_weights(panel, str(options["v"]))
+    v = _v_weights(panel, str(options.v))
     Y, T0 = panel.Y, panel.n_pre
     n_units = Y.shape[0]
     treated_row = n_units - 1
     donor_rows = np.arange(n_units - 1)
 
     # Row r of `synthetic` is unit r's synthetic path; donors' rows are their placebo fits (same weight rule).
-    fit_rows = [treated_row] + (list(donor_rows) if inference["placebo"] else [])
+    fit_rows = [treated_row] + (list(donor_rows) if inference.placebo else [])
     synthetic = np.full_like(Y, np.nan)
     method_used = np.full(n_units, "", dtype=object)
     treated_fit = None
     for row in fit_rows:
         pool = donor_rows[donor_rows != row]
-        fit = fit_weights(Y[pool, :T0].T, Y[row, :T0], Y[pool, T0:].T, Y[row, T0:], v, options["method"],
-                          options["penalty"], detail=row == treated_row, weight_ranges=row == treated_row)
+        fit = fit_weights(Y[pool, :T0].T, Y[row, :T0], Y[pool, T0:].T, Y[row, T0:], v, options.method,
+                          options.penalty, detail=row == treated_row, weight_ranges=row == treated_row)
         synthetic[row] = fit.weights @ Y[pool]
         method_used[row] = fit.synth_method
         if row == treated_row:
@@ -156,7 +157,7 @@ def synth_fit(df: pd.DataFrame, spec: dict) -> SynthResult:
 
     def placebo_p(statistic: np.ndarray) -> tuple[float, int, int]:
         """Share (and rank, 1 = largest) of fitted units whose statistic is >= the treated unit's."""
-        if not inference["placebo"]:
+        if not inference.placebo:
             return np.nan, 0, 1
         values = statistic[fitted]
         # Ties within floating-point noise count as ties (the treated unit ranks behind them).
@@ -166,8 +167,8 @@ def synth_fit(df: pd.DataFrame, spec: dict) -> SynthResult:
     times = panel.times
     post_times = times[T0:]
     n_obs = int(Y.size)
-    method = (f"synthetic control (Abadie et al. 2010; outcome-path matching on all pre periods, V = {options['v']}; "
-              f"weights: {options['method']}, penalty {options['penalty']} (Abadie and L'Hour 2021) where used); "
+    method = (f"synthetic control (Abadie et al. 2010; outcome-path matching on all pre periods, V = {options.v}; "
+              f"weights: {options.method}, penalty {options.penalty} (Abadie and L'Hour 2021) where used); "
               "identified_low/high: range over all weights with the optimal pre-period fit (NaN = unique); "
               "p-value from placebo-in-space rank (ATT: post/pre RMSPE ratio, NaN when the treated pre-RMSPE is 0; "
               "per year: |gap|), floor 1/(units ranked); std_error and CI undefined (NaN)")
@@ -198,7 +199,7 @@ def synth_fit(df: pd.DataFrame, spec: dict) -> SynthResult:
         synth_method=treated_fit.synth_method, penalty_lambda=treated_fit.penalty_lambda,
         penalty_rule=treated_fit.penalty_rule, n_pre_periods=T0,
     )
-    if not inference["placebo"]:
+    if not inference.placebo:
         estimates["p_value_statistic"] = "none: placebo inference off"
     in_time = pd.DataFrame(_in_time_placebos(Y, T0, times, v, options))
     estimates = pd.concat([estimates, in_time], ignore_index=True)
@@ -206,7 +207,7 @@ def synth_fit(df: pd.DataFrame, spec: dict) -> SynthResult:
     estimates = estimates.assign(
         std_error=np.nan, ci_low=np.nan, ci_high=np.nan, n_obs=n_obs, method=method,
         n_units_ranked=n_placebo_units,
-        p_value_floor=1.0 / n_placebo_units if inference["placebo"] else np.nan,
+        p_value_floor=1.0 / n_placebo_units if inference.placebo else np.nan,
         n_placebos_perfect_fit=int(perfect_fit[placebo_units].sum()),
         n_placebos_penalized=int((method_used[placebo_units] == "penalized").sum()),
         treated_unit=panel.treated_unit, first_treated_time=panel.first_treated_time,
@@ -233,12 +234,12 @@ def synth_fit(df: pd.DataFrame, spec: dict) -> SynthResult:
     return SynthResult(estimates=estimates.reset_index(drop=True), weights=weights, paths=paths)
 
 
-def synth(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
+def synth(df: pd.DataFrame, spec: Spec) -> pd.DataFrame:
     """Synthetic-control estimates (ATT and per-year gaps) under the estimator contract; see the module docstring."""
     return synth_fit(df, spec).estimates
 
 
-def synth_outputs(df: pd.DataFrame, spec: dict) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+def synth_outputs(df: pd.DataFrame, spec: Spec) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
     """Estimates and the companion tables the estimation stage writes beside them (``paths``, ``weights``)."""
     result = synth_fit(df, spec)
     return result.estimates, {"paths": result.paths, "weights": result.weights}

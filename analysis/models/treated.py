@@ -22,10 +22,15 @@ TWFE regressions; the staggered estimators (att_gt, sunab, did_imputation) drop 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import re
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:  # annotations only: the spec module imports the registry
+    from analysis.models.spec import Spec
 
 #: Below this many treated clusters the analytic (CRV1 / influence-function) p-value is flagged as unreliable.
 FEW_TREATED_CLUSTERS = 5
@@ -45,20 +50,20 @@ FEW_NOTE = ("; FEW TREATED CLUSTERS ({n} < {cut}): the analytic p-value is unrel
             "clusters); read the wild-bootstrap / randomization / placebo p-value")
 
 
-def _observed(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
-    return df.loc[pd.to_numeric(df[spec["outcome"]], errors="coerce").notna()]
+def _observed(df: pd.DataFrame, spec: Spec) -> pd.DataFrame:
+    return df.loc[pd.to_numeric(df[spec.outcome], errors="coerce").notna()]
 
 
-def cohort_clusters(df: pd.DataFrame, spec: dict) -> dict[int, set]:
+def cohort_clusters(df: pd.DataFrame, spec: Spec) -> dict[int, set]:
     """{cohort: set of clusters of its units} over the units with an observed outcome (cohorts after the last
     period are never treated in the sample; always-treated cohorts left out for :data:`DROP_ALWAYS_TREATED`)."""
     data = _observed(df, spec)
-    periods = np.sort(pd.to_numeric(data[spec["time"]]).unique())
-    cohort = pd.to_numeric(data[spec["cohort"]], errors="coerce").fillna(0)
+    periods = np.sort(pd.to_numeric(data[spec.time]).unique())
+    cohort = pd.to_numeric(data[spec.cohort], errors="coerce").fillna(0)
     treated = (cohort > 0) & (cohort <= periods[-1])
-    if spec["estimator"] in DROP_ALWAYS_TREATED:
-        treated &= cohort > periods[0] + int(spec.get("anticipation") or 0)
-    cluster = spec.get("cluster") or spec["unit"]
+    if spec.estimator in DROP_ALWAYS_TREATED:
+        treated &= cohort > periods[0] + int(spec.anticipation)
+    cluster = spec.cluster
     out: dict[int, set] = {}
     for g, part in data.loc[treated].groupby(cohort[treated].astype(int)):
         out[int(g)] = set(part[cluster])
@@ -77,30 +82,30 @@ def _cohorts_for(term: str, cohorts: dict[int, set], periods: np.ndarray) -> lis
     return list(cohorts)
 
 
-def annotate(table: pd.DataFrame, df: pd.DataFrame, spec: dict) -> pd.DataFrame:
+def annotate(table: pd.DataFrame, df: pd.DataFrame, spec: Spec) -> pd.DataFrame:
     """``table`` with the columns described in the module docstring (``method`` extended on flagged rows)."""
     table = table.copy()
-    cluster = spec.get("cluster") or spec["unit"]
+    cluster = spec.cluster
     by_cohort = ""
-    if spec.get("cohort"):
+    if spec.cohort:
         cohorts = cohort_clusters(df, spec)
-        periods = np.sort(pd.to_numeric(_observed(df, spec)[spec["time"]]).unique())
+        periods = np.sort(pd.to_numeric(_observed(df, spec)[spec.time]).unique())
         counts = []
         for term in table["term"]:
             members = _cohorts_for(str(term), cohorts, periods)
             counts.append(len(set().union(*(cohorts[g] for g in members))) if members else 0)
         by_cohort = ";".join(f"{g}:{len(c)}" for g, c in sorted(cohorts.items()))
-    elif spec.get("treatment"):
+    elif spec.treatment:
         data = _observed(df, spec)
-        dose = pd.to_numeric(data[spec["treatment"]], errors="coerce")
-        if spec.get("exposure"):
-            dose = dose * pd.to_numeric(data[spec["exposure"]], errors="coerce")
+        dose = pd.to_numeric(data[spec.treatment], errors="coerce")
+        if spec.exposure:
+            dose = dose * pd.to_numeric(data[spec.exposure], errors="coerce")
         counts = [int(data.loc[dose.fillna(0) != 0, cluster].nunique())] * len(table)
     else:
         return table
     table["n_treated_clusters"] = np.asarray(counts, dtype="int64")
     table["n_treated_clusters_by_cohort"] = by_cohort
-    few = (table["n_treated_clusters"] < FEW_TREATED_CLUSTERS) & (spec["estimator"] not in NOT_ANALYTIC)
+    few = (table["n_treated_clusters"] < FEW_TREATED_CLUSTERS) & (spec.estimator not in NOT_ANALYTIC)
     table["few_treated_clusters"] = few
     table.loc[few, "method"] = [m + FEW_NOTE.format(n=n, cut=FEW_TREATED_CLUSTERS)
                                 for m, n in zip(table.loc[few, "method"], table.loc[few, "n_treated_clusters"])]

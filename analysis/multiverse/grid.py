@@ -144,14 +144,14 @@ class Cell:
 
     choices: dict[str, str]
     index: IndexChoice
-    spec: dict
+    spec: engine_spec.Spec
     drop_years: tuple[int, ...]
     term: str
 
     def hash_payload(self) -> dict:
         """Everything that determines the cell's numbers (names of choices excluded: renaming a sample must not
         recompute it). The spec id is excluded too, since it is derived from the hash."""
-        spec = {k: v for k, v in self.spec.items() if k not in ("id", "spec_files", "data_file")}
+        spec = {k: v for k, v in self.spec.canonical().items() if k not in ("id", "spec_files", "data_file")}
         return {"index": self.index.as_dict(), "spec": spec, "drop_years": list(self.drop_years), "term": self.term}
 
 
@@ -252,12 +252,12 @@ def expected_count(config: MultiverseConfig) -> int:
     return len(config.index_choices) * len(config.outcomes) * per_index * len(config.samples)
 
 
-def focal_term(treatment: Treatment, estimator: EstimatorChoice, spec: dict) -> str:
+def focal_term(treatment: Treatment, estimator: EstimatorChoice, spec: engine_spec.Spec) -> str:
     """The coefficient a cell reports: the estimator's ``term`` if given; else the overall ``ATT`` for cohort
     designs and event-study forms; else the exposure × post interaction (cont_did) or the treatment column."""
     if estimator.term:
         return estimator.term
-    if treatment.kind == "cohort" or spec.get("aggregate") == "dynamic":
+    if treatment.kind == "cohort" or spec.aggregate == "dynamic":
         return "ATT"
     keys = dict(treatment.spec_keys)
     if treatment.kind == "exposure_post":
@@ -266,7 +266,7 @@ def focal_term(treatment: Treatment, estimator: EstimatorChoice, spec: dict) -> 
 
 
 def resolve_spec(config: MultiverseConfig, outcome: str, treatment: Treatment, estimator: EstimatorChoice,
-                 controls: str, sample: Sample, default_years: list[int] | None = None) -> dict:
+                 controls: str, sample: Sample, default_years: list[int] | None = None) -> engine_spec.Spec:
     """The engine spec of one (outcome, treatment, estimator, controls, sample) combination, validated by
     :func:`analysis.models.spec.validate` (errors name configs/multiverse.yaml and the estimator's key)."""
     raw = copy.deepcopy(dict(estimator.spec))

@@ -54,6 +54,8 @@ assembled in order, so 1 or N workers, a LocalCluster or an external scheduler g
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import warnings
 from dataclasses import dataclass, field
 
@@ -66,6 +68,9 @@ from analysis.models.ols import COLLINEAR_TOL, fe_dummies, nested_levels
 from analysis.models.regression import control_matrix, fe_codes_for
 from analysis.multiverse.grid import Cell
 
+if TYPE_CHECKING:  # annotations only: the spec module imports the registry
+    from analysis.models.spec import Spec
+
 ALPHA = 0.05
 FAMILIES = ("exposure", "cohort")
 STATISTICS = ("median", "share_significant", "stouffer_z")
@@ -77,14 +82,14 @@ UNIT = "province_code"
 def family_of(cell: Cell) -> str | None:
     """The design family the permutation test covers a cell in, or None (not covered; see the module docstring)."""
     spec = cell.spec
-    plain = (spec.get("inference") or {}).get("vcov", "CRV1") == "CRV1" and not spec.get("trends") \
-        and spec.get("heterogeneity") is None and spec["unit"] == UNIT and spec["cluster"] == UNIT
+    plain = spec.inference.vcov == "CRV1" and not spec.trends \
+        and spec.heterogeneity is None and spec.unit == UNIT and spec.cluster == UNIT
     if not plain:
         return None
-    if spec["estimator"] == "cont_did" and spec.get("aggregate") != "dynamic" and spec.get("exposure") \
-            and cell.term == f"{spec['exposure']}:{spec['treatment']}":
+    if spec.estimator == "cont_did" and spec.aggregate != "dynamic" and spec.exposure \
+            and cell.term == f"{spec.exposure}:{spec.treatment}":
         return "exposure"
-    if spec["estimator"] == "event_study" and spec.get("cohort") and cell.term == "ATT":
+    if spec.estimator == "event_study" and spec.cohort and cell.term == "ATT":
         return "cohort"
     return None
 
@@ -166,22 +171,21 @@ def build_groups(cells: list[Cell], frames: dict[str, pd.DataFrame]) -> tuple[li
         if family is None:
             continue
         spec = cell.spec
-        assign_col = spec["exposure"] if family == "exposure" else spec["cohort"]
-        event = spec["treatment"] if family == "exposure" else ""
-        key = (family, tuple(cell.drop_years), canonical_sample(spec), tuple(spec["controls"]),
-               tuple(spec["fixed_effects"]), tuple(spec.get("event_window") or ()), spec.get("reference_period"))
+        assign_col = spec.exposure if family == "exposure" else spec.cohort
+        event = spec.treatment if family == "exposure" else ""
+        key = (family, tuple(cell.drop_years), canonical_sample(spec), tuple(spec.controls),
+               tuple(spec.fixed_effects), tuple(spec.event_window), spec.reference_period)
         group = groups.get(key)
         if group is None:
-            data = positioned.loc[~positioned[spec["time"]].isin(list(cell.drop_years))] if cell.drop_years \
+            data = positioned.loc[~positioned[spec.time].isin(list(cell.drop_years))] if cell.drop_years \
                 else positioned
             rows = select_sample(data, spec)
-            controls, _ = control_matrix(rows, spec["controls"])
+            controls, _ = control_matrix(rows, spec.controls)
             kept = np.ones(len(units), dtype=bool)   # assignments permuted over every province (docstring)
             group = Group(family, key, np.searchsorted(units, rows[UNIT].to_numpy()),
-                          rows[spec["time"]].to_numpy(dtype=float), {}, controls,
-                          fe_codes_for(rows, spec["fixed_effects"]), np.empty((len(rows), 0)), {}, [], kept,
-                          tuple(spec.get("event_window") or (-3, 3)),
-                          -1 if spec.get("reference_period") is None else int(spec["reference_period"]))
+                          rows[spec.time].to_numpy(dtype=float), {}, controls,
+                          fe_codes_for(rows, spec.fixed_effects), np.empty((len(rows), 0)), {}, [], kept,
+                          tuple(spec.event_window), int(spec.reference_period))
             group._rows = rows  # noqa: SLF001 - kept on the driver only, dropped before shipping
             groups[key] = group
             y_columns[key] = {}
@@ -189,7 +193,8 @@ def build_groups(cells: list[Cell], frames: dict[str, pd.DataFrame]) -> tuple[li
         if assign_col not in group.assign:
             values = unit_values(positioned, assign_col, units)
             if family == "exposure" and not np.isfinite(values).all():
-                raise ValueError(f"{assign_col} is missing for a province in sample {spec['sample']}: the "
+                raise ValueError(f"{assign_col} is missing for a province in sample "
+                                 f"{spec.sample.model_dump(mode='json')}: the "
                                  f"permutation test needs every sampled province's exposure")
             group.assign[assign_col] = values
         if event and event not in group.post:
@@ -197,11 +202,11 @@ def build_groups(cells: list[Cell], frames: dict[str, pd.DataFrame]) -> tuple[li
         treatment = (assign_col, event)
         if treatment not in group.treatments:
             group.treatments.append(treatment)
-        y_key = (cell.index.name, spec["outcome"])
+        y_key = (cell.index.name, spec.outcome)
         if y_key not in y_columns[key]:
             y_columns[key][y_key] = len(y_columns[key])
             # every index frame has the same rows in the same order (checked above): take the sample's rows
-            values = frames[cell.index.name][spec["outcome"]].to_numpy(dtype=float)[rows["_row"].to_numpy()]
+            values = frames[cell.index.name][spec.outcome].to_numpy(dtype=float)[rows["_row"].to_numpy()]
             group.y = np.column_stack([group.y, values])
         group.cells.append((position, group.treatments.index(treatment), y_columns[key][y_key]))
     out = []
@@ -211,10 +216,10 @@ def build_groups(cells: list[Cell], frames: dict[str, pd.DataFrame]) -> tuple[li
     return out, units
 
 
-def canonical_sample(spec: dict) -> tuple:
-    sample = spec["sample"]
-    return (tuple(sample["years"]), tuple(sample.get("drop_years") or ()), tuple(map(str, sample["drop_units"])),
-            tuple(map(str, sample["keep_units"])))
+def canonical_sample(spec) -> tuple:
+    sample = spec.sample
+    return (tuple(sample.years), tuple(sample.drop_years), tuple(map(str, sample.drop_units)),
+            tuple(map(str, sample.keep_units)))
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -387,7 +392,7 @@ def permuted_frame(frame: pd.DataFrame, cell: Cell, perm: np.ndarray, units: np.
     spec = cell.spec
     kept = np.ones(len(units), dtype=bool)
     out = frame.copy()
-    column = spec["exposure"] if family_of(cell) == "exposure" else spec["cohort"]
+    column = spec.exposure if family_of(cell) == "exposure" else spec.cohort
     values = permute_values(unit_values(frame, column, units), perm, kept)
     out[column] = values[np.searchsorted(units, frame[UNIT].to_numpy())]
     return out
@@ -400,7 +405,8 @@ def engine_fit(frame: pd.DataFrame, cell: Cell, perm: np.ndarray, units: np.ndar
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return tasks.fit_cell(permuted_frame(frame, cell, perm, units),
-                              {"spec": {**cell.spec, "id": "permutation"}, "drop_years": list(cell.drop_years),
+                              {"spec": cell.spec.model_copy(update={"id": "permutation"}),
+                               "drop_years": list(cell.drop_years),
                                "term": cell.term})
 
 

@@ -228,7 +228,7 @@ def run_multiverse(cells: list[Cell], window: pd.DataFrame, base: pd.DataFrame, 
         for index_name, members in todo.items():
             for start in range(0, len(members), chunk_size):
                 chunk = members[start:start + chunk_size]
-                payload = [{"key": key, "spec": {**cell.spec, "id": f"mv_{key[:16]}"},
+                payload = [{"key": key, "spec": {**cell.spec.canonical(), "id": f"mv_{key[:16]}"},
                             "drop_years": list(cell.drop_years), "term": cell.term} for key, cell in chunk]
                 futures.append(client.submit(tasks.fit_chunk, frames[index_name], cache.canonical_json(payload),
                                              key=f"fit_chunk-{chunk[0][0][:16]}-{len(chunk)}"))

@@ -25,6 +25,7 @@ from analysis.index.build import KEYS, OUTPUT_COLUMNS, build_method, validate_pa
 from analysis.index.config import IndexConfig
 from analysis.io import DataError
 from analysis.models import registry
+from analysis.models.spec import Spec
 
 #: Index columns removed from the analysis panel before a rebuilt index is joined (so none of the default method's
 from analysis.models.sample import check_panel, select_sample
@@ -91,7 +92,8 @@ def analysis_frame(window: pd.DataFrame, base: pd.DataFrame, index_config: Index
 
 
 def fit_cell(frame: pd.DataFrame, cell: Mapping) -> dict:
-    """Fit one cell: ``cell`` = {key, spec (resolved, with id), drop_years, term}. Returns the result fields.
+    """Fit one cell: ``cell`` = {key, spec (resolved :class:`analysis.models.spec.Spec`, with id), drop_years, term}.
+    Returns the result fields.
 
     Engine failures (a design the data cannot identify, a term the estimator does not report) are recorded in
     ``error`` with NaN numbers rather than stopping thousands of fits; the CLI reports how many failed.
@@ -102,7 +104,7 @@ def fit_cell(frame: pd.DataFrame, cell: Mapping) -> dict:
     try:
         data = frame
         if cell["drop_years"]:
-            data = frame.loc[~frame[spec["time"]].isin(list(cell["drop_years"]))]
+            data = frame.loc[~frame[spec.time].isin(list(cell["drop_years"]))]
         check_panel(data, spec, "multiverse analysis frame")
         with warnings.catch_warnings():
             # e.g. pyfixest's note on singleton fixed effects: expected in leave-one-out samples, not actionable
@@ -124,4 +126,5 @@ def fit_cell(frame: pd.DataFrame, cell: Mapping) -> dict:
 def fit_chunk(frame: pd.DataFrame, cells_json: str) -> list[tuple[str, dict]]:
     """[(key, result)] for a chunk of cells that share one analysis frame; ``cells_json`` is the JSON list of the
     cells (one string: dask ships it as is instead of walking every nested spec dict in search of futures)."""
-    return [(cell["key"], fit_cell(frame, cell)) for cell in json.loads(cells_json)]
+    return [(cell["key"], fit_cell(frame, {**cell, "spec": Spec.model_validate(cell["spec"])}))
+            for cell in json.loads(cells_json)]
