@@ -12,7 +12,6 @@ spec's sample, window and control group. Rows whose library call fails print the
 from __future__ import annotations
 
 import argparse
-import copy
 import statistics
 import time
 import warnings
@@ -22,7 +21,7 @@ import numpy as np
 from analysis import paths
 from analysis.models import registry
 from analysis.models.sample import load_data
-from analysis.models.spec import resolve
+from analysis.models.spec import Spec, resolve
 
 
 def timed(fn, runs: int) -> tuple[float, object]:
@@ -36,14 +35,13 @@ def timed(fn, runs: int) -> tuple[float, object]:
     return statistics.median(times), result
 
 
-def plain(spec_id: str) -> dict:
-    """The resolved spec without bootstrap or Honest DiD rows (analytic inference, as the library call below)."""
-    spec = copy.deepcopy(resolve(paths.ROOT / "configs" / "specs" / f"{spec_id}.yaml"))
-    inference = spec.get("inference") or {}
-    for key in ("wild_bootstrap", "bootstrap", "honest", "randomization"):
-        if isinstance(inference, dict) and inference.get(key) is not None:
-            inference[key] = None
-    return spec
+def plain(spec_id: str) -> Spec:
+    """The resolved spec without bootstrap, randomization inference or Honest DiD rows (analytic inference, as the
+    library call below)."""
+    spec = resolve(paths.ROOT / "configs" / "specs" / f"{spec_id}.yaml")
+    inference = {key: None if key in ("wild_bootstrap", "bootstrap", "honest", "ri") else value
+                 for key, value in spec.canonical()["inference"].items()}
+    return spec.replace(inference=inference)
 
 
 def rows(runs: int) -> list[dict]:
@@ -67,10 +65,10 @@ def rows(runs: int) -> list[dict]:
     # --- TWFE / continuous DiD: pyfixest feols with CRV1 ----------------------------------------------------
     spec = plain("cont_did_capability_index")
     df, _ = load_data(spec)
-    frame = df.assign(_d=df[spec["exposure"]] * df[spec["treatment"]])
+    frame = df.assign(_d=df[spec.exposure] * df[spec.treatment])
     record("cont_did (TWFE, CRV1)", "pyfixest.feols",
            lambda: registry.estimate(df, spec),
-           lambda: pf.feols(f"{spec['outcome']} ~ _d | province_code + year", data=frame,
+           lambda: pf.feols(f"{spec.outcome} ~ _d | province_code + year", data=frame,
                             vcov={"CRV1": "province_code"}),
            lambda o, r: abs(float(o.iloc[0]["estimate"]) - float(r.coef()["_d"])))
 
@@ -82,13 +80,13 @@ def rows(runs: int) -> list[dict]:
 
     def observed(d, s):
         """Rows with an outcome (the panel has two missing values; the libraries do not drop them)."""
-        return d.dropna(subset=[s["outcome"]])
+        return d.dropna(subset=[s.outcome])
 
     def as_ours(d, s):
         """Observed rows without the units treated from the first period (always treated): our estimators drop
         them and say so (R did, fixest); diff-diff's SunAbraham keeps them."""
         d = observed(d, s)
-        return d.loc[~((d[s["cohort"]] > 0) & (d[s["cohort"]] <= d["year"].min()))]
+        return d.loc[~((d[s.cohort] > 0) & (d[s.cohort] <= d["year"].min()))]
 
     def balanced(d, s):
         """Units observed in every period, as our att_gt and bacon use them (R did's default)."""
@@ -106,28 +104,28 @@ def rows(runs: int) -> list[dict]:
     record("att_gt (Callaway-Sant'Anna, not-yet-treated, event study)", "diff_diff.CallawaySantAnna",
            lambda: registry.estimate(d, s),
            lambda: dd.CallawaySantAnna(control_group="not_yet_treated", estimation_method="reg").fit(
-               balanced(d, s), outcome=s["outcome"], unit="province_code", time="year", first_treat=s["cohort"],
+               balanced(d, s), outcome=s.outcome, unit="province_code", time="year", first_treat=s.cohort,
                aggregate="event_study"),
            lambda o, r: event_diffs(o, r.event_study_effects))
     s, d = staggered("sunab_first_listing")
     record("sunab (Sun-Abraham)", "diff_diff.SunAbraham",
            lambda: registry.estimate(d, s),
-           lambda: dd.SunAbraham(cluster="province_code").fit(as_ours(d, s), outcome=s["outcome"],
+           lambda: dd.SunAbraham(cluster="province_code").fit(as_ours(d, s), outcome=s.outcome,
                                                               unit="province_code", time="year",
-                                                              first_treat=s["cohort"]),
+                                                              first_treat=s.cohort),
            lambda o, r: event_diffs(o, r.event_study_effects))
     s, d = staggered("did_imputation_first_listing")
     record("did_imputation (Borusyak-Jaravel-Spiess)", "diff_diff.ImputationDiD",
            lambda: registry.estimate(d, s),
-           lambda: dd.ImputationDiD(cluster="province_code").fit(observed(d, s), outcome=s["outcome"],
+           lambda: dd.ImputationDiD(cluster="province_code").fit(observed(d, s), outcome=s.outcome,
                                                                  unit="province_code", time="year",
-                                                                 first_treat=s["cohort"], aggregate="event_study"),
+                                                                 first_treat=s.cohort, aggregate="event_study"),
            lambda o, r: event_diffs(o, r.event_study_effects))
     s, d = staggered("bacon_first_listing")
     record("bacon (Goodman-Bacon decomposition)", "diff_diff.BaconDecomposition",
            lambda: registry.estimate(d, s),
-           lambda: dd.BaconDecomposition().fit(balanced(d, s), outcome=s["outcome"], unit="province_code",
-                                               time="year", first_treat=s["cohort"]),
+           lambda: dd.BaconDecomposition().fit(balanced(d, s), outcome=s.outcome, unit="province_code",
+                                               time="year", first_treat=s.cohort),
            lambda o, r: abs(float(o.set_index("term")["estimate"].get("TWFE", np.nan)) - float(r.twfe_estimate)))
 
     # --- Honest DiD, smoothness restriction (FLCI): diff-diff HonestDiD on the same CS event study --------------
@@ -135,14 +133,14 @@ def rows(runs: int) -> list[dict]:
     from analysis.models.att_gt import att_gt_event_study
 
     s, d = staggered("att_gt_first_listing")
-    s = {**s, "aggregate": "dynamic", "event_window": None}
+    s = s.replace(aggregate="dynamic", event_window=[-100, 100])  # wider than the panel: every event time
     es, vcov = att_gt_event_study(d, s)
     grid = [0.0, 0.001, 0.002, 0.005]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         reference_fit = dd.CallawaySantAnna(control_group="not_yet_treated", estimation_method="reg",
                                             base_period="universal").fit(
-            balanced(d, s), outcome=s["outcome"], unit="province_code", time="year", first_treat=s["cohort"],
+            balanced(d, s), outcome=s.outcome, unit="province_code", time="year", first_treat=s.cohort,
             aggregate="event_study")
     record("Honest DiD FLCI (smoothness, 4 values of M, average post effect)", "diff_diff.HonestDiD(smoothness)",
            lambda: H.honest_did(es, vcov, "SD", grid, target="average"),
@@ -159,11 +157,11 @@ def rows(runs: int) -> list[dict]:
     from linearmodels import PanelOLS
 
     s = plain("cont_did_capability_index")
-    s["inference"] = {**(s.get("inference") or {}), "vcov": "driscoll_kraay"}
+    s = s.replace(inference={**s.canonical()["inference"], "vcov": "driscoll_kraay"})
     panel = frame.set_index(["province_code", "year"])
     record("Driscoll-Kraay standard errors (cont_did)", "linearmodels.PanelOLS(cov_type='kernel')",
            lambda: registry.estimate(df, s),
-           lambda: PanelOLS(panel[spec["outcome"]], panel[["_d"]], entity_effects=True, time_effects=True).fit(
+           lambda: PanelOLS(panel[spec.outcome], panel[["_d"]], entity_effects=True, time_effects=True).fit(
                cov_type="kernel", kernel="bartlett", debiased=True),
            lambda o, r: abs(float(o.iloc[0]["std_error"]) - float(r.std_errors["_d"])))
     return out

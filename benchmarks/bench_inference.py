@@ -100,20 +100,20 @@ def bench_wild(rng, details: dict | None = None) -> tuple[float, float]:
     regression_data(rng)  # the draws of the earlier no-FE design, so the later benchmarks' simulated data stay put
     spec = resolve(WILD_SPEC)
     df, _ = load_data(spec)
-    regressor = (df[spec["exposure"]] * df[spec["treatment"]]).to_numpy(dtype=float)
+    regressor = (df[spec.exposure] * df[spec.treatment]).to_numpy(dtype=float)
     fit, used = fit_design(df, spec, regressor[:, None], ["treat"])
-    fixed_effects = fe_codes_for(used, spec["fixed_effects"])
+    fixed_effects = fe_codes_for(used, spec.fixed_effects)
     n_absorbed = fit.k_ssc - len(fit.names)  # fixest's count, as in the engine
 
     def ours(seed: int = WILD_SEED, absorbed: int = n_absorbed, effects=fixed_effects) -> dict:
         return wild_bootstrap_pvalue(fit.y_tilde, fit.x_tilde, fit.clusters, 0, reps=WILD_REPS,
                                      weights=WILD_WEIGHTS, seed=seed, n_absorbed=absorbed, fixed_effects=effects)
 
-    frame = used.assign(treat=used[spec["exposure"]] * used[spec["treatment"]])
+    frame = used.assign(treat=used[spec.exposure] * used[spec.treatment])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = pf.feols(f"{spec['outcome']} ~ treat | {' + '.join(spec['fixed_effects'])}", frame,
-                         vcov={"CRV1": spec["cluster"]})
+        model = pf.feols(f"{spec.outcome} ~ treat | {' + '.join(spec.fixed_effects)}", frame,
+                         vcov={"CRV1": spec.cluster})
 
     def reference(seed: int = WILD_SEED) -> pd.Series:
         with warnings.catch_warnings():
@@ -124,7 +124,7 @@ def bench_wild(rng, details: dict | None = None) -> tuple[float, float]:
     ours_seconds, reference_seconds = median_time(ours), median_time(reference)
     if details is not None:
         n, G = fit.n_obs, fit.n_clusters
-        k_onehot = 1 + 1 + (used[spec["unit"]].nunique() - 1) + (used[spec["time"]].nunique() - 1)
+        k_onehot = 1 + 1 + (used[spec.unit].nunique() - 1) + (used[spec.time].nunique() - 1)
         same_factor = k_onehot - 1  # n_absorbed that makes our factor (n-1)/(n-1-n_absorbed) wildboottest's
         ref = reference()
         details.update(
