@@ -519,19 +519,19 @@ def test_identified_designs_pass_and_residual_share_is_the_within_share():
 
 
 def test_cohort_check_follows_the_estimators_that_need_a_cohort(monkeypatch):
-    """The cohort check runs for the estimators whose spec needs a cohort (analysis.models.spec.NEEDS, the one
+    """The cohort check runs for the estimators whose spec needs a cohort (analysis.models.spec_vocabulary.NEEDS, the one
     list), not for a list restated in checks.py: an estimator added to NEEDS with a cohort is checked too."""
     import importlib
 
-    from analysis.models import checks, spec
+    from analysis.models import checks, spec, spec_vocabulary
 
-    assert checks._COHORT == tuple(name for name, keys in spec.NEEDS.items() if "cohort" in keys)
+    assert checks._COHORT == tuple(name for name, keys in spec_vocabulary.NEEDS.items() if "cohort" in keys)
     panel = _synthetic_panel().assign(zero_cohort=0)
     design = spec.Spec.from_mapping({"outcome": "y", "treatment": None, "unit": "unit", "time": "year",
                                      "fixed_effects": ["unit", "year"], "controls": [], "exposure": None,
                                      "cohort": "zero_cohort", "spec_files": ["x.yaml"], "estimator": "att_gt"})
     design = design.model_copy(update={"estimator": "new_staggered"})  # not a registered name: no validation
-    monkeypatch.setitem(spec.NEEDS, "new_staggered", ("cohort",))
+    monkeypatch.setitem(spec_vocabulary.NEEDS, "new_staggered", ("cohort",))
     try:
         with pytest.raises(DataError, match="no unit of the sample has a cohort"):
             importlib.reload(checks).check_identified(panel, design)

@@ -16,7 +16,8 @@ from analysis import paths
 from analysis.io import DataError
 from analysis.models import inference, registry
 from analysis.models.sample import load_data, select_sample
-from analysis.models.spec import ESTIMATORS, SpecError, resolve
+from analysis.models.spec import resolve
+from analysis.models.spec_vocabulary import ESTIMATORS, SpecError
 from analysis.window import study_window
 from models_engine_sim import base_spec, simulate_panel
 

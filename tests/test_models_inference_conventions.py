@@ -22,7 +22,7 @@ from analysis.models.table_config import TableDef  # noqa: E402
 from analysis.models.table_notes import dropped_note, table_notes  # noqa: E402
 from analysis.models import att_gt as CS, did_imputation as BJS, sunab as SA  # noqa: E402
 from analysis.models.distributions import norm_ppf, t_ppf, t_sf  # noqa: E402
-from analysis.models.spec import SpecError  # noqa: E402
+from analysis.models.spec_vocabulary import SpecError  # noqa: E402
 from models_engine_sim import base_spec, simulate_panel  # noqa: E402
 from tests.test_models_staggered import SPEC, simulate_staggered  # noqa: E402
 

@@ -19,7 +19,8 @@ from analysis import paths
 from analysis.analysis_panel import base_period_interaction, load_config
 from analysis.models import regression
 from analysis.models.sample import select_sample
-from analysis.models.spec import SpecError, resolve
+from analysis.models.spec import resolve
+from analysis.models.spec_vocabulary import SpecError
 from analysis.models.table_config import TABLES
 from analysis.models.table_labels import LABELS
 from analysis.models.tables import build_grid, build_long

@@ -219,7 +219,8 @@ def test_in_time_placebos_find_no_effect_before_treatment():
 @pytest.mark.parametrize("options, key", [({"method": "best"}, "synth.method"), ({"penalty": -1}, "synth.penalty"),
                                           ({"penalty": "cv"}, "synth.penalty")])
 def test_bad_synth_option_values_fail_at_load_naming_the_key(tmp_path, options, key):
-    from analysis.models.spec import SpecError, resolve
+    from analysis.models.spec import resolve
+    from analysis.models.spec_vocabulary import SpecError
 
     spec = yaml.safe_load((paths.SPECS / "synth_shaanxi_2020.yaml").read_text())
     spec["synth"] = options

@@ -292,15 +292,15 @@ def test_one_year_span_type():
 def test_defaults_live_in_the_spec_module(tmp_path):
     """The estimators' default alpha is the spec's (one constant), and a multiplier bootstrap without ``reps`` is
     resolved to the default count in the spec itself (the estimator no longer fills it)."""
-    from analysis.models import honest_did, spec, staggered_panel
+    from analysis.models import honest_did, spec, spec_vocabulary, staggered_panel
 
-    assert staggered_panel.DEFAULT_ALPHA is spec.DEFAULT_ALPHA is honest_did.DEFAULT_ALPHA
-    assert spec.INFERENCE_DEFAULTS["att_gt"]["alpha"] == spec.DEFAULT_ALPHA
+    assert staggered_panel.DEFAULT_ALPHA is spec_vocabulary.DEFAULT_ALPHA is honest_did.DEFAULT_ALPHA
+    assert spec_vocabulary.INFERENCE_DEFAULTS["att_gt"]["alpha"] == spec_vocabulary.DEFAULT_ALPHA
     path = tmp_path / "boot.yaml"
     path.write_text("estimator: att_gt\noutcome: y\ncohort: g\ninference: {bootstrap: {}}\n", encoding="utf-8")
     resolved = spec.resolve(path)
-    assert resolved.inference.bootstrap.reps == spec.DEFAULT_MULTIPLIER_BOOTSTRAP_REPS
-    assert resolved.seed == spec.DEFAULT_SEED
+    assert resolved.inference.bootstrap.reps == spec_vocabulary.DEFAULT_MULTIPLIER_BOOTSTRAP_REPS
+    assert resolved.seed == spec_vocabulary.DEFAULT_SEED
 
 
 def test_resolved_spec_is_typed_frozen_and_complete(tmp_path):
@@ -309,7 +309,7 @@ def test_resolved_spec_is_typed_frozen_and_complete(tmp_path):
     spec's inference family, the honest and option keys given), so sidecar fingerprints do not move."""
     from pydantic import ValidationError
 
-    from analysis.models import spec
+    from analysis.models import spec, spec_vocabulary
 
     path = tmp_path / "es.yaml"
     path.write_text("estimator: event_study\noutcome: y\ncohort: g\ninference: {honest: {M: [0, 0.5]}}\n",
@@ -317,7 +317,7 @@ def test_resolved_spec_is_typed_frozen_and_complete(tmp_path):
     resolved = spec.resolve(path)
     assert isinstance(resolved, spec.Spec)
     assert resolved.inference.honest.target == 0 and resolved.inference.honest.Mbar is None  # filled in the model
-    assert resolved.inference.alpha == spec.DEFAULT_ALPHA and resolved.synth.method == "auto"
+    assert resolved.inference.alpha == spec_vocabulary.DEFAULT_ALPHA and resolved.synth.method == "auto"
     assert resolved.sample.years == tuple(study_window()) and resolved.fixed_effects == ("province_code", "year")
     canonical = resolved.canonical()
     assert canonical["inference"] == {"vcov": "CRV1", "bandwidth": None, "wild_bootstrap": None, "ri": None,
@@ -334,10 +334,10 @@ def test_resolved_spec_is_typed_frozen_and_complete(tmp_path):
 def test_one_estimator_registry(tmp_path):
     """The estimator names are the registry's keys; every name has its required keys and inference settings, and a
     near-miss estimator name is answered with the intended one."""
-    from analysis.models import registry, spec
+    from analysis.models import registry, spec, spec_vocabulary
 
-    assert spec.ESTIMATORS == tuple(registry.ESTIMATOR_FUNCTIONS)
-    assert set(spec.NEEDS) == set(spec.INFERENCE_DEFAULTS) == set(spec.ESTIMATORS)
+    assert spec_vocabulary.ESTIMATORS == tuple(registry.ESTIMATOR_FUNCTIONS)
+    assert set(spec_vocabulary.NEEDS) == set(spec_vocabulary.INFERENCE_DEFAULTS) == set(spec_vocabulary.ESTIMATORS)
     path = tmp_path / "typo.yaml"
     path.write_text("estimator: att_gtt\noutcome: y\ncohort: g\n", encoding="utf-8")
     with pytest.raises(DataError, match=r"key 'estimator': unknown estimator 'att_gtt'.*did you mean 'att_gt'"):

@@ -35,7 +35,8 @@ import pandas as pd
 
 from analysis.io import DataError
 from analysis.models.inference import MAX_REPS  # the documented limit, where the draws are allocated
-from analysis.models.spec import NEEDS, Spec, control_column
+from analysis.models.spec import Spec, control_column
+from analysis.models.spec_vocabulary import NEEDS
 
 
 #: Share of a regressor's variation (sum of squares about its mean) that must survive the fixed effects. Below
@@ -47,7 +48,7 @@ ABSORBED_SHARE = 1e-10
 REPS_KEYS = ("inference.wild_bootstrap.reps", "inference.ri.reps", "inference.bootstrap.reps", "inference.reps")
 
 _REGRESSION = ("feols", "cont_did", "event_study", "panel_fe", "first_diff", "hausman", "panel_re")
-#: The estimators whose spec needs a cohort (analysis.models.spec.NEEDS, the one list).
+#: The estimators whose spec needs a cohort (analysis.models.spec_vocabulary.NEEDS, the one list).
 _COHORT = tuple(name for name, keys in NEEDS.items() if "cohort" in keys)
 
 

@@ -30,10 +30,10 @@ import pandas as pd
 from scipy import special
 
 from analysis.models.distributions import norm_cdf, norm_ppf
-from analysis.models.spec import DEFAULT_ALPHA
+from analysis.models.spec_vocabulary import DEFAULT_ALPHA
 from analysis.models.staggered_panel import RESULT_COLUMNS, result_frame  # the estimators' result contract
 
-#: Default significance level for the robust sets: :data:`analysis.models.spec.DEFAULT_ALPHA` (imported above).
+#: Default significance level for the robust sets: :data:`analysis.models.spec_vocabulary.DEFAULT_ALPHA` (imported above).
 
 #: Size of the first-stage least-favourable test of the hybrid as a share of alpha: kappa = alpha / 10, the
 #: value Andrews, Roth & Pakes and HonestDiD (``hybrid_kappa = alpha/10``) use.

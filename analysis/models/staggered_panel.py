@@ -31,7 +31,8 @@ import pandas as pd
 
 from analysis.io import DataError
 from analysis.models.distributions import t_ppf, t_sf
-from analysis.models.spec import DEFAULT_ALPHA, Spec
+from analysis.models.spec import Spec
+from analysis.models.spec_vocabulary import DEFAULT_ALPHA
 from analysis.paths import ANALYSIS_PANEL
 
 #: Convergence tolerance of pyfixest's alternating-projection demeaning (sunab, did_imputation's pre-trend test).
@@ -40,7 +41,7 @@ from analysis.paths import ANALYSIS_PANEL
 #: ~1e-13 whatever the seed.
 PYFIXEST_FIXEF_TOL = 1e-12
 
-#: Default significance level for confidence intervals: :data:`analysis.models.spec.DEFAULT_ALPHA` (imported above;
+#: Default significance level for confidence intervals: :data:`analysis.models.spec_vocabulary.DEFAULT_ALPHA` (imported above;
 #: defined once, with the other spec defaults).
 
 #: Columns every estimator returns, in this order (extra columns follow).

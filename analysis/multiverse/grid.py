@@ -36,6 +36,7 @@ from analysis import config_models_multiverse as file_model, paths, schema
 from analysis.index.config import IndexConfig, Method, Period
 from analysis.io import DataError
 from analysis.models import spec as engine_spec
+from analysis.models.spec_vocabulary import SpecError
 
 MULTIVERSE_CONFIG = paths.CONFIGS / "multiverse.yaml"
 
@@ -276,7 +277,7 @@ def resolve_spec(config: MultiverseConfig, outcome: str, treatment: Treatment, e
     raw["sample"] = {"years": years, "drop_units": list(sample.drop_units), "keep_units": []}
     try:
         spec = engine_spec.validate(raw, config.source)
-    except engine_spec.SpecError as exc:
+    except SpecError as exc:
         raise DataError(config.source, f"estimators.{estimator.name} with treatment {treatment.name!r}, controls "
                                        f"{controls!r}, sample {sample.name!r}: {exc}",
                         column=f"estimators.{estimator.name}") from None
