@@ -73,12 +73,13 @@ def did_imputation(df: pd.DataFrame, spec: Spec) -> pd.DataFrame:
     clusters = data["cluster"].to_numpy()
     n_clusters = int(pd.unique(clusters).size)
     with warnings.catch_warnings():
-        # Its notes on the deprecated fit-time ``aggregate`` and on normal-theory p-values (ours are t(G - 1)).
-        warnings.filterwarnings("ignore", category=FutureWarning, module="diff_diff")
+        # Its note on normal-theory p-values (ours are t(G - 1), computed below from its effects and SEs).
         warnings.filterwarnings("ignore", category=DeprecationWarning, module="diff_diff")
         imputation = dd.ImputationDiD(anticipation=anticipation, cluster="cluster").fit(
             data.loc[in_targets], outcome="y", unit="unit", time="time", first_treat="g",
-            covariates=list(panel.controls) or None, aggregate="event_study")
+            covariates=list(panel.controls) or None)
+        # event-time effects aggregated after the fit (diff-diff's current API; fit-time aggregate= is deprecated)
+        event_study = imputation.aggregate("event_study")
     alpha = alpha_level(spec)
     always, always_text = dropped_always_columns(panel.always_treated_units)
     method = (f"did_imputation (Borusyak-Jaravel-Spiess 2024 via diff-diff {dd.__version__} ImputationDiD, "
@@ -86,8 +87,10 @@ def did_imputation(df: pd.DataFrame, spec: Spec) -> pd.DataFrame:
               + (f", {n_dropped} non-imputable treated obs dropped" if n_dropped else "")
               + f", t({n_clusters - 1}))" + always_text)
     targets = [("ATT", imputation.overall_att, imputation.overall_se)]
-    targets += [(f"ATT e={k}", effect["effect"], effect["se"]) for k, effect in sorted(imputation.event_study_effects.items())
-                if lo <= k <= hi and k >= 0 and effect.get("n_obs", 0) > 0]
+    targets += [(f"ATT e={int(k)}", float(att), float(se))
+                for k, att, se, n, reference in sorted(zip(event_study.event_time, event_study.att, event_study.se,
+                                                          event_study.n, event_study.is_reference))
+                if lo <= k <= hi and k >= 0 and n > 0 and not reference]
     rows = [t_row(term, estimate, se, alpha, len(data), method, n_clusters, **always,
                   n_treated_obs_not_imputable=n_dropped) for term, estimate, se in targets]
 
