@@ -51,12 +51,12 @@ PKG := analysis/__init__.py analysis/paths.py analysis/io.py analysis/provinces.
 # first takes an exclusive lock on $(BUILD_LOCK) (flock, released when the build ends, also when it is killed) and
 # runs itself again under it; a second make exits 2 at once: "another build holds data/processed/.lock (pid N)".
 # The inner make and everything it starts inherit DUALUSE_BUILD_LOCK, so recursive makes and the makes that the
-# tests run under `make test` do not wait for their own parent. Goals that write nothing (help, verify-results,
-# clean-env) take no lock, nor do dry runs (make -n, make -q); without flock (macOS) builds are not locked.
+# tests run under `make test` do not wait for their own parent. Goals that write no pipeline output (help, verify-results,
+# clean-env, lock) take no lock, nor do dry runs (make -n, make -q); without flock (macOS) builds are not locked.
 # (GNU make passes neither -o nor -W to a sub-make: under the lock, `make -o FILE goal` remakes FILE if it is stale.)
 BUILD_LOCK ?= $(P)/.lock
 LOCK_GOALS := $(strip $(if $(findstring n,$(firstword -$(MAKEFLAGS)))$(findstring q,$(firstword -$(MAKEFLAGS))),,\
-	$(filter-out help verify-results clean-env,$(or $(MAKECMDGOALS),$(.DEFAULT_GOAL)))))
+	$(filter-out help verify-results clean-env lock,$(or $(MAKECMDGOALS),$(.DEFAULT_GOAL)))))
 ifneq ($(if $(DUALUSE_BUILD_LOCK),,$(LOCK_GOALS)),)
 ifneq ($(shell command -v flock),)
 LOCK_WRAP := 1
@@ -77,7 +77,6 @@ $(firstword $(LOCK_GOALS)):
 $(wordlist 2,$(words $(LOCK_GOALS)),$(LOCK_GOALS)): $(firstword $(LOCK_GOALS))
 	@:
 else
-
 
 FORCE:
 .PHONY: FORCE all env data panel indices shocks estimates tables figures notebooks multiverse results verify-results \
@@ -192,13 +191,15 @@ data: panel indices shocks $(P)/analysis_panel.parquet $(P)/analysis_panel_codeb
 # it): a new module counts as soon as it is imported, whatever its name; one nothing imports (a table formatter)
 # does not. Make only decides that a stage must look; content fingerprints decide what it recomputes. Each estimate
 # sidecar carries SHA-256 of {resolved spec (extends chain merged), SHA-256 of its panel and spec files, code
-# version = SHA-256 of the bytes of those same derived files + versions of numpy, pandas, scipy, statsmodels,
-# linearmodels, pyfixest}; `estimate --all` re-estimates only the specs whose fingerprint differs (editing a base
+# version = SHA-256 of the bytes of those same derived files + versions of the numerical packages
+# (analysis.fingerprint.NUMERICAL_PACKAGES: numpy, pandas, scipy, statsmodels, linearmodels, pyfixest, diff-diff)};
+# `estimate --all` re-estimates only the specs whose fingerprint differs (editing a base
 # spec reruns the variants that extend it, and nothing else) and leaves the other files and their dates alone, so
 # their tables and figures are not redrawn. A multiverse cell's cache key is SHA-256 of {cell definition, inputs'
 # SHA-256, code version of the task and grid modules' graph}; its rows are ordered by the definition's hash alone,
-# so a code edit does not reorder them. Figures and notebooks never refit: synthetic-control paths and weights are
-# estimation outputs (<id>.paths.parquet, <id>.weights.parquet beside the estimates). Stamp: the estimate files
+# so a code edit does not reorder them. Figures and notebooks never refit: synthetic-control and synthetic-DiD paths
+# and weights are estimation outputs (<id>.paths.parquet, <id>.weights.parquet, and for sdid <id>.time_weights.parquet
+# beside the estimates). Stamp: the estimate files
 # have an empty recipe, so make reads their dates again after the batch and only rewritten files count as changed;
 # a deleted estimate file (seen when make reads this Makefile) forces the batch. The stamp takes the date of its
 # newest input (not "now"), so after a full build every estimate file is newer than it; after an edit, the files of
