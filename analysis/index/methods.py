@@ -241,6 +241,6 @@ def relative_development(u_numerator, u_denominator) -> np.ndarray:
 def share(part, other) -> np.ndarray:
     """Bounded share part / (part + other) ∈ [0, 1]; missing where both are 0."""
     a, b = _arrays(part, other)
-    total = a + b
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):  # inf + -inf and 0/0 give NaN, which np.where discards
+        total = a + b
         return np.where(total > 0, a / total, np.nan)
