@@ -11,8 +11,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from analysis import paths, schema
 from analysis.config_models_exhibits import tables_model
 from analysis.io import DataError
@@ -76,10 +74,7 @@ def parse_tables(raw, file: str | Path = paths.TABLES_CONFIG) -> tuple[TableDef,
 def load_tables(path: str | Path = paths.TABLES_CONFIG) -> tuple[TableDef, ...]:
     """Read and validate configs/tables.yaml (see :func:`parse_tables`)."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        raise DataError(path, f"not valid YAML: {err}") from err
+    raw = schema.read_yaml(path)
     return parse_tables(raw, path)
 
 

@@ -11,8 +11,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from analysis import paths, schema
 from analysis.config_models_exhibits import label_map_model
 from analysis.io import DataError
@@ -97,10 +95,7 @@ def parse_labels(raw, file: str | Path = paths.TABLES_CONFIG) -> Labels:
 def load_labels(path: str | Path = paths.TABLES_CONFIG) -> Labels:
     """Read and validate the ``labels:`` section of configs/tables.yaml (see :func:`parse_labels`)."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        raise DataError(path, f"not valid YAML: {err}") from err
+    raw = schema.read_yaml(path)
     return parse_labels(raw, path)
 
 
