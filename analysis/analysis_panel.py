@@ -243,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config", type=Path, default=CONFIG)
     p.add_argument("--out", type=Path, default=paths.ANALYSIS_PANEL)
     p.add_argument("--panel-codebook", type=Path, default=paths.CODEBOOK)
-    p.add_argument("--shocks-codebook", type=Path, default=paths.PROCESSED / "shocks_codebook.csv")
+    p.add_argument("--shocks-codebook", type=Path, default=paths.SHOCKS_CODEBOOK)
     p.add_argument("--codebook", type=Path, default=None,
                    help="where to write the codebook (default: <out folder>/analysis_panel_codebook.csv)")
     p.add_argument("--window", type=int, nargs=2, metavar=("FIRST", "LAST"),
@@ -262,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         book = codebook(out, pd.read_csv(args.panel_codebook), pd.read_csv(args.shocks_codebook), index_config, cfg)
     except DataError as err:
         return report(err)
-    book_path = args.codebook or args.out.parent / "analysis_panel_codebook.csv"
+    book_path = args.codebook or args.out.parent / paths.ANALYSIS_PANEL_CODEBOOK_NAME
     write_parquet(out, args.out)
     write_csv(book, book_path)
     print(f"analysis panel: {len(out)} province-years, {out.shape[1]} columns; codebook {paths.relative(book_path)}")

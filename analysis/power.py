@@ -53,7 +53,7 @@ from analysis.models.distributions import norm_cdf, norm_ppf, norm_sf, t_ppf, t_
 from analysis.cli import guard, report
 
 CONFIG = paths.CONFIGS / "power.yaml"
-OUTPUT_NAME = "power.csv"
+OUTPUT_NAME = paths.POWER_NAME
 TABLE_STEM = "tab09_power"
 RULES = ("within_province_sd", "doubling")
 

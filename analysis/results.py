@@ -43,7 +43,7 @@ from analysis import paths
 from analysis.cli import guard, report
 from analysis.io import DataError, write_text
 
-RESULTS_NAME = "RESULTS.md"
+RESULTS_NAME = paths.RESULTS_NAME
 REFERENCE_DIR = paths.ROOT / "results"
 REFERENCE_HASHES = REFERENCE_DIR / "reference_sha256.txt"
 REFERENCE_RESULTS = REFERENCE_DIR / RESULTS_NAME
@@ -54,7 +54,7 @@ HASHED_DIRS = ("data/processed", "figures")
 # Not outputs but build machinery or caches: the multiverse cache (one file per specification, keyed by code
 # version), make stamps and the generated make rules.
 EXCLUDED_PARTS = {"multiverse_cache", "__pycache__"}
-EXCLUDED_NAMES = {".gitkeep", ".raw_verified", ".up-to-date", "exhibits.mk"}
+EXCLUDED_NAMES = {".gitkeep", paths.RAW_VERIFIED_NAME, paths.ESTIMATES_STAMP_NAME, paths.EXHIBIT_RULES_NAME}
 
 
 ESTIMATOR_GROUPS = [
@@ -133,10 +133,9 @@ def _read_json(path: Path) -> dict:
 
 # ---- sections -------------------------------------------------------------------------------------------------------
 def section_validity(processed: Path, default_method: str, goalposts_methods: list[str]) -> str:
-    validity = _read(processed / "index_validity.csv", ["method", "metric", "within_province_share",
-                                                          "twfe_residual_share", "corr_military_civil",
-                                                          "corr_military_civil_twfe", "corr_log_rd_total",
-                                                          "corr_log_rd_total_twfe"])
+    validity = _read(processed / paths.INDEX_VALIDITY_NAME,
+                     ["method", "metric", "within_province_share", "twfe_residual_share", "corr_military_civil",
+                      "corr_military_civil_twfe", "corr_log_rd_total", "corr_log_rd_total_twfe"])
     lines = ["## What the indices measure", "",
              f"Source: `index_validity.csv`. Default construction: `{default_method}`. Variance shares: the share of "
              "the index's variance within provinces, and the share left after province and year effects.", ""]
@@ -159,7 +158,7 @@ def section_validity(processed: Path, default_method: str, goalposts_methods: li
         "corr(metric, log R&D)": default["corr_log_rd_total"].map(num),
     })
     lines += [f"Every metric under the default construction (`{default_method}`):", "", md_table(table), ""]
-    indices_path = processed / "indices.parquet"
+    indices_path = processed / paths.INDICES_NAME
     if goalposts_methods and indices_path.exists():
         from analysis.index.validity import scale_dependence
 
@@ -177,9 +176,9 @@ def section_validity(processed: Path, default_method: str, goalposts_methods: li
 
 
 def section_claims(processed: Path) -> str:
-    claims = _read(processed / "claims_check.csv", ["claim_id", "reading", "claim", "reading_text", "quote", "source",
-                                                     "metric", "threshold", "method", "is_default", "index_window",
-                                                     "value", "max_attainable", "passes", "verdict"])
+    claims = _read(processed / paths.CLAIMS_CHECK_NAME,
+                   ["claim_id", "reading", "claim", "reading_text", "quote", "source", "metric", "threshold", "method",
+                    "is_default", "index_window", "value", "max_attainable", "passes", "verdict"])
     lines = ["## Claims check", "",
              "Source: `claims_check.csv`. Each published claim, under each reading, on each metric and index "
              "construction: `holds`, `fails`, `unreachable` (the metric's ceiling — bound 1 ÷ start value — is below "
@@ -290,9 +289,9 @@ def section_estimates(estimates_dir: Path) -> str:
 
 
 def section_power(processed: Path) -> str:
-    power = _read(processed / "power.csv", ["spec_id", "term", "estimate", "std_error", "mde_80", "ci_low",
-                                             "ci_high", "equivalence_bound", "p_tost", "equivalent",
-                                             "p_tost_doubling", "units"])
+    power = _read(processed / paths.POWER_NAME, ["spec_id", "term", "estimate", "std_error", "mde_80", "ci_low",
+                                                  "ci_high", "equivalence_bound", "p_tost", "equivalent",
+                                                  "p_tost_doubling", "units"])
     table = pd.DataFrame({
         "spec": power["spec_id"].map(lambda s: f"`{s}`"),
         "estimate": power["estimate"].map(num),
@@ -332,8 +331,8 @@ def _shares(frame: pd.DataFrame) -> dict:
 
 
 def section_multiverse(processed: Path) -> str:
-    summary = _read_json(processed / "multiverse_summary.json")
-    results = _read(processed / "multiverse_results.parquet", ["estimate", "ci_low", "ci_high", "error"])
+    summary = _read_json(processed / paths.MULTIVERSE_SUMMARY_NAME)
+    results = _read(processed / paths.MULTIVERSE_RESULTS_NAME, ["estimate", "ci_low", "ci_high", "error"])
     ok = results[results["error"].fillna("") == ""]
     lines = ["## Multiverse (specification curve)", "",
              f"Source: `multiverse_results.parquet`, `multiverse_summary.json` (`{summary.get('config', '')}`). "
@@ -349,7 +348,7 @@ def section_multiverse(processed: Path) -> str:
             for value, g in ok.groupby(column, sort=True):
                 rows.append({"group": f"{label}: `{value}`", **_shares(g)})
     lines += [md_table(pd.DataFrame(rows)), ""]
-    inference = processed / "multiverse_inference.json"
+    inference = processed / paths.MULTIVERSE_INFERENCE_NAME
     if inference.exists():
         data = _read_json(inference)
         lines += ["Inference on the whole curve (`multiverse_inference.json`):", ""]
@@ -378,7 +377,7 @@ def _flatten(data, prefix: str = "") -> dict:
 
 
 def section_cleaning(processed: Path) -> str:
-    log = _read(processed / "cleaning_log.csv", ["step", "rule", "n_rows"])
+    log = _read(processed / paths.CLEANING_LOG_NAME, ["step", "rule", "n_rows"])
     counts = (log.groupby(["step", "rule"], sort=True)
               .agg(entries=("rule", "size"), rows=("n_rows", "sum")).reset_index())
     table = pd.DataFrame({"step": counts["step"], "rule": counts["rule"].map(lambda r: f"`{r}`"),

@@ -8,15 +8,16 @@
 # %%
 import pandas as pd
 
+from analysis import paths
 from analysis.notebooks import processed_dir
 from analysis.provinces import PROVINCE_CODES
 from analysis.window import study_window
 
 P = processed_dir()
 FIRST, LAST = study_window()  # the study window, configs/panel.yaml `window`
-panel = pd.read_parquet(P / "panel.parquet")
-codebook = pd.read_csv(P / "codebook.csv")
-log = pd.read_csv(P / "cleaning_log.csv")
+panel = pd.read_parquet(P / paths.PANEL_NAME)
+codebook = pd.read_csv(P / paths.CODEBOOK_NAME)
+log = pd.read_csv(P / paths.CLEANING_LOG_NAME)
 print(f"panel: {panel.shape[0]} rows × {panel.shape[1]} columns; years {panel.year.min()}–{panel.year.max()}")
 
 # %% [markdown]

@@ -15,10 +15,10 @@ from analysis.figures.trajectories import plot_trajectories
 from analysis.notebooks import processed_dir
 
 P = processed_dir()
-indices = pd.read_parquet(P / "indices.parquet")
-weights = pd.read_csv(P / "index_weights.csv")
-sensitivity = pd.read_csv(P / "index_sensitivity.csv")
-claims = pd.read_csv(P / "claims_check.csv")
+indices = pd.read_parquet(P / paths.INDICES_NAME)
+weights = pd.read_csv(P / paths.INDEX_WEIGHTS_NAME)
+sensitivity = pd.read_csv(P / paths.INDEX_SENSITIVITY_NAME)
+claims = pd.read_csv(P / paths.CLAIMS_CHECK_NAME)
 DEFAULT = yaml.safe_load(paths.INDEX_CONFIG.read_text())["default_method"]
 print("default method:", DEFAULT, "| methods:", indices["method"].nunique())
 
@@ -50,7 +50,7 @@ fig = plot_method_ranks(indices, sensitivity, DEFAULT)
 # correlation of the two subsystems and the correlation with log total R&D (province size).
 
 # %%
-validity = pd.read_csv(P / "index_validity.csv")
+validity = pd.read_csv(P / paths.INDEX_VALIDITY_NAME)
 d = validity[(validity["method"] == DEFAULT)].set_index("metric")
 ci = d.loc["capability_index"]
 print(f"Default method {DEFAULT}: the capability index correlates {ci['corr_log_rd_total']:.2f} with log total R&D; "

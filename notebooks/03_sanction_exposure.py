@@ -9,11 +9,12 @@
 import numpy as np
 import pandas as pd
 
+from analysis import paths
 from analysis.figures.style import THEATER_ORDER, new_figure, province_labels
 from analysis.notebooks import processed_dir
 
 P = processed_dir()
-shocks = pd.read_parquet(P / "shocks.parquet")
+shocks = pd.read_parquet(P / paths.SHOCKS_NAME)
 names = province_labels("en")
 print(shocks.shape, sorted(c for c in shocks.columns if c.startswith(("post_", "exposure_", "entity_list"))))
 

@@ -17,7 +17,7 @@ from analysis.notebooks import processed_dir
 
 P = processed_dir()
 where = Locations(processed=P, estimates=P / "estimates")
-indices = pd.read_parquet(P / "indices.parquet")
+indices = pd.read_parquet(P / paths.INDICES_NAME)
 DEFAULT = yaml.safe_load(paths.INDEX_CONFIG.read_text())["default_method"]
 
 # %% [markdown]
@@ -46,7 +46,7 @@ default.assign(yoy=default.groupby("province_code")["capability_index"].pct_chan
 # treatment into the pre-period: gaps as large as the ATT there mean the ATT cannot be told apart from misfit.
 
 # %%
-provinces = pd.read_csv(P / "provinces.csv")
+provinces = pd.read_csv(P / paths.PROVINCES_NAME)
 names = dict(zip(provinces["province_code"], provinces["province_en"]))
 columns = ["term", "estimate", "identified_low", "identified_high", "p_value", "p_value_statistic", "rmspe_pre",
            "synth_method", "fit_unique"]

@@ -19,7 +19,7 @@ from analysis.provinces import identity_table
 from analysis.window import study_window
 
 P = processed_dir()
-indices = pd.read_parquet(P / "indices.parquet")
+indices = pd.read_parquet(P / paths.INDICES_NAME)
 DEFAULT = yaml.safe_load(paths.INDEX_CONFIG.read_text())["default_method"]
 ident = identity_table()
 FIRST, LAST = study_window()  # configs/panel.yaml `window`

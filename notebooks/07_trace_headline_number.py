@@ -24,9 +24,9 @@ from analysis.provinces import identity_table
 P = processed_dir()
 config = load_config()
 panel_config = yaml.safe_load(paths.PANEL_CONFIG.read_text())
-panel = pd.read_parquet(P / "panel.parquet")
-indices = pd.read_parquet(P / "indices.parquet")
-weights_file = pd.read_csv(P / "index_weights.csv")
+panel = pd.read_parquet(P / paths.PANEL_NAME)
+indices = pd.read_parquet(P / paths.INDICES_NAME)
+weights_file = pd.read_csv(P / paths.INDEX_WEIGHTS_NAME)
 
 reading = config.claims["guangdong_above_0_9_2021"]["readings"]["literal"]
 CODE, YEAR = int(reading["province_code"]), int(reading["year"])
@@ -196,7 +196,7 @@ trace["equal"] = [same(trace.loc[k, "hand"], trace.loc[k, "indices.parquet"], k)
 trace
 
 # %%
-claims = pd.read_csv(P / "claims_check.csv")
+claims = pd.read_csv(P / paths.CLAIMS_CHECK_NAME)
 verdicts = claims[(claims["claim_id"] == "guangdong_above_0_9_2021") & (claims["method"] == method.name)
                   & (claims["reading"] == "literal")].set_index("metric")
 for metric, v in verdicts.iterrows():

@@ -28,13 +28,13 @@ def main(argv: list[str] | None = None) -> int:
     except DataError as err:
         return report(err)
     out = args.out_dir
-    write_csv(provinces, out / "provinces.csv")
+    write_csv(provinces, out / paths.PROVINCES_NAME)
     for name, table in sorted(tables.items()):
         write_csv(table, out / f"{name}.csv")
-    write_csv(book, out / "codebook.csv")
-    write_csv(log, out / "cleaning_log.csv")
-    write_csv(panel, out / "panel.csv")
-    write_parquet(panel, out / "panel.parquet")
+    write_csv(book, out / paths.CODEBOOK_NAME)
+    write_csv(log, out / paths.CLEANING_LOG_NAME)
+    write_csv(panel, out / paths.PANEL_CSV_NAME)
+    write_parquet(panel, out / paths.PANEL_NAME)
     print(f"panel: {len(panel)} rows ({panel['province_code'].nunique()} provinces × {panel['year'].nunique()} years), "
           f"{panel.shape[1]} columns; {len(log)} cleaning-log records")
     return 0

@@ -31,7 +31,7 @@ from analysis.schema import did_you_mean
 from analysis.provinces import PROVINCE_CODES, identity_table
 
 INTEGRATED_PANEL = "nbs-province-panel/nbs_province_panel_2005_2024_integrated.csv"   # relative to data/raw
-DEFENCE_CROSSCHECK = "defence_firms_crosscheck"   # side table of the clean stage (data/processed/<name>.csv)
+DEFENCE_CROSSCHECK = paths.DEFENCE_CROSSCHECK_NAME.removesuffix(".csv")  # side table of the clean stage (<key>.csv)
 ID_COLUMNS = ["province_code", "year", "province_en", "name_cn", "theater_command"]
 DERIVED = [
     {"name": "gdp_per_capita", "unit": "yuan per person", "en": "GDP per capita (current prices)",

@@ -125,15 +125,15 @@ def index_settings(index_config: Path, panel_config: Path = paths.PANEL_CONFIG) 
 def input_files(exhibit: Exhibit, where: Locations) -> list[Path]:
     """Every file the exhibit reads (for the Makefile's prerequisites and for the missing-input check)."""
     o = exhibit.options
-    files = {"trajectories": [where.processed / "indices.parquet"],
-             "maps": [where.processed / "indices.parquet"],
-             "heatmap": [where.processed / "indices.parquet"],
+    files = {"trajectories": [where.processed / paths.INDICES_NAME],
+             "maps": [where.processed / paths.INDICES_NAME],
+             "heatmap": [where.processed / paths.INDICES_NAME],
              "event_study": [where.estimates / f"{s}.parquet" for s in o.get("specs", [])],
-             "synth": synth_files(where, str(o.get("spec"))) + [where.processed / "provinces.csv"],
+             "synth": synth_files(where, str(o.get("spec"))) + [where.processed / paths.PROVINCES_NAME],
              "coefficients": [where.estimates / f"{s}.parquet" for s in (o.get("spec"), o.get("pooled_spec")) if s],
-             "method_ranks": [where.processed / "indices.parquet", where.processed / "index_sensitivity.csv"],
-             "claims_check": [where.processed / "claims_check.csv"],
-             "descriptives": [where.processed / "panel.parquet", where.processed / "indices.parquet"],
+             "method_ranks": [where.processed / paths.INDICES_NAME, where.processed / paths.INDEX_SENSITIVITY_NAME],
+             "claims_check": [where.processed / paths.CLAIMS_CHECK_NAME],
+             "descriptives": [where.processed / paths.PANEL_NAME, where.processed / paths.INDICES_NAME],
              }[exhibit.kind]
     return files + [where.index_config, where.panel_config]
 
@@ -223,7 +223,7 @@ def build(exhibit: Exhibit, where: Locations = Locations()):
     kind = exhibit.kind
     shown_method: str | None = method
     if kind in ("trajectories", "maps", "heatmap"):
-        indices = _read(where.processed / "indices.parquet")
+        indices = _read(where.processed / paths.INDICES_NAME)
         if kind == "trajectories":
             fig = trajectories.plot_trajectories(indices, o["variable"], method, years, language)
         elif kind == "heatmap":
@@ -244,27 +244,27 @@ def build(exhibit: Exhibit, where: Locations = Locations()):
         shown_method = None
     elif kind == "synth":
         paths_frame, estimates, weights, spec = synth_inputs(exhibit, where)
-        provinces = _read(where.processed / "provinces.csv")
+        provinces = _read(where.processed / paths.PROVINCES_NAME)
         fig = synth.plot_synth(paths_frame, o["unit_label"], spec["outcome"], o.get("placebo_rmspe_cutoff", 5.0),
                                estimates=estimates, weights=weights,
                                unit_names=dict(zip(provinces["province_code"], provinces["province_en"])))
     elif kind == "method_ranks":
-        fig = sensitivity.plot_method_ranks(_read(where.processed / "indices.parquet"),
-                                            _read(where.processed / "index_sensitivity.csv"), method,
+        fig = sensitivity.plot_method_ranks(_read(where.processed / paths.INDICES_NAME),
+                                            _read(where.processed / paths.INDEX_SENSITIVITY_NAME), method,
                                             o.get("variable", "capability_index"), o.get("year", years[1]), language)
     elif kind == "claims_check":
-        fig = sensitivity.plot_claims_check(_read(where.processed / "claims_check.csv"))
+        fig = sensitivity.plot_claims_check(_read(where.processed / paths.CLAIMS_CHECK_NAME))
         shown_method = None
     else:  # descriptives
-        panel = _read(where.processed / "panel.parquet")
-        indices = _read(where.processed / "indices.parquet")
+        panel = _read(where.processed / paths.PANEL_NAME)
+        indices = _read(where.processed / paths.INDICES_NAME)
         index_vars = [v for v in o["variables"] if v in indices.columns and v not in panel.columns]
         wide = indices.loc[indices["method"] == method, ["province_code", "year", *index_vars]]
         frame = panel.merge(wide, on=["province_code", "year"], how="left", validate="one_to_one")
         table = descriptives.descriptives_by_theater(frame, o["variables"], years)
         note = source_note(exhibit, method if index_vars else None)
         labels = dict(VARIABLE_LABELS)
-        labels.update(_codebook_labels(where.processed / "codebook.csv"))
+        labels.update(_codebook_labels(where.processed / paths.CODEBOOK_NAME))
         return (descriptives.to_latex(table, exhibit.caption, o.get("label", f"tab:{exhibit.id}"), note, labels),
                 descriptives.to_markdown(table, exhibit.caption, note, labels))
     add_source_note(fig, source_note(exhibit, shown_method))

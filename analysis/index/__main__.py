@@ -23,8 +23,9 @@ from analysis.index.validity import scale_dependence, validity_table
 from analysis.io import DataError, write_csv, write_parquet, write_text
 from analysis.cli import guard, report
 
-OUTPUT_NAMES = ("indices.parquet", "index_weights.csv", "index_sensitivity.csv", "index_sensitivity.md",
-                "claims_check.csv", "claims_check.md", "index_validity.csv", "index_validity.md")
+OUTPUT_NAMES = (paths.INDICES_NAME, paths.INDEX_WEIGHTS_NAME, paths.INDEX_SENSITIVITY_NAME,
+                paths.INDEX_SENSITIVITY_MD_NAME, paths.CLAIMS_CHECK_NAME, paths.CLAIMS_CHECK_MD_NAME,
+                paths.INDEX_VALIDITY_NAME, paths.INDEX_VALIDITY_MD_NAME)
 
 
 def _md(df: pd.DataFrame, floatfmt: str = ".3f") -> str:
@@ -198,15 +199,15 @@ def main(argv: list[str] | None = None) -> int:
     scale = scale_dependence(indices, config.default_method, goalposts[0]) if goalposts and default_pooled else None
 
     out = args.out_dir
-    write_parquet(indices, out / "indices.parquet")
-    write_csv(weights, out / "index_weights.csv")
-    write_csv(sens, out / "index_sensitivity.csv")
-    write_text(sensitivity_markdown(indices, sens, config), out / "index_sensitivity.md")
-    write_csv(claims, out / "claims_check.csv")
+    write_parquet(indices, out / paths.INDICES_NAME)
+    write_csv(weights, out / paths.INDEX_WEIGHTS_NAME)
+    write_csv(sens, out / paths.INDEX_SENSITIVITY_NAME)
+    write_text(sensitivity_markdown(indices, sens, config), out / paths.INDEX_SENSITIVITY_MD_NAME)
+    write_csv(claims, out / paths.CLAIMS_CHECK_NAME)
     n_filled = int(indices.loc[indices["method"] == config.default_method, "deflator_filled"].sum())
-    write_text(claims_markdown(claims, diag, config, n_filled), out / "claims_check.md")
-    write_csv(validity, out / "index_validity.csv")
-    write_text(validity_markdown(validity, config, scale), out / "index_validity.md")
+    write_text(claims_markdown(claims, diag, config, n_filled), out / paths.CLAIMS_CHECK_MD_NAME)
+    write_csv(validity, out / paths.INDEX_VALIDITY_NAME)
+    write_text(validity_markdown(validity, config, scale), out / paths.INDEX_VALIDITY_MD_NAME)
     for name in OUTPUT_NAMES:
         print(f"wrote {paths.relative(out / name)}")
     return 0

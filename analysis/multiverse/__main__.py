@@ -33,9 +33,9 @@ from analysis.io import DataError, write_csv, write_json, write_parquet
 from analysis.multiverse import cache, grid, runner, tasks
 from analysis.cli import guard, report
 
-RESULTS_NAME = "multiverse_results"
-SUMMARY_NAME = "multiverse_summary.json"
-INFERENCE_NAME = "multiverse_inference.json"
+RESULTS_NAME = paths.MULTIVERSE_RESULTS_NAME.removesuffix(".parquet")  # stem of the .parquet and .csv copies
+SUMMARY_NAME = paths.MULTIVERSE_SUMMARY_NAME
+INFERENCE_NAME = paths.MULTIVERSE_INFERENCE_NAME
 CACHE_NAME = "multiverse_cache"
 FIGURE_STEM = "fig12_specification_curve"
 
@@ -94,8 +94,8 @@ def run(config_path: Path, out_dir: Path, figure_dir: Path | None = paths.FIGURE
                                                fingerprints, code, None, cache_dir, config.chunk_size, progress)
         check_failures(results, config.max_failure_share, config_path)
 
-    write_parquet(results, out_dir / f"{RESULTS_NAME}.parquet")
-    write_csv(results, out_dir / f"{RESULTS_NAME}.csv")
+    write_parquet(results, out_dir / paths.MULTIVERSE_RESULTS_NAME)
+    write_csv(results, out_dir / paths.MULTIVERSE_RESULTS_CSV_NAME)
     ok = results.loc[results["error"] == ""]
     summary = {
         "config": paths.relative(config_path), "n_specifications": stats.n_cells,

@@ -57,11 +57,11 @@ def run(panel_path: Path, config_path: Path, out_dir: Path, provinces_path: Path
     codebook = shocks_codebook(config, shocks.columns)
     summary = shocks_summary(shocks, geocoded, provinces, config)
     audit = transcriber_agreement(geocoded)
-    write_parquet(shocks, out_dir / "shocks.parquet")
-    write_csv(codebook, out_dir / "shocks_codebook.csv")
-    write_text(summary, out_dir / "shocks_summary.md")
-    write_csv(audit, out_dir / "entity_list_geocoded.csv")
-    write_csv(unresolved_rows(geocoded, config.not_placed), out_dir / "entity_list_unresolved.csv")
+    write_parquet(shocks, out_dir / paths.SHOCKS_NAME)
+    write_csv(codebook, out_dir / paths.SHOCKS_CODEBOOK_NAME)
+    write_text(summary, out_dir / paths.SHOCKS_SUMMARY_NAME)
+    write_csv(audit, out_dir / paths.ENTITY_LIST_GEOCODED_NAME)
+    write_csv(unresolved_rows(geocoded, config.not_placed), out_dir / paths.ENTITY_LIST_UNRESOLVED_NAME)
     return shocks
 
 
@@ -80,7 +80,7 @@ def main(argv=None) -> int:
     except DataError as err:
         return report(err)
     print(f"[shocks] wrote {len(shocks)} rows x {shocks.shape[1]} columns to "
-          f"{paths.relative(args.out_dir / 'shocks.parquet')}")
+          f"{paths.relative(args.out_dir / paths.SHOCKS_NAME)}")
     return 0
 
 
