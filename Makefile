@@ -1,6 +1,6 @@
 # Dual-use technology transfer capability: the whole pipeline.
 #   make all    build the environment if missing, then run every stage (no network after the install step)
-#   make test   run the tests (builds the environment and the fast data stages first)
+#   make test   run the tests (builds the environment and the outputs the real-build tests read first)
 #   make help   list targets
 # Each output has one producer; the producing program is the first prerequisite; outputs are written atomically.
 
@@ -301,7 +301,7 @@ update-results: data estimates tables figures multiverse results ## refresh resu
 	$(PY) -m analysis.results hashes --out results/reference_sha256.txt
 
 # ---- tests and benchmarks -------------------------------------------------------------------------------------
-test: data estimates tables figures ## run the test suite (after building the environment and the pipeline's outputs)
+test: data estimates tables figures multiverse ## run the test suite (after building the environment and the pipeline's outputs the tests of the real build read)
 	# every test, those of the real build (marker `build`, deselected by a plain `python -m pytest`) included;
 	# a build test whose input is missing fails (tests/conftest.py), it is never skipped
 	$(PY) -m pytest -q -m "build or not build"
