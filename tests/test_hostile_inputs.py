@@ -589,8 +589,16 @@ def _make_tree(tmp_path: Path) -> Path:
     tree = tmp_path / "tree"
     (tree / "data" / "processed").mkdir(parents=True)
     shutil.copy(paths.ROOT / "Makefile", tree / "Makefile")
-    for name in ("analysis", "configs", ".venv"):
+    for name in ("analysis", "configs"):
         (tree / name).symlink_to(paths.ROOT / name)
+    # the environment running the tests (a checkout's .venv, or another one on a fresh clone or worktree), linked
+    # entry by entry, with a stamp of its own that is newer than the copied environment inputs
+    venv = tree / ".venv"
+    venv.mkdir()
+    for entry in Path(sys.prefix).iterdir():
+        if entry.name != ".installed-stamp":
+            (venv / entry.name).symlink_to(entry)
+    (venv / ".installed-stamp").touch()
     (tree / "data" / "raw").symlink_to(paths.RAW)
     for name in ("requirements.txt", "pyproject.toml"):
         shutil.copy(paths.ROOT / name, tree / name)
