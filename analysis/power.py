@@ -53,7 +53,6 @@ from analysis.models.distributions import norm_cdf, norm_ppf, norm_sf, t_ppf, t_
 from analysis.cli import guard, report
 
 CONFIG = paths.CONFIGS / "power.yaml"
-OUTPUT_NAME = paths.POWER_NAME
 TABLE_STEM = "tab09_power"
 RULES = ("within_province_sd", "doubling")
 
@@ -365,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--estimates-dir", type=Path, default=paths.ESTIMATES)
     parser.add_argument("--panel", type=Path, default=paths.ANALYSIS_PANEL,
                         help="analysis panel the smallest effects of interest are computed from")
-    parser.add_argument("--out-dir", type=Path, default=paths.PROCESSED, help=f"folder of {OUTPUT_NAME}")
+    parser.add_argument("--out-dir", type=Path, default=paths.PROCESSED, help=f"folder of {paths.POWER_NAME}")
     parser.add_argument("--figures-dir", type=Path, default=paths.FIGURES, help=f"folder of {TABLE_STEM}.tex/.md")
     args = parser.parse_args(argv)
     try:
@@ -376,10 +375,10 @@ def main(argv: list[str] | None = None) -> int:
         latex, markdown = render(frame, cfg)
     except DataError as exc:
         return report(exc)
-    write_csv(frame, args.out_dir / OUTPUT_NAME)
+    write_csv(frame, args.out_dir / paths.POWER_NAME)
     write_text(latex, args.figures_dir / f"{TABLE_STEM}.tex")
     write_text(markdown, args.figures_dir / f"{TABLE_STEM}.md")
-    print(f"wrote {paths.relative(args.out_dir / OUTPUT_NAME)}, "
+    print(f"wrote {paths.relative(args.out_dir / paths.POWER_NAME)}, "
           f"{paths.relative(args.figures_dir / TABLE_STEM)}.tex/.md")
     return 0
 

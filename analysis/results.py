@@ -43,10 +43,9 @@ from analysis import paths
 from analysis.cli import guard, report
 from analysis.io import DataError, write_text
 
-RESULTS_NAME = paths.RESULTS_NAME
 REFERENCE_DIR = paths.ROOT / "results"
 REFERENCE_HASHES = REFERENCE_DIR / "reference_sha256.txt"
-REFERENCE_RESULTS = REFERENCE_DIR / RESULTS_NAME
+REFERENCE_RESULTS = REFERENCE_DIR / paths.RESULTS_NAME
 
 # Folders whose outputs are hashed, relative to the repository root. Notebooks are not: their executed copies are
 # for reading and their byte-identity is not (yet) guaranteed across builds.
@@ -476,7 +475,7 @@ def verify(root: Path = paths.ROOT, hashes_path: Path = REFERENCE_HASHES,
     missing = sorted(p for p in reference if not (root / p).is_file())
     changed = sorted(p for p in reference if p not in missing and file_sha256(root / p) != reference[p])
     new = sorted(current - set(reference))
-    built_results = root / "data/processed" / RESULTS_NAME
+    built_results = root / "data/processed" / paths.RESULTS_NAME
     lines = [f"Compared {len(reference)} reference files ({paths.relative(hashes_path)}) with the outputs under "
              f"{', '.join(HASHED_DIRS)}; nothing was rebuilt.", ""]
     diff: list[str] = []
@@ -523,7 +522,7 @@ def main(argv: list[str] | None = None) -> int:
     w.add_argument("--processed", type=Path, default=paths.PROCESSED)
     w.add_argument("--estimates-dir", type=Path, default=None)
     w.add_argument("--index-config", type=Path, default=paths.INDEX_CONFIG)
-    w.add_argument("--out", type=Path, default=paths.PROCESSED / RESULTS_NAME)
+    w.add_argument("--out", type=Path, default=paths.PROCESSED / paths.RESULTS_NAME)
     h = sub.add_parser("hashes", help="write the SHA-256 of every deterministic output")
     h.add_argument("--root", type=Path, default=paths.ROOT)
     h.add_argument("--out", type=Path, default=REFERENCE_HASHES)

@@ -166,10 +166,10 @@ def test_cli_exits_2_above_the_failure_share_and_writes_nothing(cli_inputs, caps
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "10 of 30 specifications failed" in err and "max_failure_share" in err
     assert "10 x ValueError: deliberate failure (drops 2020)" in err and "Traceback" not in err
-    assert not (out / f"{cli.RESULTS_NAME}.parquet").exists() and not (out / cli.SUMMARY_NAME).exists()
+    assert not (out / paths.MULTIVERSE_RESULTS_NAME).exists() and not (out / paths.MULTIVERSE_SUMMARY_NAME).exists()
     assert not (out / "figures").exists()
 
     assert cli.main(["--config", _write_config(out, 0.4), *args]) == 0  # 33% <= 40%: written, failures listed
-    results = pd.read_parquet(out / f"{cli.RESULTS_NAME}.parquet")
+    results = pd.read_parquet(out / paths.MULTIVERSE_RESULTS_NAME)
     assert (results["error"] != "").sum() == N_FAILING and len(results) == N_CELLS
-    assert json.loads((out / cli.SUMMARY_NAME).read_text())["n_failed"] == N_FAILING
+    assert json.loads((out / paths.MULTIVERSE_SUMMARY_NAME).read_text())["n_failed"] == N_FAILING

@@ -136,4 +136,4 @@ def test_cli_stale_scheduler_exits_2(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert code == 2 and time.monotonic() - start < runner.CONNECT_TIMEOUT_S + 10
     assert err.startswith(f"error: ${runner.SCHEDULER_ENV}: no dask scheduler answered") and "Traceback" not in err
-    assert not (tmp_path / f"{cli.RESULTS_NAME}.parquet").exists()
+    assert not (tmp_path / paths.MULTIVERSE_RESULTS_NAME).exists()

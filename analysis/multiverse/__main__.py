@@ -3,7 +3,7 @@
 
 Reads data/processed/panel.parquet (to rebuild each index choice), data/processed/shocks.parquet,
 data/processed/analysis_panel.parquet (controls) and configs/index.yaml; writes
-``<out-dir>/multiverse_results.parquet`` and ``.csv`` (one row per specification, ordered by spec hash),
+``<out-dir>/multiverse_results.parquet`` and ``.csv`` (one row per specification, ordered by spec_id, the hash of the definition alone),
 ``<out-dir>/multiverse_summary.json`` (counts, input fingerprints, code version),
 ``<out-dir>/multiverse_inference.json`` (specification-curve permutation inference, when the configuration has an
 ``inference:`` section; :mod:`analysis.multiverse.permutation`) and
@@ -33,9 +33,6 @@ from analysis.io import DataError, write_csv, write_json, write_parquet
 from analysis.multiverse import cache, grid, runner, tasks
 from analysis.cli import guard, report
 
-RESULTS_NAME = paths.MULTIVERSE_RESULTS_NAME.removesuffix(".parquet")  # stem of the .parquet and .csv copies
-SUMMARY_NAME = paths.MULTIVERSE_SUMMARY_NAME
-INFERENCE_NAME = paths.MULTIVERSE_INFERENCE_NAME
 CACHE_NAME = "multiverse_cache"
 FIGURE_STEM = "fig12_specification_curve"
 
@@ -107,10 +104,10 @@ def run(config_path: Path, out_dir: Path, figure_dir: Path | None = paths.FIGURE
         "share_ci_excludes_zero": float(((ok["ci_low"] > 0) | (ok["ci_high"] < 0)).mean()) if len(ok) else None,
         "share_negative": float((ok["estimate"] < 0).mean()) if len(ok) else None,
     }
-    write_json(summary, out_dir / SUMMARY_NAME)
+    write_json(summary, out_dir / paths.MULTIVERSE_SUMMARY_NAME)
     if inference is not None:
         write_json({**inference.summary, "config": paths.relative(config_path), "inputs_sha256": fingerprints,
-                    "code_version": code}, out_dir / INFERENCE_NAME)
+                    "code_version": code}, out_dir / paths.MULTIVERSE_INFERENCE_NAME)
     if figure_dir is not None and len(ok):
         from analysis.multiverse.figure import plot_spec_curve
 
