@@ -301,9 +301,9 @@ update-results: data estimates tables figures multiverse results ## refresh resu
 	$(PY) -m analysis.results hashes --out results/reference_sha256.txt
 
 # ---- tests and benchmarks -------------------------------------------------------------------------------------
+# every test, those of the real build (marker `build`, deselected by a plain `python -m pytest`) included; a build
+# test whose input is missing fails (tests/conftest.py), it is never skipped
 test: data estimates tables figures multiverse ## run the test suite (after building the environment and the pipeline's outputs the tests of the real build read)
-	# every test, those of the real build (marker `build`, deselected by a plain `python -m pytest`) included;
-	# a build test whose input is missing fails (tests/conftest.py), it is never skipped
 	$(PY) -m pytest -q -m "build or not build"
 
 bench: data ## speed benchmarks (not part of test); writes benchmarks/results.md
